@@ -1,0 +1,218 @@
+//! Container probing and decoding with symphonia (plus libopus for Ogg Opus), downmixed to mono.
+
+use std::fs::File;
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::LazyLock;
+
+use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::codecs::registry::CodecRegistry;
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::io::{MediaSource, MediaSourceStream};
+use symphonia::core::meta::MetadataOptions;
+
+use super::{AudioError, MonoAudio};
+
+/// Every decoder we can use: symphonia's enabled codecs plus libopus.
+static CODECS: LazyLock<CodecRegistry> = LazyLock::new(|| {
+    let mut registry = CodecRegistry::new();
+    symphonia::default::register_enabled_codecs(&mut registry);
+    registry.register_audio_decoder::<symphonia_adapter_libopus::OpusDecoder>();
+    registry
+});
+
+/// Limits applied while decoding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeOptions {
+    /// Longest accepted audio, in seconds. Longer inputs fail with [`AudioError::TooLong`]
+    /// (checked against the declared length first, then while decoding).
+    pub max_seconds: f64,
+}
+
+/// The default limit: one hour, far above any osu! song.
+pub const DEFAULT_MAX_SECONDS: f64 = 3600.0;
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self { max_seconds: DEFAULT_MAX_SECONDS }
+    }
+}
+
+/// Decoded mono audio at the file's own sample rate, with what went wrong on the way.
+#[derive(Debug, Clone)]
+pub struct DecodedAudio {
+    /// The input's name (path or member name), for messages.
+    pub name: String,
+    /// Mono samples at the source rate.
+    pub audio: MonoAudio,
+    /// Channels of the source before the downmix.
+    pub channels: usize,
+    /// The codec's short name (`mp3`, `vorbis`, `opus`, ...).
+    pub codec: String,
+    /// Problems that were survived: skipped corrupt packets, a truncated tail.
+    pub warnings: Vec<String>,
+}
+
+/// Decodes the file at `path`.
+pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<DecodedAudio, AudioError> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|source| AudioError::Io { input: name.clone(), source })?;
+    let len = file
+        .metadata()
+        .map_err(|source| AudioError::Io { input: name.clone(), source })?
+        .len();
+    if len == 0 {
+        return Err(AudioError::Empty { input: name });
+    }
+    decode_source(name, Box::new(file), opts)
+}
+
+/// Decodes in-memory `bytes`; `name` identifies them in errors (e.g. `shard.tar:000042.opus`).
+pub fn decode_bytes(name: &str, bytes: Vec<u8>, opts: &DecodeOptions) -> Result<DecodedAudio, AudioError> {
+    if bytes.is_empty() {
+        return Err(AudioError::Empty { input: name.to_owned() });
+    }
+    decode_source(name.to_owned(), Box::new(Cursor::new(bytes)), opts)
+}
+
+fn decode_source(
+    name: String,
+    source: Box<dyn MediaSource>,
+    opts: &DecodeOptions,
+) -> Result<DecodedAudio, AudioError> {
+    let stream = MediaSourceStream::new(source, Default::default());
+    // No extension hint: the container is recognised from its bytes alone.
+    let mut format = symphonia::default::get_probe()
+        .probe(&Hint::new(), stream, FormatOptions::default(), MetadataOptions::default())
+        .map_err(|e| AudioError::UnknownFormat { input: name.clone(), reason: e.to_string() })?;
+
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| AudioError::NoAudioTrack { input: name.clone() })?;
+    let track_id = track.id;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or_else(|| AudioError::NoAudioTrack { input: name.clone() })?
+        .clone();
+    let invalid = |reason: &str| AudioError::InvalidParameters { input: name.clone(), reason: reason.into() };
+    let sample_rate = params.sample_rate.filter(|&r| r > 0).ok_or_else(|| invalid("no sample rate"))?;
+    if let Some(channels) = &params.channels
+        && channels.count() == 0
+    {
+        return Err(invalid("zero channels"));
+    }
+    let too_long = |frames: u64| AudioError::TooLong {
+        input: name.clone(),
+        seconds: frames as f64 / f64::from(sample_rate),
+        limit_seconds: opts.max_seconds,
+    };
+    let max_frames = (opts.max_seconds * f64::from(sample_rate)) as u64;
+    if let Some(declared) = track.num_frames
+        && declared > max_frames
+    {
+        return Err(too_long(declared));
+    }
+
+    let mut decoder = CODECS
+        .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(true))
+        .map_err(|e| match e {
+            SymphoniaError::Unsupported(_) => {
+                AudioError::UnsupportedCodec { input: name.clone(), codec: params.codec.to_string() }
+            }
+            other => invalid(&other.to_string()),
+        })?;
+    let codec = decoder.codec_info().short_name.to_string();
+
+    let mut mono = Vec::with_capacity(track.num_frames.unwrap_or(0).min(max_frames) as usize);
+    let mut interleaved: Vec<f32> = Vec::new();
+    let mut warnings = Vec::new();
+    let mut channels = params.channels.as_ref().map_or(0, |c| c.count());
+    let mut first_error: Option<String> = None;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(packet)) => packet,
+            Ok(None) => break,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                warnings.push(format!("{name}: stream ends early (truncated file); kept what decoded"));
+                break;
+            }
+            Err(e) => {
+                warnings.push(format!("{name}: demuxing stopped: {e}; kept what decoded"));
+                first_error.get_or_insert_with(|| e.to_string());
+                break;
+            }
+        };
+        if packet.track_id != track_id {
+            continue;
+        }
+        let buffer = match decoder.decode(&packet) {
+            Ok(buffer) => buffer,
+            Err(SymphoniaError::DecodeError(e)) => {
+                // A corrupt packet: skip it, as players do.
+                warnings.push(format!("{name}: skipped a corrupt packet: {e}"));
+                first_error.get_or_insert_with(|| e.to_string());
+                continue;
+            }
+            Err(e) => {
+                warnings.push(format!("{name}: decoding stopped: {e}; kept what decoded"));
+                first_error.get_or_insert_with(|| e.to_string());
+                break;
+            }
+        };
+        let ch = buffer.spec().channels().count();
+        if ch == 0 {
+            return Err(invalid("zero channels"));
+        }
+        channels = ch;
+        interleaved.resize(buffer.samples_interleaved(), 0.0);
+        buffer.copy_to_slice_interleaved(&mut interleaved[..]);
+        downmix_into(&interleaved, ch, &mut mono);
+        if mono.len() as u64 > max_frames {
+            return Err(too_long(mono.len() as u64));
+        }
+    }
+    if mono.is_empty() {
+        return Err(AudioError::NoAudio {
+            input: name,
+            reason: first_error.unwrap_or_else(|| "the stream holds no samples".into()),
+        });
+    }
+    if warnings.len() > 8 {
+        let more = warnings.len() - 8;
+        warnings.truncate(8);
+        warnings.push(format!("{name}: ... and {more} more problems"));
+    }
+    for w in &warnings {
+        log::warn!("{w}");
+    }
+    Ok(DecodedAudio { name, audio: MonoAudio { samples: mono, sample_rate }, channels, codec, warnings })
+}
+
+/// Appends the mean of each interleaved frame's `channels` samples to `out`.
+fn downmix_into(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
+    match channels {
+        1 => out.extend_from_slice(interleaved),
+        2 => out.extend(interleaved.chunks_exact(2).map(|f| (f[0] + f[1]) * 0.5)),
+        n => {
+            let scale = 1.0 / n as f32;
+            out.extend(interleaved.chunks_exact(n).map(|f| f.iter().sum::<f32>() * scale));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downmix_is_the_channel_mean() {
+        let mut out = Vec::new();
+        downmix_into(&[1.0, 0.0, 0.5, 0.5], 2, &mut out);
+        downmix_into(&[0.3, 0.6, 0.9], 3, &mut out);
+        assert_eq!(out, vec![0.5, 0.5, 0.6]);
+    }
+}

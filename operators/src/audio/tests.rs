@@ -1,0 +1,138 @@
+//! Decoding real files of every supported codec, and every kind of bad input.
+
+use super::*;
+use crate::testdata;
+
+fn decode_fixture(relative: &str) -> DecodedAudio {
+    decode_file(&testdata::path(relative), &DecodeOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Index of the first click (largest sample-to-sample jump in the first 0.5 s).
+fn first_click(audio: &MonoAudio) -> f64 {
+    let n = (audio.sample_rate / 2) as usize;
+    let (mut best, mut at) = (0.0f32, 0);
+    for i in 1..n {
+        let jump = (audio.samples[i] - audio.samples[i - 1]).abs();
+        if jump > best {
+            (best, at) = (jump, i);
+        }
+    }
+    at as f64 / f64::from(audio.sample_rate)
+}
+
+#[test]
+fn every_codec_decodes_gapless_and_aligned() {
+    for (file, codec) in [
+        ("audio/formats/clicks-s16.wav", "pcm_s16le"),
+        ("audio/formats/clicks-f32.wav", "pcm_f32le"),
+        ("audio/formats/clicks.flac", "flac"),
+        ("audio/formats/clicks.mp3", "mp3"),
+        ("audio/formats/clicks-44k.mp3", "mp3"),
+        ("audio/formats/clicks.ogg", "vorbis"),
+        ("audio/formats/clicks.opus", "opus"),
+    ] {
+        let decoded = decode_fixture(file);
+        assert_eq!(decoded.codec, codec, "{file}");
+        let seconds = decoded.audio.seconds();
+        assert!((seconds - 2.0).abs() < 0.002, "{file}: {seconds} s, expected 2 s (gapless)");
+        // The first click is at 0.25 s in the source; encoder delay must be removed.
+        let click = first_click(&decoded.audio);
+        assert!((click - 0.25).abs() < 0.0015, "{file}: first click at {click:.5} s, expected 0.25 s");
+        assert!(decoded.warnings.is_empty(), "{file}: {:?}", decoded.warnings);
+    }
+}
+
+#[test]
+fn container_is_sniffed_from_bytes_not_the_name() {
+    let bytes = std::fs::read(testdata::path("audio/test-sample.ogg")).unwrap();
+    let decoded = decode_bytes("000042.mp3", bytes, &DecodeOptions::default()).unwrap();
+    assert_eq!(decoded.codec, "vorbis");
+    let audio = load_file(&testdata::path("audio/test-sample.mp3"), 22_050, &DecodeOptions::default()).unwrap();
+    assert_eq!(audio.sample_rate, 22_050);
+    assert!(audio.seconds() > 2.0);
+}
+
+fn expect_error(name: &str, bytes: Vec<u8>, opts: &DecodeOptions, kind: &str) {
+    let err = decode_bytes(name, bytes, opts).expect_err(name);
+    assert_eq!(err.kind(), kind, "{name}: {err}");
+    assert!(err.to_string().starts_with(name), "error must name the input: {err}");
+}
+
+/// A canonical 44-byte WAV header: `format` tag, `channels`, 48 kHz, 16 bit, `data_len` bytes.
+fn wav_header(format: u16, channels: u16, data_len: u32) -> Vec<u8> {
+    let rate = 48_000u32;
+    let align = channels.max(1) * 2;
+    let mut h = Vec::new();
+    h.extend_from_slice(b"RIFF");
+    h.extend_from_slice(&(36 + data_len).to_le_bytes());
+    h.extend_from_slice(b"WAVEfmt ");
+    h.extend_from_slice(&16u32.to_le_bytes());
+    h.extend_from_slice(&format.to_le_bytes());
+    h.extend_from_slice(&channels.to_le_bytes());
+    h.extend_from_slice(&rate.to_le_bytes());
+    h.extend_from_slice(&(rate * u32::from(align)).to_le_bytes());
+    h.extend_from_slice(&align.to_le_bytes());
+    h.extend_from_slice(&16u16.to_le_bytes());
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&data_len.to_le_bytes());
+    h
+}
+
+#[test]
+fn bad_inputs_give_typed_errors_naming_the_input() {
+    let opts = DecodeOptions::default();
+    expect_error("empty.mp3", Vec::new(), &opts, "empty");
+    // Deterministic pseudo-random bytes.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<u8> = (0..65_536)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    expect_error("noise.mp3", noise, &opts, "unknown_format");
+    expect_error("text.ogg", b"this is not audio at all\n".repeat(100), &opts, "unknown_format");
+
+    let mut zero_channels = wav_header(1, 0, 4_000);
+    zero_channels.extend(vec![0u8; 4_000]);
+    let err = decode_bytes("zero-channels.wav", zero_channels, &opts).unwrap_err();
+    assert!(err.to_string().starts_with("zero-channels.wav"), "{err}");
+    assert!(matches!(err.kind(), "invalid_parameters" | "unknown_format"), "{err}");
+
+    let mut wma = wav_header(0x0161, 2, 4_000);
+    wma.extend(vec![0u8; 4_000]);
+    let err = decode_bytes("wma-in-wav.wav", wma, &opts).unwrap_err();
+    assert!(err.to_string().starts_with("wma-in-wav.wav"), "{err}");
+    assert!(matches!(err.kind(), "unsupported_codec" | "unknown_format"), "{err}");
+
+    // A header declaring ~6 hours of audio: refused before decoding anything.
+    let mut huge = wav_header(1, 2, 0xFFFF_0000);
+    huge.extend(vec![0u8; 4_000]);
+    expect_error("six-hours.wav", huge, &opts, "too_long");
+    // Real audio beyond a configured limit is caught while decoding.
+    let bytes = std::fs::read(testdata::path("audio/formats/clicks.ogg")).unwrap();
+    expect_error("clicks.ogg", bytes, &DecodeOptions { max_seconds: 0.5 }, "too_long");
+
+    let missing = decode_file(std::path::Path::new("/nonexistent/song.mp3"), &opts).unwrap_err();
+    assert_eq!(missing.kind(), "io");
+    assert!(missing.to_string().contains("/nonexistent/song.mp3"));
+}
+
+#[test]
+fn truncated_mp3_decodes_what_it_can_or_names_the_file() {
+    let path = testdata::path("audio/test-sample-cut.mp3");
+    match decode_file(&path, &DecodeOptions::default()) {
+        Ok(decoded) => {
+            assert!(!decoded.audio.samples.is_empty());
+            assert!(decoded.audio.seconds() < 0.5, "a 2 KB cut holds well under a second");
+        }
+        Err(e) => assert!(e.to_string().contains("test-sample-cut.mp3"), "{e}"),
+    }
+    // A real file cut in half keeps its first half, with a warning.
+    let whole = std::fs::read(testdata::path("audio/formats/clicks.flac")).unwrap();
+    let half = whole[..whole.len() / 2].to_vec();
+    let decoded = decode_bytes("half.flac", half, &DecodeOptions::default()).unwrap();
+    assert!(decoded.audio.seconds() > 0.5 && decoded.audio.seconds() < 1.9, "{}", decoded.audio.seconds());
+}

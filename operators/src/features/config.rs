@@ -1,0 +1,242 @@
+//! `FeatureConfig`: every knob of the feature extractor, with its defaults in one place.
+//!
+//! Presets live in `configs/features/`: `default.toml` (librosa conventions) and
+//! `reference.toml` (the reference system's torchaudio mel).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config_hash::stable_hash;
+
+/// How frequencies map to the mel scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MelScale {
+    /// Slaney's scale (linear below 1 kHz, logarithmic above): librosa's default.
+    Slaney,
+    /// The HTK formula `2595 log10(1 + f/700)`: torchaudio's default.
+    Htk,
+}
+
+/// How each triangular mel filter is scaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MelNorm {
+    /// Divide each filter by its bandwidth (constant energy per band): librosa's default.
+    Slaney,
+    /// Peak 1 for every filter: torchaudio's default.
+    None,
+}
+
+/// How the signal is padded on both sides for centered frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Padding {
+    /// Zeros (librosa ≥ 0.10).
+    Constant,
+    /// Mirror without repeating the edge sample (torchaudio, older librosa).
+    Reflect,
+}
+
+/// Onset-strength parameters (librosa's `onset_strength` on the mel in dB).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OnsetConfig {
+    /// Frames between the compared spectra (librosa `lag`).
+    pub lag: usize,
+    /// Floor of the power before taking dB (librosa `amin`).
+    pub amin: f32,
+    /// dB values are clipped to `max - top_db`, the max taken over the whole song.
+    pub top_db: f32,
+}
+
+impl Default for OnsetConfig {
+    fn default() -> Self {
+        Self { lag: 1, amin: 1e-10, top_db: 80.0 }
+    }
+}
+
+/// Everything that determines the `[n_mels + 1, T]` feature matrix of a song.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeatureConfig {
+    /// Rate the audio is resampled to before analysis (Hz).
+    pub sample_rate: u32,
+    /// FFT size and window length (samples).
+    pub n_fft: usize,
+    /// Samples between frames (441 at 22,050 Hz = 20 ms).
+    pub hop_length: usize,
+    /// Mel bands.
+    pub n_mels: usize,
+    /// Lowest filter edge (Hz).
+    pub f_min: f32,
+    /// Highest filter edge (Hz); `None` = Nyquist.
+    pub f_max: Option<f32>,
+    /// Mel scale formula.
+    pub mel_scale: MelScale,
+    /// Filter normalisation.
+    pub mel_norm: MelNorm,
+    /// Edge padding of centered frames.
+    pub padding: Padding,
+    /// Divide the STFT by the window's L2 norm (torchaudio `normalized=True`).
+    pub window_normalized: bool,
+    /// Onset-strength channel.
+    pub onset: OnsetConfig,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        Self {
+            sample_rate: 22_050,
+            n_fft: 2048,
+            hop_length: 441,
+            n_mels: 128,
+            f_min: 0.0,
+            f_max: None,
+            mel_scale: MelScale::Slaney,
+            mel_norm: MelNorm::Slaney,
+            padding: Padding::Constant,
+            window_normalized: false,
+            onset: OnsetConfig::default(),
+        }
+    }
+}
+
+/// A config file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read config: {source}")]
+    Io {
+        /// The config file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown or mistyped fields.
+    #[error("{path}: invalid config: {message}")]
+    Parse {
+        /// The config file.
+        path: String,
+        /// The parser's message (names the offending field).
+        message: String,
+    },
+    /// Values that parse but make no sense together.
+    #[error("{path}: invalid config: {message}")]
+    Invalid {
+        /// The config file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads and parses a TOML config of type `T` from `path` (unknown fields are rejected by `T`).
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: name.clone(), source })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: name, message: e.to_string() })
+}
+
+impl FeatureConfig {
+    /// Loads and validates a preset such as `configs/features/default.toml`.
+    pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
+        let config: Self = read_toml(path)?;
+        config
+            .validate()
+            .map_err(|message| ConfigError::Invalid { path: path.display().to_string(), message })?;
+        Ok(config)
+    }
+
+    /// Checks that the values are usable together.
+    pub fn validate(&self) -> Result<(), String> {
+        let nyquist = self.sample_rate as f32 / 2.0;
+        if self.sample_rate < 1000 {
+            return Err(format!("sample_rate {} is below 1000 Hz", self.sample_rate));
+        }
+        if self.n_fft < 16 || self.n_fft % 2 != 0 {
+            return Err(format!("n_fft {} must be even and at least 16", self.n_fft));
+        }
+        if self.hop_length == 0 || self.hop_length > self.n_fft {
+            return Err(format!("hop_length {} must be in 1..=n_fft", self.hop_length));
+        }
+        if self.n_mels == 0 || self.n_mels > self.n_fft / 2 {
+            return Err(format!("n_mels {} must be in 1..=n_fft/2", self.n_mels));
+        }
+        let f_max = self.f_max.unwrap_or(nyquist);
+        if !(0.0 <= self.f_min && self.f_min < f_max && f_max <= nyquist) {
+            return Err(format!("need 0 <= f_min ({}) < f_max ({f_max}) <= Nyquist ({nyquist})", self.f_min));
+        }
+        if self.onset.lag == 0 {
+            return Err("onset.lag must be at least 1".into());
+        }
+        if !(self.onset.amin > 0.0 && self.onset.top_db > 0.0) {
+            return Err("onset.amin and onset.top_db must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The config's stable hash (names the `tracks/` shards it produced).
+    pub fn hash(&self) -> String {
+        stable_hash(self)
+    }
+
+    /// Rows of the feature matrix: the mel bands plus the onset channel.
+    pub fn channels(&self) -> usize {
+        self.n_mels + 1
+    }
+
+    /// Frames of a signal of `samples` samples (centered framing: `1 + samples / hop`).
+    pub fn frames_for(&self, samples: usize) -> usize {
+        1 + samples / self.hop_length
+    }
+
+    /// Seconds between frames.
+    pub fn frame_seconds(&self) -> f64 {
+        self.hop_length as f64 / f64::from(self.sample_rate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn preset(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/features").join(name)
+    }
+
+    #[test]
+    fn default_preset_is_the_default() {
+        assert_eq!(FeatureConfig::from_toml_file(&preset("default.toml")).unwrap(), FeatureConfig::default());
+    }
+
+    #[test]
+    fn reference_preset_is_torchaudio_style() {
+        let c = FeatureConfig::from_toml_file(&preset("reference.toml")).unwrap();
+        assert_eq!((c.mel_scale, c.mel_norm, c.padding, c.window_normalized), (MelScale::Htk, MelNorm::None, Padding::Reflect, true));
+        assert_ne!(c.hash(), FeatureConfig::default().hash());
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_rejected_with_the_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let typo = dir.path().join("typo.toml");
+        std::fs::write(&typo, "n_mel = 64\n").unwrap();
+        let msg = FeatureConfig::from_toml_file(&typo).unwrap_err().to_string();
+        assert!(msg.contains("typo.toml") && msg.contains("n_mel"), "{msg}");
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "hop_length = 0\n").unwrap();
+        let msg = FeatureConfig::from_toml_file(&bad).unwrap_err().to_string();
+        assert!(msg.contains("bad.toml") && msg.contains("hop_length"), "{msg}");
+    }
+
+    #[test]
+    fn frame_count_matches_librosa() {
+        // params.json: 30 s at 22,050 Hz → 1501 frames; the 3-minute song → 9001.
+        let c = FeatureConfig::default();
+        assert_eq!(c.frames_for(661_500), 1501);
+        assert_eq!(c.frames_for(3_969_000), 9001);
+    }
+}

@@ -1,0 +1,18 @@
+//! mapflow's pure, synchronous building blocks: no threads, no dataflow, no libtorch.
+//!
+//! ```text
+//! audio ──► features ──────────────────────────┐
+//!                                              ├─► (pipeline: windows, tokens, shards)
+//! beatmaps ──► tokenizer ◄──► .osu writer      │
+//!                  └─► metrics ◄───────────────┘
+//! ```
+#![forbid(missing_docs)]
+
+pub mod atomic;
+pub mod audio;
+pub mod config_hash;
+pub mod features;
+pub mod npy;
+
+#[cfg(test)]
+pub(crate) mod testdata;

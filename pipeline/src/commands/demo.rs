@@ -1,0 +1,51 @@
+//! `mapflow demo`: the main job on an embedded default, with no network and no data.
+//!
+//! Today: the feature chain on the bundled 3-minute song (a deterministic synthetic 174 BPM
+//! track, `tests/data/reference/song.mp3`), summarised on screen.
+
+use operators::features::{FeatureConfig, FeatureExtractor};
+
+use crate::featurize::{AudioInput, featurize};
+
+/// The bundled song (see tests/data/NOTICE.md: made for this project).
+const DEMO_SONG: &[u8] = include_bytes!("../../../tests/data/reference/song.mp3");
+
+/// Arguments of `mapflow demo`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// Runs the demo.
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    let config = FeatureConfig::default();
+    let hash = config.hash();
+    let extractor = FeatureExtractor::new(config).map_err(anyhow::Error::msg)?;
+    let song = featurize(AudioInput::Bytes("demo-song.mp3", DEMO_SONG.to_vec()), &extractor)?;
+    let m = &song.features;
+    let t = song.times;
+    println!("mapflow demo: bundled song (synthetic, 174 BPM), {:.1} s of {} at {} Hz, {} channels",
+        song.seconds, song.codec, song.source_rate, song.channels);
+    println!("features: [{}, {}] = {} mel bands + onset strength, {} ms per frame (config {hash})",
+        m.channels, m.frames, m.channels - 1, extractor.config().frame_seconds() * 1000.0);
+    println!("timings: decode {:.3} s | resample {:.3} s | stft+mel {:.3} s | onset {:.3} s | total {:.3} s = {:.0}x real time",
+        t.decode.as_secs_f64(), t.resample.as_secs_f64(), t.mel.as_secs_f64(), t.onset.as_secs_f64(),
+        t.total().as_secs_f64(), song.seconds / t.total().as_secs_f64());
+
+    // Loudness (mean mel power in dB) and onset activity per 15 s section.
+    let frame_s = extractor.config().frame_seconds();
+    let section = (15.0 / frame_s) as usize;
+    let onset = m.onset();
+    let onset_max = onset.iter().fold(f32::MIN, |a, &b| a.max(b)).max(1e-9);
+    println!("\n  section      loudness   onset activity");
+    for start in (0..m.frames).step_by(section) {
+        let end = (start + section).min(m.frames);
+        let power: f64 = (0..m.channels - 1)
+            .map(|b| m.row(b)[start..end].iter().map(|&v| f64::from(v)).sum::<f64>())
+            .sum::<f64>()
+            / ((end - start) * (m.channels - 1)) as f64;
+        let activity = onset[start..end].iter().map(|&v| f64::from(v)).sum::<f64>() / (end - start) as f64;
+        let bar = "#".repeat((activity / f64::from(onset_max) * 120.0).round() as usize);
+        println!("  {:>4.0}-{:<4.0} s  {:>6.1} dB  {bar}", start as f64 * frame_s, end as f64 * frame_s,
+            10.0 * power.max(1e-10).log10());
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! `mapflow`: songs in, osu! beatmaps out — and the data engine that feeds the model.
+#![forbid(missing_docs)]
+
+mod bench;
+mod commands;
+mod featurize;
+
+use clap::{Parser, Subcommand};
+
+/// Turns songs into playable osu!standard beatmaps.
+#[derive(Debug, Parser)]
+#[command(name = "mapflow", version, about, propagate_version = true)]
+struct Cli {
+    /// More log output (-v info, -vv debug). `RUST_LOG` overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the embedded demo: no network, no data needed.
+    Demo(commands::demo::Args),
+    /// Writes the [129, T] feature matrix of an audio file as .npy.
+    Features(commands::features::Args),
+    /// Benchmarks against a baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(bench::Bench),
+    /// Shows the libtorch runtime: devices and threads.
+    #[cfg(feature = "model")]
+    Info(commands::info::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format_timestamp(None)
+        .init();
+    let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Features(args) => commands::features::run(args),
+        Command::Bench(which) => bench::run(which),
+        #[cfg(feature = "model")]
+        Command::Info(args) => commands::info::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Regenerates the codec fixtures from one deterministic 2 s stereo 48 kHz signal: a quiet 440 Hz
+# tone with a sharp click every 0.5 s starting at 0.25 s (the clicks let tests check alignment).
+# Needs python3, sox, flac, opusenc (opus-tools), oggenc (vorbis-tools), lame.
+set -euo pipefail
+cd "$(dirname "$0")"
+python3 - <<'PY'
+import math, struct, wave
+sr, n = 48000, 96000
+frames = bytearray()
+for i in range(n):
+    t = i / sr
+    v = 0.2 * math.sin(2 * math.pi * 440 * t)
+    k = (i - 12000) % 24000          # clicks at 0.25, 0.75, 1.25, 1.75 s
+    if i >= 12000 and k < 48:
+        v += 0.7 * math.exp(-k / 8.0) * (1 if k % 2 == 0 else -1)
+    s = max(-32768, min(32767, int(round(v * 32767))))
+    frames += struct.pack('<hh', s, s)
+with wave.open('clicks-s16.wav', 'wb') as w:
+    w.setnchannels(2); w.setsampwidth(2); w.setframerate(sr); w.writeframes(bytes(frames))
+PY
+sox clicks-s16.wav -e floating-point -b 32 clicks-f32.wav
+flac --silent --force -o clicks.flac clicks-s16.wav
+opusenc --quiet --bitrate 64 --downmix-mono clicks-s16.wav clicks.opus
+oggenc --quiet -q 4 -o clicks.ogg clicks-s16.wav
+lame --quiet -b 192 clicks-s16.wav clicks.mp3
+sox clicks-s16.wav -r 44100 clicks-44k-s16.wav
+lame --quiet -b 128 clicks-44k-s16.wav clicks-44k.mp3
+rm clicks-44k-s16.wav
