@@ -4,6 +4,9 @@
 mod bench;
 mod commands;
 mod featurize;
+mod preprocess;
+mod shards;
+mod sources;
 
 use clap::{Parser, Subcommand};
 

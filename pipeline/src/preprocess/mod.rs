@@ -1,0 +1,253 @@
+//! `mapflow preprocess`: songs → features and tokens in Parquet shards, as a timely dataflow.
+//!
+//! ```text
+//!  reader thread (worker 0) ── bounded channel ──► input (paced: ≤ max_in_flight tracks ahead
+//!   source → ChunkPlan                               of the probe)
+//!        │ exchange(hash(track id))
+//!        ▼
+//!  featurize (decode thread per worker) ─► tokenize (per beatmap, every tokenizer config)
+//!        │ exchange(hash(chunk))
+//!        ▼
+//!  chunk writer (Parquet + commit record) ── exchange(0) ──► progress + manifest (worker 0) ─► probe
+//! ```
+//! Backpressure: the input waits until the probe's frontier is at most `max_in_flight` tracks
+//! behind the next track's time, so memory is bounded by that many songs whatever the corpus
+//! size. Resume: chunks with a commit record are skipped by the reader.
+
+mod chunk_writer;
+mod cluster;
+mod featurize_op;
+mod plan;
+mod progress;
+mod stages;
+pub mod tokenize;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossbeam::channel::{RecvTimeoutError, bounded};
+use operators::audio::DecodeOptions;
+use operators::features::{FeatureConfig, FeatureExtractor};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Input;
+use timely::dataflow::operators::{Exchange, Inspect, Probe};
+use timely::dataflow::{InputHandleVec, ProbeHandle};
+
+pub use cluster::ClusterArgs;
+pub use progress::Summary;
+
+use self::chunk_writer::ChunkSink;
+use self::plan::ChunkPlan;
+use self::progress::Progress;
+use self::stages::{SourceItem, Stages};
+use self::tokenize::TokenizerStage;
+use crate::shards::manifest::{CommitRecord, Manifest, ManifestConfigs};
+use crate::sources::SourceEntry;
+
+/// Defaults of the knobs below, in one place.
+pub mod defaults {
+    /// Tracks per output chunk.
+    pub const CHUNK_TRACKS: usize = 64;
+    /// Tracks admitted into the dataflow ahead of the slowest unfinished one.
+    pub const MAX_IN_FLIGHT: u64 = 8;
+    /// Seed of the train/val/test assignment.
+    pub const SPLIT_SEED: u64 = 0x6d61_7066_6c6f_77;
+}
+
+/// Everything `preprocess` needs besides the source.
+#[derive(Debug, Clone)]
+pub struct PreprocessOptions {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Feature config.
+    pub features: FeatureConfig,
+    /// Tokenizers (one `tokens/<hash>/` table each).
+    pub tokenizers: Vec<TokenizerStage>,
+    /// Tracks per chunk.
+    pub chunk_tracks: usize,
+    /// Backpressure bound, in tracks.
+    pub max_in_flight: u64,
+    /// Split seed.
+    pub split_seed: u64,
+    /// Where the workers run.
+    pub cluster: ClusterArgs,
+    /// Show progress on stderr.
+    pub progress: bool,
+}
+
+/// Opens the input; called once, on global worker 0 only.
+pub type SourceOpener = Box<dyn FnOnce() -> anyhow::Result<Box<dyn Iterator<Item = SourceEntry> + Send>> + Send>;
+
+impl PreprocessOptions {
+    fn manifest_configs(&self) -> ManifestConfigs {
+        ManifestConfigs {
+            feature_config_hash: self.features.hash(),
+            feature_config: serde_json::to_value(&self.features).expect("configs serialise"),
+            tokenizers: self.tokenizers.iter().map(|t| (t.hash().to_owned(), t.config_json())).collect(),
+            split_seed: self.split_seed,
+            chunk_tracks: self.chunk_tracks,
+        }
+    }
+
+    fn sink(&self) -> ChunkSink {
+        let version = ("mapflow_version", env!("CARGO_PKG_VERSION").to_owned());
+        ChunkSink {
+            out: self.out.clone(),
+            tracks_metadata: vec![
+                version.clone(),
+                ("feature_config_hash", self.features.hash()),
+                ("feature_config", serde_json::to_string(&self.features).expect("configs serialise")),
+                ("features_encoding", "f16le rows 0..n_mels: mel dB; last row: onset strength".into()),
+            ],
+            tokens_metadata: self
+                .tokenizers
+                .iter()
+                .map(|t| {
+                    let meta = vec![
+                        version.clone(),
+                        ("tokenizer_config_hash", t.hash().to_owned()),
+                        ("tokenizer_config", t.config_json().to_string()),
+                        ("feature_config_hash", self.features.hash()),
+                    ];
+                    (t.hash().to_owned(), meta)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Runs the dataflow on this process's workers; returns the summary (complete on process 0).
+pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Result<Summary> {
+    std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
+    let started = Instant::now();
+    let timely_config = options.cluster.timely_config()?;
+    let extractor = FeatureExtractor::new(options.features.clone()).map_err(anyhow::Error::msg)?;
+    let stages = Arc::new(Stages {
+        extractor,
+        feature_hash: options.features.hash(),
+        tokenizers: options.tokenizers.clone(),
+        split_seed: options.split_seed,
+        decode: DecodeOptions::default(),
+    });
+    let sink = Arc::new(options.sink());
+    let progress = Arc::new(Progress::new(options.progress && options.cluster.process == 0));
+    let opener = Arc::new(Mutex::new(Some(open_source)));
+    let configs = options.manifest_configs();
+    let (out, chunk_tracks, max_in_flight) = (options.out.clone(), options.chunk_tracks, options.max_in_flight);
+    let worker_progress = Arc::clone(&progress);
+
+    let guards = timely::execute(timely_config, move |worker| {
+        let index = worker.index();
+        let mut input = InputHandleVec::<u64, SourceItem>::new();
+        let probe = ProbeHandle::new();
+        let progress = Arc::clone(&worker_progress);
+        let out_dir = out.clone();
+        worker.dataflow::<u64, _, _>(|scope| {
+            let items = scope.input_from(&mut input);
+            let featurized = featurize_op::featurize(items, Arc::clone(&stages));
+            let tokenize_stages = Arc::clone(&stages);
+            let parts = featurized
+                .unary(timely::dataflow::channels::pact::Pipeline, "Tokenize", move |_cap, _info| {
+                    let mut buffer = Vec::new();
+                    move |input, output| {
+                        input.for_each(|cap, data| {
+                            for track in data.drain(..) {
+                                tokenize_stages.tokenize(track, &mut buffer);
+                            }
+                            output.session(&cap).give_iterator(buffer.drain(..));
+                        });
+                    }
+                })
+                .container::<Vec<_>>();
+            chunk_writer::write_chunks(parts, Arc::clone(&sink))
+                .exchange(|_: &CommitRecord| 0)
+                .inspect(move |record: &CommitRecord| {
+                    // Worker 0 keeps every commit record (from every process) in its output.
+                    if let Err(e) = record.commit(&out_dir) {
+                        log::error!("recording commit of {}: {e:#}", record.chunk);
+                    }
+                    progress.chunk_committed(record);
+                })
+                .probe_with(&probe);
+        });
+
+        if index == 0 {
+            let opener = opener.lock().expect("not poisoned").take();
+            if let Some(opener) = opener {
+                feed_input(worker, &mut input, &probe, opener, &out, chunk_tracks, max_in_flight, &worker_progress);
+            }
+        }
+        input.close();
+        while !probe.done() {
+            worker.step_or_park(Some(Duration::from_millis(20)));
+        }
+    })
+    .map_err(anyhow::Error::msg)?;
+    drop(guards); // joins every worker
+
+    let manifest = if options.cluster.process == 0 { Some(Manifest::write_merged(&options.out, &configs)?) } else { None };
+    Ok(progress.finish(manifest.as_ref(), started.elapsed()))
+}
+
+/// Global worker 0: reads the source on a thread and feeds the dataflow, at most
+/// `max_in_flight` tracks ahead of the probe.
+#[allow(clippy::too_many_arguments)]
+fn feed_input(
+    worker: &mut timely::worker::Worker,
+    input: &mut InputHandleVec<u64, SourceItem>,
+    probe: &ProbeHandle<u64>,
+    opener: SourceOpener,
+    out: &std::path::Path,
+    chunk_tracks: usize,
+    max_in_flight: u64,
+    progress: &Arc<Progress>,
+) {
+    let (tx, rx) = bounded::<SourceItem>(2);
+    let out = out.to_path_buf();
+    let reader_progress = Arc::clone(progress);
+    let reader = std::thread::Builder::new()
+        .name("source-reader".into())
+        .spawn(move || -> anyhow::Result<()> {
+            let mut plan = ChunkPlan::new(chunk_tracks);
+            for entry in opener()? {
+                let (seq, chunk) = plan.next(&entry.shard);
+                if CommitRecord::is_committed(&out, &chunk.name) {
+                    reader_progress.track_resumed();
+                    continue;
+                }
+                reader_progress.track_read(entry.item.as_ref().map_or(0, |t| t.audio.len()));
+                if tx.send(SourceItem { seq, chunk, payload: entry.item }).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })
+        .expect("spawning the source reader");
+    loop {
+        match rx.recv_timeout(Duration::from_millis(5)) {
+            Ok(item) => {
+                let seq = item.seq;
+                // Backpressure: wait until every track more than `max_in_flight` behind is done.
+                while probe.less_than(&seq.saturating_sub(max_in_flight)) {
+                    worker.step_or_park(Some(Duration::from_millis(20)));
+                }
+                input.advance_to(seq);
+                input.send(item);
+                worker.step();
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                worker.step();
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    match reader.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => progress.source_failed(&format!("{e:#}")),
+        Err(_) => progress.source_failed("the source reader panicked"),
+    }
+}

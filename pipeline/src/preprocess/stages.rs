@@ -1,0 +1,156 @@
+//! What flows through the preprocess dataflow, and the pure work done at each stage.
+//!
+//! ```text
+//! SourceItem ─featurize─► FeaturizedTrack ─tokenize─► ChunkItem* ─► chunk writer
+//! ```
+
+use std::hash::{Hash, Hasher};
+
+use operators::audio::{self, DecodeOptions};
+use operators::features::FeatureExtractor;
+use serde::{Deserialize, Serialize};
+
+use super::plan::ChunkId;
+use super::tokenize::TokenizerStage;
+use crate::shards::manifest::Reject;
+use crate::shards::rows::{Split, TokenRow, TrackRow, encode_features};
+use crate::sources::{BeatmapRecord, TrackRecord};
+
+/// One input item at its logical time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceItem {
+    /// Logical time (see `plan`).
+    pub seq: u64,
+    /// The chunk it belongs to.
+    pub chunk: ChunkId,
+    /// A track, or something the source could not read.
+    pub payload: Result<TrackRecord, Reject>,
+}
+
+fn stable_hash(value: &impl Hash) -> u64 {
+    // SipHash with fixed keys: the same routing on every process.
+    let mut hasher = std::hash::DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl SourceItem {
+    /// Work is spread over workers by track: the hash of the track id.
+    pub fn route_hash(&self) -> u64 {
+        match &self.payload {
+            Ok(track) => stable_hash(&track.track_id),
+            Err(reject) => stable_hash(&reject.origin),
+        }
+    }
+}
+
+/// A track after decoding and featurizing, with its beatmaps still to tokenize.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeaturizedTrack {
+    /// Logical time.
+    pub seq: u64,
+    /// Its chunk.
+    pub chunk: ChunkId,
+    /// The `tracks` row and the beatmaps, or why the track was skipped.
+    pub result: Result<(TrackRow, Vec<BeatmapRecord>), Reject>,
+}
+
+/// What the chunk writer receives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ChunkPart {
+    /// A `tracks` row.
+    Track(TrackRow),
+    /// A `tokens` row for the tokenizer config with this hash.
+    Tokens(String, TokenRow),
+    /// A skipped input.
+    Reject(Reject),
+    /// A beatmap was tokenized (for counts).
+    Beatmap,
+}
+
+/// A part of a chunk's output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChunkItem {
+    /// Logical time of the track it came from.
+    pub seq: u64,
+    /// The chunk.
+    pub chunk: ChunkId,
+    /// The payload.
+    pub part: ChunkPart,
+}
+
+/// The configured work: feature extraction and every tokenizer.
+#[derive(Debug)]
+pub struct Stages {
+    /// The feature extractor.
+    pub extractor: FeatureExtractor,
+    /// Its config hash.
+    pub feature_hash: String,
+    /// Tokenizers, in config-hash order.
+    pub tokenizers: Vec<TokenizerStage>,
+    /// Seed of the split assignment.
+    pub split_seed: u64,
+    /// Decode limits.
+    pub decode: DecodeOptions,
+}
+
+impl Stages {
+    /// Decodes and featurizes one track (runs on a featurize thread).
+    pub fn featurize(&self, item: SourceItem) -> FeaturizedTrack {
+        let SourceItem { seq, chunk, payload } = item;
+        let result = payload.and_then(|track| {
+            let TrackRecord { origin, track_id, audio_name, audio, beatmaps, .. } = track;
+            let name = format!("{origin} ({audio_name})");
+            let sample_rate = self.extractor.config().sample_rate;
+            let decoded = audio::decode_bytes(&name, audio, &self.decode).map_err(|e| Reject {
+                origin: origin.clone(),
+                stage: "decode".into(),
+                kind: e.kind().into(),
+                reason: e.to_string(),
+            })?;
+            let source_sample_rate = decoded.audio.sample_rate;
+            let mono = audio::resample(&name, decoded.audio, sample_rate).map_err(|e| Reject {
+                origin: origin.clone(),
+                stage: "resample".into(),
+                kind: e.kind().into(),
+                reason: e.to_string(),
+            })?;
+            let matrix = self.extractor.extract(&mono.samples);
+            let row = TrackRow {
+                seq,
+                split: Split::of(&track_id, self.split_seed),
+                track_id,
+                origin,
+                duration_s: mono.seconds(),
+                source_sample_rate,
+                feature_config: self.feature_hash.clone(),
+                channels: matrix.channels as u16,
+                frames: matrix.frames as u32,
+                features: encode_features(&matrix),
+            };
+            Ok((row, beatmaps))
+        });
+        FeaturizedTrack { seq, chunk, result }
+    }
+
+    /// Tokenizes every beatmap of a featurized track with every tokenizer.
+    pub fn tokenize(&self, track: FeaturizedTrack, out: &mut Vec<ChunkItem>) {
+        let FeaturizedTrack { seq, chunk, result } = track;
+        let item = |part| ChunkItem { seq, chunk: chunk.clone(), part };
+        match result {
+            Err(reject) => out.push(item(ChunkPart::Reject(reject))),
+            Ok((row, beatmaps)) => {
+                for beatmap in &beatmaps {
+                    match super::tokenize::tokenize_beatmap(&self.tokenizers, &row, beatmap) {
+                        Ok(rows) => {
+                            out.push(item(ChunkPart::Beatmap));
+                            out.extend(rows.into_iter().map(|(hash, r)| item(ChunkPart::Tokens(hash, r))));
+                        }
+                        Err(reject) => out.push(item(ChunkPart::Reject(reject))),
+                    }
+                }
+                out.push(item(ChunkPart::Track(row)));
+            }
+        }
+    }
+}

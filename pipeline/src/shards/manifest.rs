@@ -1,0 +1,161 @@
+//! Commit records (one per finished chunk) and `manifest.json`, their deterministic merge.
+//!
+//! ```text
+//! chunk done ─► tracks + tokens Parquet (atomic) ─► commits/<chunk>.json (atomic)
+//! run end / periodically ─► manifest.json = sorted merge of commits/*.json + configs
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::writer::ShardFile;
+
+/// Something skipped, with the reason (a line of `rejects.jsonl`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Reject {
+    /// Where it came from (`shard.tar:key`, a path, `shard.tar:key#beatmap 123`).
+    pub origin: String,
+    /// The stage that refused it (`source`, `decode`, `beatmap`, ...).
+    pub stage: String,
+    /// A short, stable category (`unknown_format`, `wrong_mode`, ...).
+    pub kind: String,
+    /// The full message.
+    pub reason: String,
+}
+
+/// Everything one finished chunk produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitRecord {
+    /// The chunk's name (`<source shard>-c<index>`).
+    pub chunk: String,
+    /// Its `tracks/` file (absent when every track of the chunk was rejected).
+    pub tracks: Option<ShardFile>,
+    /// Its `tokens/<hash>/` file per tokenizer config hash.
+    pub tokens: BTreeMap<String, ShardFile>,
+    /// What was skipped in it.
+    pub rejects: Vec<Reject>,
+    /// Seconds of audio featurized.
+    pub audio_seconds: f64,
+    /// Beatmaps tokenized.
+    pub beatmaps: u64,
+}
+
+/// Directory of commit records.
+pub const COMMITS_DIR: &str = "commits";
+
+/// Path of `chunk`'s commit record.
+fn commit_path(out: &Path, chunk: &str) -> std::path::PathBuf {
+    out.join(COMMITS_DIR).join(format!("{chunk}.json"))
+}
+
+impl CommitRecord {
+    /// Writes this record atomically: from now on the chunk is done.
+    pub fn commit(&self, out: &Path) -> anyhow::Result<()> {
+        let path = commit_path(out, &self.chunk);
+        std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+        operators::atomic::write(&path, &serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("committing {}", path.display()))
+    }
+
+    /// Whether `chunk` was committed by an earlier run.
+    pub fn is_committed(out: &Path, chunk: &str) -> bool {
+        commit_path(out, chunk).is_file()
+    }
+}
+
+/// Reads every commit record under `out`, sorted by chunk name.
+pub fn read_commits(out: &Path) -> anyhow::Result<Vec<CommitRecord>> {
+    let dir = out.join(COMMITS_DIR);
+    let mut records = Vec::new();
+    if dir.is_dir() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let bytes = std::fs::read(&path)?;
+                records.push(
+                    serde_json::from_slice::<CommitRecord>(&bytes)
+                        .with_context(|| format!("reading commit record {}", path.display()))?,
+                );
+            }
+        }
+    }
+    records.sort_by(|a, b| a.chunk.cmp(&b.chunk));
+    Ok(records)
+}
+
+/// The configs a data set was made with (stored in the manifest, with their hashes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestConfigs {
+    /// Feature config hash.
+    pub feature_config_hash: String,
+    /// The feature config itself.
+    pub feature_config: serde_json::Value,
+    /// Tokenizer configs by hash.
+    pub tokenizers: BTreeMap<String, serde_json::Value>,
+    /// Seed of the train/val/test assignment.
+    pub split_seed: u64,
+    /// Tracks per chunk.
+    pub chunk_tracks: usize,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Layout version.
+    pub format: String,
+    /// The configs.
+    pub configs: ManifestConfigs,
+    /// Every committed chunk, sorted by name.
+    pub chunks: Vec<CommitRecord>,
+    /// Tracks written.
+    pub tracks: u64,
+    /// Token rows written, per tokenizer hash.
+    pub token_rows: BTreeMap<String, u64>,
+    /// Rejects, per kind.
+    pub rejects_by_kind: BTreeMap<String, u64>,
+}
+
+/// The manifest's layout version.
+pub const FORMAT: &str = "mapflow-shards/1";
+
+impl Manifest {
+    /// Merges the commit records under `out` into `manifest.json` and `rejects.jsonl`
+    /// (both atomic and deterministic: sorted by chunk).
+    pub fn write_merged(out: &Path, configs: &ManifestConfigs) -> anyhow::Result<Manifest> {
+        let chunks = read_commits(out)?;
+        let mut token_rows = BTreeMap::new();
+        let mut rejects_by_kind = BTreeMap::new();
+        let mut rejects = Vec::new();
+        for chunk in &chunks {
+            for (hash, file) in &chunk.tokens {
+                *token_rows.entry(hash.clone()).or_insert(0) += file.rows;
+            }
+            for reject in &chunk.rejects {
+                *rejects_by_kind.entry(reject.kind.clone()).or_insert(0) += 1;
+                rejects.extend(serde_json::to_vec(reject)?);
+                rejects.push(b'\n');
+            }
+        }
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            configs: configs.clone(),
+            tracks: chunks.iter().filter_map(|c| c.tracks.as_ref()).map(|t| t.rows).sum(),
+            chunks,
+            token_rows,
+            rejects_by_kind,
+        };
+        operators::atomic::write(&out.join("rejects.jsonl"), &rejects)?;
+        operators::atomic::write(&out.join("manifest.json"), &serde_json::to_vec_pretty(&manifest)?)?;
+        Ok(manifest)
+    }
+
+    /// Reads `out/manifest.json`.
+    pub fn read(out: &Path) -> anyhow::Result<Manifest> {
+        let path = out.join("manifest.json");
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+    }
+}

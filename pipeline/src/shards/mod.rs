@@ -1,0 +1,19 @@
+//! The output of `preprocess`: Parquet shards, their manifest, and the commit protocol.
+//!
+//! ```text
+//! OUT/
+//! ├── manifest.json                      every committed shard: rows, bytes, sha256; the configs
+//! ├── commits/<chunk>.json               one commit record per finished chunk (merged into ^)
+//! ├── tracks/<chunk>.parquet             one row per audio track: features [129, T] as f16
+//! ├── tokens/<tokenizer-hash>/<chunk>.parquet   one row per beatmap window
+//! └── rejects.jsonl                      everything skipped, with the reason
+//! ```
+//! A *chunk* is a fixed run of tracks of one source shard (e.g. `data-000003-c0001`), so output
+//! names and contents depend only on the input and the configs — never on how many workers or
+//! processes ran, or whether the run was interrupted. A chunk is committed by writing its
+//! Parquet files (temp + rename), then its commit record (temp + rename); a chunk without a
+//! commit record is redone on resume.
+
+pub mod manifest;
+pub mod rows;
+pub mod writer;

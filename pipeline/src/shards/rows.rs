@@ -1,0 +1,253 @@
+//! The rows of the two tables and their Arrow schemas.
+//!
+//! `tracks`: `track_id, origin, split, duration_s, source_sample_rate, feature_config, channels,
+//! frames, features` — `features` is `channels × frames` little-endian IEEE half floats, row-major:
+//! rows `0..n_mels` hold the mel spectrogram in dB (`10·log10(max(power, 1e-10))`, no top-db
+//! clip), the last row the onset strength. numpy: `np.frombuffer(b, '<f2').reshape(channels, frames)`.
+//!
+//! `tokens`: one row per beatmap window, found with its features by `(track_id, window_start_ms)`.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BinaryArray, Float32Array, Float64Array, Int64Array, ListBuilder, RecordBatch, StringArray,
+    UInt8Array, UInt16Array, UInt32Array, UInt32Builder, Float32Builder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+
+/// Which split a track belongs to (decided by track, so no song is in two splits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// 80 %.
+    Train,
+    /// 10 %.
+    Val,
+    /// 10 %.
+    Test,
+}
+
+impl Split {
+    /// The split of `track_id` under `seed`: a hash decides, 8/1/1 out of 10.
+    pub fn of(track_id: &str, seed: u64) -> Split {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new().chain_update(seed.to_le_bytes()).chain_update(track_id.as_bytes()).finalize();
+        match u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")) % 10 {
+            0..=7 => Split::Train,
+            8 => Split::Val,
+            _ => Split::Test,
+        }
+    }
+
+    /// Lower-case name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Val => "val",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// One audio track with its features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackRow {
+    /// Position in the input (orders rows inside a chunk).
+    pub seq: u64,
+    /// The audio's hash (the data set's `audio_hash`, else sha256 of the bytes).
+    pub track_id: String,
+    /// Where it came from (`shard.tar:key`, a folder path).
+    pub origin: String,
+    /// Its split.
+    pub split: Split,
+    /// Seconds of audio.
+    pub duration_s: f64,
+    /// The sample rate before resampling.
+    pub source_sample_rate: u32,
+    /// Hash of the feature config.
+    pub feature_config: String,
+    /// Rows of the feature matrix.
+    pub channels: u16,
+    /// Columns of the feature matrix.
+    pub frames: u32,
+    /// `channels × frames` f16 little-endian bytes (see the module docs).
+    pub features: Vec<u8>,
+}
+
+/// One beatmap window with its tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRow {
+    /// Position of the track in the input (orders rows inside a chunk).
+    pub seq: u64,
+    /// Beatmap id.
+    pub beatmap_id: i64,
+    /// Beatmap set id.
+    pub beatmapset_id: i64,
+    /// The track the window's features come from.
+    pub track_id: String,
+    /// The track's split.
+    pub split: Split,
+    /// Star rating (rosu-pp, NoMod).
+    pub stars: f32,
+    /// Difficulty bin of the stars.
+    pub difficulty_bin: u8,
+    /// Main BPM of the map.
+    pub bpm: f32,
+    /// Window start in ms from the song start.
+    pub window_start_ms: f64,
+    /// Token ids.
+    pub tokens: Vec<u32>,
+    /// Time residual per token.
+    pub residual_time: Vec<f32>,
+    /// X residual per token.
+    pub residual_x: Vec<f32>,
+    /// Y residual per token.
+    pub residual_y: Vec<f32>,
+    /// Circles in the predict region.
+    pub n_circles: u32,
+    /// Sliders in the predict region.
+    pub n_sliders: u32,
+    /// Spinners in the predict region.
+    pub n_spinners: u32,
+}
+
+/// Schema of `tracks/*.parquet`.
+pub fn tracks_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("track_id", DataType::Utf8, false),
+        Field::new("origin", DataType::Utf8, false),
+        Field::new("split", DataType::Utf8, false),
+        Field::new("duration_s", DataType::Float64, false),
+        Field::new("source_sample_rate", DataType::UInt32, false),
+        Field::new("feature_config", DataType::Utf8, false),
+        Field::new("channels", DataType::UInt16, false),
+        Field::new("frames", DataType::UInt32, false),
+        Field::new("features", DataType::Binary, false),
+    ]))
+}
+
+/// Schema of `tokens/<hash>/*.parquet`.
+pub fn tokens_schema() -> SchemaRef {
+    let list = |item: DataType| DataType::List(Arc::new(Field::new("item", item, true)));
+    Arc::new(Schema::new(vec![
+        Field::new("beatmap_id", DataType::Int64, false),
+        Field::new("beatmapset_id", DataType::Int64, false),
+        Field::new("track_id", DataType::Utf8, false),
+        Field::new("split", DataType::Utf8, false),
+        Field::new("stars", DataType::Float32, false),
+        Field::new("difficulty_bin", DataType::UInt8, false),
+        Field::new("bpm", DataType::Float32, false),
+        Field::new("window_start_ms", DataType::Float64, false),
+        Field::new("tokens", list(DataType::UInt32), false),
+        Field::new("residual_time", list(DataType::Float32), false),
+        Field::new("residual_x", list(DataType::Float32), false),
+        Field::new("residual_y", list(DataType::Float32), false),
+        Field::new("n_circles", DataType::UInt32, false),
+        Field::new("n_sliders", DataType::UInt32, false),
+        Field::new("n_spinners", DataType::UInt32, false),
+    ]))
+}
+
+fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(values))
+}
+
+/// Builds the `tracks` batch of `rows` (in the given order).
+pub fn tracks_batch(rows: &[TrackRow]) -> arrow::error::Result<RecordBatch> {
+    RecordBatch::try_new(
+        tracks_schema(),
+        vec![
+            strings(rows.iter().map(|r| r.track_id.as_str())),
+            strings(rows.iter().map(|r| r.origin.as_str())),
+            strings(rows.iter().map(|r| r.split.as_str())),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.duration_s))),
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.source_sample_rate))),
+            strings(rows.iter().map(|r| r.feature_config.as_str())),
+            Arc::new(UInt16Array::from_iter_values(rows.iter().map(|r| r.channels))),
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.frames))),
+            Arc::new(BinaryArray::from_iter_values(rows.iter().map(|r| r.features.as_slice()))),
+        ],
+    )
+}
+
+fn u32_lists<'a>(lists: impl Iterator<Item = &'a Vec<u32>>) -> ArrayRef {
+    let mut builder = ListBuilder::new(UInt32Builder::new());
+    for list in lists {
+        builder.values().append_slice(list);
+        builder.append(true);
+    }
+    Arc::new(builder.finish())
+}
+
+fn f32_lists<'a>(lists: impl Iterator<Item = &'a Vec<f32>>) -> ArrayRef {
+    let mut builder = ListBuilder::new(Float32Builder::new());
+    for list in lists {
+        builder.values().append_slice(list);
+        builder.append(true);
+    }
+    Arc::new(builder.finish())
+}
+
+/// Builds the `tokens` batch of `rows` (in the given order).
+pub fn tokens_batch(rows: &[TokenRow]) -> arrow::error::Result<RecordBatch> {
+    RecordBatch::try_new(
+        tokens_schema(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.beatmap_id))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.beatmapset_id))),
+            strings(rows.iter().map(|r| r.track_id.as_str())),
+            strings(rows.iter().map(|r| r.split.as_str())),
+            Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| r.stars))),
+            Arc::new(UInt8Array::from_iter_values(rows.iter().map(|r| r.difficulty_bin))),
+            Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| r.bpm))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.window_start_ms))),
+            u32_lists(rows.iter().map(|r| &r.tokens)),
+            f32_lists(rows.iter().map(|r| &r.residual_time)),
+            f32_lists(rows.iter().map(|r| &r.residual_x)),
+            f32_lists(rows.iter().map(|r| &r.residual_y)),
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.n_circles))),
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.n_sliders))),
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.n_spinners))),
+        ],
+    )
+}
+
+/// Encodes a `[channels, frames]` feature matrix for storage (see the module docs).
+pub fn encode_features(matrix: &operators::features::FeatureMatrix) -> Vec<u8> {
+    let mel_rows = matrix.channels - 1;
+    let mut bytes = Vec::with_capacity(matrix.data.len() * 2);
+    for (i, &v) in matrix.data.iter().enumerate() {
+        let stored = if i < mel_rows * matrix.frames { 10.0 * v.max(1e-10).log10() } else { v };
+        bytes.extend_from_slice(&half::f16::from_f32(stored).to_le_bytes());
+    }
+    bytes
+}
+
+/// Decodes stored features back to f32 (mel rows stay in dB).
+pub fn decode_features(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_are_stable_and_roughly_80_10_10() {
+        let mut counts = [0usize; 3];
+        for i in 0..10_000 {
+            counts[Split::of(&format!("track-{i}"), 7) as usize] += 1;
+        }
+        assert!((7_700..8_300).contains(&counts[0]), "{counts:?}");
+        assert!((800..1_200).contains(&counts[1]) && (800..1_200).contains(&counts[2]), "{counts:?}");
+        assert_eq!(Split::of("abc", 7), Split::of("abc", 7));
+    }
+
+    #[test]
+    fn features_round_trip_through_f16_with_mel_in_db() {
+        let matrix = operators::features::FeatureMatrix { channels: 2, frames: 2, data: vec![1.0, 100.0, 0.5, 3.25] };
+        let decoded = decode_features(&encode_features(&matrix));
+        assert_eq!(decoded, vec![0.0, 20.0, 0.5, 3.25]);
+    }
+}
