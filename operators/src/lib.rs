@@ -10,6 +10,7 @@
 
 pub mod atomic;
 pub mod audio;
+pub mod beatmap;
 pub mod config_hash;
 pub mod features;
 pub mod npy;
