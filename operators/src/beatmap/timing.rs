@@ -81,8 +81,10 @@ impl TimingModel {
         self.red.partition_point(|r| r.time_ms <= time_ms).saturating_sub(1)
     }
 
+    /// The section of a beat position; a beat a hair (1e-9) below a section start counts as in
+    /// it, so that float noise in a decoded beat cannot move an object to the previous section.
     fn section_at_beat(&self, beat: f64) -> usize {
-        self.section_beats.partition_point(|&b| b <= beat).saturating_sub(1)
+        self.section_beats.partition_point(|&b| b <= beat + 1e-9).saturating_sub(1)
     }
 
     /// Beat position of `time_ms` (fractional; negative before the first red line).
@@ -100,6 +102,11 @@ impl TimingModel {
     /// Milliseconds per beat of the section containing `time_ms`.
     pub fn beat_len_at(&self, time_ms: f64) -> f64 {
         self.red[self.section_at_time(time_ms)].beat_len_ms
+    }
+
+    /// Milliseconds per beat of the section containing beat position `beat`.
+    pub fn beat_len_at_beat(&self, beat: f64) -> f64 {
+        self.red[self.section_at_beat(beat)].beat_len_ms
     }
 
     /// The red line governing `time_ms`.
