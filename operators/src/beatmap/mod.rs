@@ -421,4 +421,4 @@ pub fn star_rating(name: &str, text: &str) -> Result<f64, BeatmapError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
