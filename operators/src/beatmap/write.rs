@@ -18,7 +18,7 @@ use rosu_map::section::hit_objects::{
 use rosu_map::section::timing_points::{DifficultyPoint, TimeSignature, TimingPoint};
 use rosu_map::util::Pos;
 
-use super::{Beatmap, HitObject, ObjectKind, PLAYFIELD_HEIGHT, PLAYFIELD_WIDTH, TimingModel};
+use super::{Beatmap, CurveKind, HitObject, ObjectKind, PLAYFIELD_HEIGHT, PLAYFIELD_WIDTH, PathPoint, Point, TimingModel};
 
 /// Lowest slider velocity osu! accepts.
 pub const MIN_SLIDER_VELOCITY: f64 = 0.1;
@@ -64,6 +64,41 @@ pub fn new_combo_per_bar(objects: &mut [HitObject], timing: &TimingModel) {
         last_bar = Some(bar);
         after_spinner = matches!(object.kind, ObjectKind::Spinner { .. });
     }
+}
+
+/// The path as a v14 `.osu` line can hold it (one curve letter per slider):
+/// - points rounded to whole px; a point equal to the one before it dropped (its segment start
+///   moved onto the kept point); a path left with only its head gets a point 1 px to the right
+///   (a `.osu` slider needs one; its length extends it);
+/// - every later segment takes the head's curve type (a segment start = a red anchor, written
+///   as a doubled point); none starts at the last point;
+/// - Catmull cannot be split: a Catmull head drops all segment starts;
+/// - a perfect circle needs exactly 3 points and one segment, otherwise it becomes Bézier (which
+///   is how osu! reads such a `P` anyway).
+pub fn writable_slider_path(path: &[PathPoint]) -> Vec<PathPoint> {
+    let mut out: Vec<PathPoint> = Vec::with_capacity(path.len().max(2));
+    for p in path {
+        let p = PathPoint { pos: Point { x: p.pos.x.round(), y: p.pos.y.round() }, segment: p.segment };
+        match out.last_mut() {
+            Some(last) if last.pos == p.pos => last.segment = last.segment.or(p.segment),
+            _ => out.push(p),
+        }
+    }
+    let Some(&head) = out.first() else { return out };
+    if out.len() == 1 {
+        out.push(PathPoint { pos: Point { x: head.pos.x + 1.0, y: head.pos.y }, segment: None });
+    }
+    let last = out.len() - 1;
+    let anchors = out[1..last].iter().any(|p| p.segment.is_some());
+    let kind = match head.segment.unwrap_or(CurveKind::Bezier) {
+        CurveKind::Perfect if out.len() != 3 || anchors => CurveKind::Bezier,
+        kind => kind,
+    };
+    out[0].segment = Some(kind);
+    for (i, p) in out.iter_mut().enumerate().skip(1) {
+        p.segment = p.segment.filter(|_| i < last && kind != CurveKind::Catmull).map(|_| kind);
+    }
+    out
 }
 
 fn pos(x: f32, y: f32) -> Pos {
@@ -131,10 +166,7 @@ pub fn to_osu_string(map: &Beatmap, provenance: &str) -> Result<String, WriteErr
             }),
             ObjectKind::Slider(slider) => {
                 let mut slider = slider.clone();
-                for p in &mut slider.path {
-                    p.pos.x = p.pos.x.round();
-                    p.pos.y = p.pos.y.round();
-                }
+                slider.path = writable_slider_path(&slider.path);
                 let beat_len = map.timing.beat_len_at(time);
                 let wanted = slider_velocity_for(slider.length_px, slider.span_ms, beat_len, multiplier);
                 let sv = if wanted.is_finite() { wanted.clamp(MIN_SLIDER_VELOCITY, MAX_SLIDER_VELOCITY) } else { 1.0 };

@@ -496,4 +496,4 @@ impl Cursor<'_> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -180,7 +180,7 @@ fn point() -> impl Strategy<Value = Point> {
 
 /// 1–3 red lines (40–400 BPM, any offset), some green lines, and objects on integer ms with
 /// random kinds, long gaps, long spinners and sliders with many points, repeats and lengths.
-fn map_strategy() -> impl Strategy<Value = Beatmap> {
+pub(crate) fn map_strategy() -> impl Strategy<Value = Beatmap> {
     let red = proptest::collection::vec((0.0f64..200_000.0, 150.0f64..1500.0, 3u32..8), 1..4);
     let green = proptest::collection::vec((0.0f64..200_000.0, 0.1f64..4.0), 0..4);
     let kind = prop_oneof![
