@@ -68,7 +68,7 @@ pub fn new_combo_per_bar(objects: &mut [HitObject], timing: &TimingModel) {
 
 /// The path as a v14 `.osu` line can hold it (one curve letter per slider):
 /// - points rounded to whole px; a point equal to the one before it dropped (its segment start
-///   moved onto the kept point); a path left with only its head gets a point 1 px to the right
+///   moved onto the kept point), except a doubled end point (it shapes a Bézier); a path left with only its head gets a point 1 px to the right
 ///   (a `.osu` slider needs one; its length extends it);
 /// - every later segment takes the head's curve type (a segment start = a red anchor, written
 ///   as a doubled point); none starts at the last point;
@@ -77,10 +77,11 @@ pub fn new_combo_per_bar(objects: &mut [HitObject], timing: &TimingModel) {
 ///   is how osu! reads such a `P` anyway).
 pub fn writable_slider_path(path: &[PathPoint]) -> Vec<PathPoint> {
     let mut out: Vec<PathPoint> = Vec::with_capacity(path.len().max(2));
-    for p in path {
+    for (i, p) in path.iter().enumerate() {
         let p = PathPoint { pos: Point { x: p.pos.x.round(), y: p.pos.y.round() }, segment: p.segment };
+        let doubled_end = i + 1 == path.len() && out.len() >= 2;
         match out.last_mut() {
-            Some(last) if last.pos == p.pos => last.segment = last.segment.or(p.segment),
+            Some(last) if last.pos == p.pos && !doubled_end => last.segment = last.segment.or(p.segment),
             _ => out.push(p),
         }
     }
