@@ -10,9 +10,12 @@
 
 pub mod atomic;
 pub mod audio;
+pub mod beatmap;
 pub mod config_hash;
 pub mod features;
+pub mod metrics;
 pub mod npy;
+pub mod tokenizer;
 
 #[cfg(test)]
 pub(crate) mod testdata;

@@ -27,6 +27,10 @@ enum Command {
     Demo(commands::demo::Args),
     /// Writes the [129, T] feature matrix of an audio file as .npy.
     Features(commands::features::Args),
+    /// Shows what a beatmap holds: objects, stars, BPM, timing points.
+    Inspect(commands::inspect::Args),
+    /// Tokenizes a beatmap into windows (and with --roundtrip, checks what decoding keeps).
+    Tokenize(commands::tokenize::Args),
     /// Benchmarks against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -48,6 +52,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args),
         Command::Features(args) => commands::features::run(args),
+        Command::Inspect(args) => commands::inspect::run(args),
+        Command::Tokenize(args) => commands::tokenize::run(args),
         Command::Bench(which) => bench::run(which),
         #[cfg(feature = "model")]
         Command::Info(args) => commands::info::run(args),

@@ -2,6 +2,8 @@
 
 pub mod demo;
 pub mod features;
+pub mod inspect;
+pub mod tokenize;
 #[cfg(feature = "model")]
 pub mod info;
 
