@@ -271,3 +271,19 @@ fn reference_truncates_curve_points_and_clamps_off_playfield_positions() {
     let out = ours.detokenize(&tw.tokens, &tw.residuals, &map.timing, 1.4, &w);
     assert_eq!(out.objects, map.objects);
 }
+
+#[test]
+fn decoded_fixtures_write_to_maps_with_the_same_star_rating() {
+    let tokenizer = preset("default.toml");
+    for (map, text) in standard_fixtures() {
+        if map.objects.is_empty() {
+            continue;
+        }
+        let (_, decoded) = round_trip(&tokenizer, &map, song_ms(&map));
+        let rebuilt = Beatmap { objects: decoded, ..map.clone() };
+        let written = crate::beatmap::write::to_osu_string(&rebuilt, "mapflow tokenizer=default").unwrap();
+        let before = crate::beatmap::star_rating(&map.name, &text).unwrap();
+        let after = crate::beatmap::star_rating(&map.name, &written).unwrap();
+        assert!((before - after).abs() <= 0.01, "{}: {before} vs {after}", map.name);
+    }
+}
