@@ -61,9 +61,9 @@ impl WindowConfig {
         let offset = (self.window_ms - self.stride_ms) / 2.0;
         if self.tile_whole_song {
             let (first, last) = objects.unwrap_or((0.0, 0.0));
-            let cover = song_ms.max(last + 1e-6);
+            let cover = song_ms.max(last + 1e-6).max(0.0); // f64::max drops NaN
             let first_k = (first.min(0.0) / self.stride_ms).floor().max(-1e6) as i64;
-            let end_k = ((cover / self.stride_ms).ceil().max(1.0).min(1e7)) as i64;
+            let end_k = (cover / self.stride_ms).ceil().clamp(1.0, 1e7) as i64;
             (first_k..end_k)
                 .enumerate()
                 .map(|(index, k)| self.window_at(index, k as f64 * self.stride_ms - offset))
@@ -101,6 +101,7 @@ mod tests {
         assert_eq!(early.len(), 3);
         assert!(early[0].predicts(-500.0) && early[1].predict_start_ms == 0.0);
         assert_eq!(WindowConfig::default().windows(0.0, None).len(), 1);
+        assert_eq!(WindowConfig::default().windows(f64::NAN, None).len(), 1);
     }
 
     #[test]
