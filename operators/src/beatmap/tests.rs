@@ -62,6 +62,13 @@ fn garbage_is_a_parse_error_naming_the_input() {
 }
 
 #[test]
+fn absurd_times_are_refused() {
+    let text = "osu file format v14\n\n[HitObjects]\n256,192,1000,12,0,999999999999\n";
+    let err = parse_beatmap("huge.osu", text).unwrap_err().to_string();
+    assert!(err.starts_with("huge.osu: cannot parse beatmap: hit object at 1000 ms"), "{err}");
+}
+
+#[test]
 fn star_rating_matches_rosu_pps_own_test_value() {
     let text = std::fs::read_to_string(testdata::path("beatmaps/rosupp-2785319.osu")).unwrap();
     let stars = star_rating("rosupp-2785319.osu", &text).unwrap();
@@ -242,5 +249,5 @@ fn osu_output_matches_the_golden_file() {
     let again = parse_beatmap("small", &written).unwrap();
     assert_same_objects("small", &small_map().objects, &again.objects);
     let combos: Vec<bool> = again.objects.iter().map(|o| o.new_combo).collect();
-    assert_eq!(combos, [true, false, true], "per bar (beats 0, 1 | 4) and after nothing else");
+    assert_eq!(combos, [true, false, true], "a new combo where each bar starts: beats 0 and 1 | 4");
 }
