@@ -63,7 +63,9 @@ fn garbage_is_a_parse_error_naming_the_input() {
 
 #[test]
 fn absurd_times_are_refused() {
-    let text = "osu file format v14\n\n[HitObjects]\n256,192,1000,12,0,999999999999\n";
+    // 9,000 slides of 100,000 px at 1 BPM and slider velocity 0.1: about 16 months.
+    let text = "osu file format v14\n\n[TimingPoints]\n0,60000,4,1,0,100,1,0\n0,-1000,4,1,0,100,0,0\n\n\
+                [HitObjects]\n0,0,1000,2,0,L|100:0,9000,100000\n";
     let err = parse_beatmap("huge.osu", text).unwrap_err().to_string();
     assert!(err.starts_with("huge.osu: cannot parse beatmap: hit object at 1000 ms"), "{err}");
 }
