@@ -373,17 +373,17 @@ mod tests {
 
     #[test]
     fn slider_iou_by_hand() {
-        let a = line_slider(0.0, 100.0);
-        assert_eq!(slider_iou(&[a.clone()], &[a.clone()]), 1.0);
+        let a = [line_slider(0.0, 100.0)];
+        assert_eq!(slider_iou(&a, &a), 1.0);
         // Two 100 px capsules of radius 10, 10 px apart: intersection 100·10 + lens(r=10, d=10)
         // = 1000 + 122.84; each is 100·20 + π·100 = 2314.16; IoU = 1122.84 / 3505.48 = 0.3203.
-        let b = line_slider(20.0, 110.0);
-        let iou = slider_iou(&[b.clone()], &[a.clone()]);
+        let b = [line_slider(20.0, 110.0)];
+        let iou = slider_iou(&b, &a);
         assert!((iou - 0.3203).abs() < 0.01, "{iou}");
         // An unmatched slider counts 0: (1 + 0) / 2.
-        assert!((slider_iou(&[a.clone(), line_slider(5000.0, 0.0)], &[a.clone()]) - 0.5).abs() < 1e-12);
+        assert!((slider_iou(&[a[0].clone(), line_slider(5000.0, 0.0)], &a) - 0.5).abs() < 1e-12);
         assert_eq!(slider_iou(&[], &[]), 1.0);
-        assert_eq!(slider_iou(&[], &[a]), 0.0);
+        assert_eq!(slider_iou(&[], &a), 0.0);
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub const PLAYFIELD_WIDTH: f32 = 512.0;
 /// Height of the osu! playfield (osu!px).
 pub const PLAYFIELD_HEIGHT: f32 = 384.0;
 
+/// Longest span a map's objects may cover (24 h): beyond it a file is corrupt, and windows or
+/// `LONG_GAP` tokens for it would exhaust memory.
+pub const MAX_MAP_MS: f64 = 24.0 * 3_600_000.0;
+
 /// A beatmap that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BeatmapError {
@@ -384,6 +388,13 @@ pub fn parse_beatmap(name: &str, text: &str) -> Result<Beatmap, BeatmapError> {
         objects.push(HitObject { time_ms: h.start_time, pos, new_combo, kind });
     }
     objects.sort_by(|a, b| a.time_ms.total_cmp(&b.time_ms));
+    if let Some(o) = objects.iter().find(|o| o.time_ms.abs() > MAX_MAP_MS || o.end_time_ms() - o.time_ms > MAX_MAP_MS) {
+        return Err(parse_error(format!(
+            "hit object at {} ms ending at {} ms is outside the 24 h a map may span",
+            o.time_ms,
+            o.end_time_ms()
+        )));
+    }
 
     Ok(Beatmap {
         name: name.to_string(),

@@ -62,6 +62,15 @@ fn garbage_is_a_parse_error_naming_the_input() {
 }
 
 #[test]
+fn absurd_times_are_refused() {
+    // 9,000 slides of 100,000 px at 1 BPM and slider velocity 0.1: about 16 months.
+    let text = "osu file format v14\n\n[TimingPoints]\n0,60000,4,1,0,100,1,0\n0,-1000,4,1,0,100,0,0\n\n\
+                [HitObjects]\n0,0,1000,2,0,L|100:0,9000,100000\n";
+    let err = parse_beatmap("huge.osu", text).unwrap_err().to_string();
+    assert!(err.starts_with("huge.osu: cannot parse beatmap: hit object at 1000 ms"), "{err}");
+}
+
+#[test]
 fn star_rating_matches_rosu_pps_own_test_value() {
     let text = std::fs::read_to_string(testdata::path("beatmaps/rosupp-2785319.osu")).unwrap();
     let stars = star_rating("rosupp-2785319.osu", &text).unwrap();
@@ -187,4 +196,60 @@ proptest::proptest! {
         };
         assert_same_objects("generated", &normalise(&map.objects), &normalise(&again.objects));
     }
+}
+
+/// A small generated map: one red line at 1000 ms (120 BPM), a circle, a 2-slide slider that lasts
+/// one beat per slide at twice the base velocity, and a spinner.
+fn small_map() -> Beatmap {
+    let slider = Slider {
+        path: vec![
+            PathPoint { pos: Point { x: 100.0, y: 100.0 }, segment: Some(CurveKind::Bezier) },
+            PathPoint { pos: Point { x: 200.0, y: 100.0 }, segment: Some(CurveKind::Bezier) },
+            PathPoint { pos: Point { x: 200.0, y: 200.0 }, segment: None },
+        ],
+        repeats: 1,
+        length_px: 280.0,
+        span_ms: 500.0,
+    };
+    Beatmap {
+        name: "small".into(),
+        metadata: Metadata {
+            title: "Song".into(),
+            artist: "Artist".into(),
+            creator: "mapflow".into(),
+            version: "Normal".into(),
+            tags: "generated".into(),
+            audio_file: "audio.mp3".into(),
+        },
+        difficulty: Difficulty::default(),
+        timing: TimingModel::constant(1000.0, 120.0),
+        objects: vec![
+            HitObject { time_ms: 1000.0, pos: Point { x: 256.4, y: 191.6 }, new_combo: false, kind: ObjectKind::Circle },
+            HitObject { time_ms: 1500.0, pos: Point { x: 100.0, y: 100.0 }, new_combo: false, kind: ObjectKind::Slider(slider) },
+            HitObject {
+                time_ms: 3000.0,
+                pos: Point { x: 256.0, y: 192.0 },
+                new_combo: false,
+                kind: ObjectKind::Spinner { duration_ms: 2000.0 },
+            },
+        ],
+    }
+}
+
+#[test]
+fn osu_output_matches_the_golden_file() {
+    let written = to_osu_string(&small_map(), "mapflow-golden").unwrap();
+    let golden = testdata::path("golden/small.osu");
+    if std::env::var_os("MAPFLOW_BLESS").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &written).unwrap();
+    }
+    assert_eq!(written, std::fs::read_to_string(&golden).unwrap(), "rerun with MAPFLOW_BLESS=1 to accept");
+    // SV 2 for the slider (280 px over one 500 ms beat at multiplier 1.4), reset by nothing else.
+    assert!(written.contains("1500,-50,4,"), "{written}");
+    assert!(written.contains("Countdown: 0") && written.contains("Tags: generated mapflow-golden"));
+    let again = parse_beatmap("small", &written).unwrap();
+    assert_same_objects("small", &small_map().objects, &again.objects);
+    let combos: Vec<bool> = again.objects.iter().map(|o| o.new_combo).collect();
+    assert_eq!(combos, [true, false, true], "a new combo where each bar starts: beats 0 and 1 | 4");
 }

@@ -119,6 +119,7 @@ pub fn to_osu_string(map: &Beatmap, provenance: &str) -> Result<String, WriteErr
         format_version: 14,
         audio_file: map.metadata.audio_file.clone(),
         countdown: CountdownType::None,
+        grid_size: 4,
         mode: GameMode::Osu,
         stack_leniency: map.difficulty.stack_leniency,
         title: map.metadata.title.clone(),

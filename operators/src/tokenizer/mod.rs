@@ -70,6 +70,18 @@ pub struct Detokenized {
     pub skipped_tokens: usize,
 }
 
+/// Merges decoded windows into one list of objects sorted by time, keeping each object only if
+/// it starts in its own window's predict region ([`Window::keeps_decoded`]): overlapping
+/// windows never duplicate an object.
+pub fn merge_predict_regions(decoded: impl IntoIterator<Item = (Window, Vec<HitObject>)>) -> Vec<HitObject> {
+    let mut merged: Vec<HitObject> = decoded
+        .into_iter()
+        .flat_map(|(window, objects)| objects.into_iter().filter(move |o| window.keeps_decoded(o.time_ms)))
+        .collect();
+    merged.sort_by(|a, b| a.time_ms.total_cmp(&b.time_ms));
+    merged
+}
+
 /// Encodes and decodes windows with one [`TokenizerConfig`].
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
@@ -96,7 +108,8 @@ impl Tokenizer {
 
     /// The windows of `map` for a song lasting `song_ms` (all of them, empty ones included).
     pub fn windows(&self, map: &Beatmap, song_ms: f64) -> Vec<Window> {
-        self.config.windows.windows(song_ms, map.objects.last().map(|o| o.time_ms))
+        let span = map.objects.first().zip(map.objects.last()).map(|(a, b)| (a.time_ms, b.time_ms));
+        self.config.windows.windows(song_ms, span)
     }
 
     /// Tokenizes every window of `map` (empty ones only if `keep_empty`).

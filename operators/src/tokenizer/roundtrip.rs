@@ -4,15 +4,16 @@
 //! Beatmap ─► tokenize (every window) ─► detokenize (each window) ─► merge predict regions
 //!    └──────────────────────── compare, window by window ◄──────────────┘
 //! ```
-//! Within each window, input and decoded objects are paired by optimal matching on start time
-//! (windows hold few objects, so no tolerance is needed); errors are maxima over the pairs.
+//! Decoded objects outside their window's predict region are dropped (as in generation). Within
+//! each window, input and kept objects are paired by optimal matching on start time (windows
+//! hold few objects, so no tolerance is needed); errors are maxima over the pairs.
 
 use serde::Serialize;
 
 use crate::beatmap::{Beatmap, HitObject, ObjectKind};
 use crate::metrics::min_cost_matching;
 
-use super::Tokenizer;
+use super::{Tokenizer, merge_predict_regions};
 
 /// What a round trip kept and lost.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -67,18 +68,19 @@ pub fn round_trip(tokenizer: &Tokenizer, map: &Beatmap, song_ms: f64) -> (RoundT
         control_point_mismatches: 0,
         slider_length_max_error_px: 0.0,
     };
-    let mut merged = Vec::new();
+    let mut decoded_windows = Vec::with_capacity(windows.len());
     for w in &windows {
         let decoded =
             tokenizer.detokenize(&w.tokens, &w.residuals, &map.timing, map.difficulty.slider_multiplier, &w.window);
         report.skipped_tokens += decoded.skipped_tokens;
         let input: Vec<&HitObject> = map.objects.iter().filter(|o| w.window.predicts(o.time_ms)).collect();
-        let out = &decoded.objects;
+        let out: Vec<HitObject> = decoded.objects.into_iter().filter(|o| w.window.keeps_decoded(o.time_ms)).collect();
         for (i, j) in min_cost_matching(input.len(), out.len(), |i, j| Some((input[i].time_ms - out[j].time_ms).abs())) {
             compare(&mut report, input[i], &out[j]);
         }
-        merged.extend(decoded.objects);
+        decoded_windows.push((w.window, out));
     }
+    let merged = merge_predict_regions(decoded_windows);
     report.objects_out = merged.len();
     (report, merged)
 }

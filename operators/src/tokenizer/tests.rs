@@ -271,3 +271,57 @@ fn reference_truncates_curve_points_and_clamps_off_playfield_positions() {
     let out = ours.detokenize(&tw.tokens, &tw.residuals, &map.timing, 1.4, &w);
     assert_eq!(out.objects, map.objects);
 }
+
+#[test]
+fn decoded_fixtures_write_to_maps_with_the_same_star_rating() {
+    let tokenizer = preset("default.toml");
+    for (map, text) in standard_fixtures() {
+        if map.objects.is_empty() {
+            continue;
+        }
+        let (_, decoded) = round_trip(&tokenizer, &map, song_ms(&map));
+        let rebuilt = Beatmap { objects: decoded, ..map.clone() };
+        let written = crate::beatmap::write::to_osu_string(&rebuilt, "mapflow tokenizer=default").unwrap();
+        let before = crate::beatmap::star_rating(&map.name, &text).unwrap();
+        let after = crate::beatmap::star_rating(&map.name, &written).unwrap();
+        assert!((before - after).abs() <= 0.01, "{}: {before} vs {after}", map.name);
+    }
+}
+
+#[test]
+fn variable_bpm_objects_land_on_their_own_sections_grid() {
+    // 120 BPM from 0 ms; 180 BPM from 1250 ms (2.5 beats in: its grid starts at beat 3).
+    let timing = TimingModel::new(
+        vec![RedLine { time_ms: 0.0, beat_len_ms: 500.0, meter: 4 }, RedLine { time_ms: 1250.0, beat_len_ms: 1000.0 / 3.0, meter: 4 }],
+        vec![],
+    );
+    // Quarter-beat snaps in the 180 BPM section.
+    let objects = (0..8).map(|k| circle(1250.0 + f64::from(k) * 250.0 / 3.0)).collect();
+    let map = generated_map(timing, objects);
+    let tokenizer = Tokenizer::new(TokenizerConfig::default()).unwrap();
+    let w = tokenizer.windows(&map, 3000.0)[0];
+    let tw = tokenizer.tokenize_window(&map, &w);
+    let time_offset = tokenizer.vocab().time_offset();
+    let times: Vec<(u32, f32)> = tw
+        .tokens
+        .iter()
+        .zip(&tw.residuals)
+        .filter(|&(&t, _)| t >= time_offset && t < time_offset + 768)
+        .map(|(&t, r)| (t - time_offset, r.time))
+        .collect();
+    // Beat 3 + k/4 from an anchor at beat 0: bins 144 + 12k, residuals ~0 (not the reference's
+    // first-BPM deltas, which would put these objects off the grid).
+    let expected: Vec<u32> = (0..8).map(|k| 144 + 12 * k).collect();
+    assert_eq!(times.iter().map(|t| t.0).collect::<Vec<_>>(), expected);
+    assert!(times.iter().all(|t| t.1.abs() < 1e-6), "{times:?}");
+}
+
+#[test]
+fn merging_keeps_each_object_once_from_its_own_region() {
+    let w = TokenizerConfig::default().windows.windows(6000.0, None);
+    let a = circle(2999.0);
+    let b = circle(3000.0 - 1e-7); // decoded a hair before window 1's region
+    let c = circle(4000.0);
+    let merged = merge_predict_regions(vec![(w[0], vec![a.clone(), c.clone()]), (w[1], vec![b.clone(), c.clone()])]);
+    assert_eq!(merged, vec![a, b, c], "c from window 0 is outside its region; b is kept by window 1");
+}

@@ -28,6 +28,14 @@ impl Window {
     pub fn predicts(&self, time_ms: f64) -> bool {
         self.predict_start_ms <= time_ms && time_ms < self.predict_end_ms
     }
+
+    /// Whether a *decoded* object starting at `time_ms` is kept for this window: its predict
+    /// region shifted 1 µs earlier at both ends, so float noise cannot drop an object decoded a
+    /// hair before the region it was encoded in, and regions still tile.
+    pub fn keeps_decoded(&self, time_ms: f64) -> bool {
+        const MARGIN_MS: f64 = 1e-3;
+        self.predict_start_ms - MARGIN_MS <= time_ms && time_ms < self.predict_end_ms - MARGIN_MS
+    }
 }
 
 impl WindowConfig {
@@ -42,17 +50,24 @@ impl WindowConfig {
         }
     }
 
-    /// The windows of a song lasting `song_ms` whose last object starts at `last_object_ms`.
+    /// The windows of a song lasting `song_ms` whose objects start between `objects.0` and
+    /// `objects.1` (first and last start time, if any).
     ///
-    /// Tiling: predict regions `[k·stride, (k+1)·stride)` for every `k` until both the song
-    /// and the last object are covered (at least one window). Reference: windows start at
-    /// `k·stride` while a whole window fits in the song.
-    pub fn windows(&self, song_ms: f64, last_object_ms: Option<f64>) -> Vec<Window> {
+    /// Tiling: predict regions `[k·stride, (k+1)·stride)` from `k = 0` (or earlier if an object
+    /// starts before 0 ms) until both the song and the last object are covered (at least one
+    /// window). Reference: windows start at `k·stride`, `k ≥ 0`, while a whole window fits in the
+    /// song.
+    pub fn windows(&self, song_ms: f64, objects: Option<(f64, f64)>) -> Vec<Window> {
         let offset = (self.window_ms - self.stride_ms) / 2.0;
         if self.tile_whole_song {
-            let cover = last_object_ms.map_or(song_ms, |t| song_ms.max(t + 1e-6));
-            let count = ((cover / self.stride_ms).ceil().max(1.0) as usize).min(10_000_000);
-            (0..count).map(|k| self.window_at(k, k as f64 * self.stride_ms - offset)).collect()
+            let (first, last) = objects.unwrap_or((0.0, 0.0));
+            let cover = song_ms.max(last + 1e-6).max(0.0); // f64::max drops NaN
+            let first_k = (first.min(0.0) / self.stride_ms).floor().max(-1e6) as i64;
+            let end_k = (cover / self.stride_ms).ceil().clamp(1.0, 1e7) as i64;
+            (first_k..end_k)
+                .enumerate()
+                .map(|(index, k)| self.window_at(index, k as f64 * self.stride_ms - offset))
+                .collect()
         } else {
             let mut windows = Vec::new();
             while windows.len() as f64 * self.stride_ms + self.window_ms <= song_ms {
@@ -70,7 +85,7 @@ mod tests {
 
     #[test]
     fn predict_regions_tile_the_whole_song() {
-        let w = WindowConfig::default().windows(10_000.0, Some(9_999.0));
+        let w = WindowConfig::default().windows(10_000.0, Some((0.0, 9_999.0)));
         assert_eq!(w.len(), 4);
         assert_eq!((w[0].start_ms, w[0].predict_start_ms, w[0].predict_end_ms, w[0].end_ms), (-1500.0, 0.0, 3000.0, 4500.0));
         for pair in w.windows(2) {
@@ -81,14 +96,18 @@ mod tests {
 
     #[test]
     fn objects_after_the_audio_still_get_a_window_and_tiny_songs_one() {
-        assert_eq!(WindowConfig::default().windows(6000.0, Some(7000.0)).len(), 3);
+        assert_eq!(WindowConfig::default().windows(6000.0, Some((0.0, 7000.0))).len(), 3);
+        let early = WindowConfig::default().windows(4000.0, Some((-500.0, 100.0)));
+        assert_eq!(early.len(), 3);
+        assert!(early[0].predicts(-500.0) && early[1].predict_start_ms == 0.0);
         assert_eq!(WindowConfig::default().windows(0.0, None).len(), 1);
+        assert_eq!(WindowConfig::default().windows(f64::NAN, None).len(), 1);
     }
 
     #[test]
     fn reference_windows_drop_the_start_and_the_tail() {
         let config = WindowConfig { tile_whole_song: false, keep_empty: false, ..Default::default() };
-        let w = config.windows(13_000.0, Some(12_000.0));
+        let w = config.windows(13_000.0, Some((0.0, 12_000.0)));
         assert_eq!(w.len(), 3, "starts 0, 3 and 6 s; 9 s + 6 s > 13 s");
         assert_eq!((w[0].predict_start_ms, w[2].predict_end_ms), (1500.0, 10_500.0));
         assert!(config.windows(5_999.0, None).is_empty(), "songs shorter than a window have none");
