@@ -4,7 +4,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::sources::{SourceEntry, TrackRecord};
+use crate::sources::{BeatmapRecord, SourceEntry, TrackRecord};
+
+fn beatmap(id: i64, file: &str, mode: Option<u8>) -> BeatmapRecord {
+    BeatmapRecord {
+        beatmap_id: id,
+        beatmapset_id: 1,
+        mode,
+        stars: None,
+        osu_text: std::fs::read_to_string(data(file)).unwrap(),
+        name: format!("{file}#{id}"),
+    }
+}
 
 fn data(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data").join(relative)
@@ -26,6 +37,15 @@ fn track(shard: &str, key: &str, file: &str) -> SourceEntry {
 }
 
 fn corpus() -> Vec<SourceEntry> {
+    let mut song = track("b.tar", "000004", "audio/test-sample.mp3");
+    if let Ok(t) = &mut song.item {
+        t.beatmaps = vec![
+            beatmap(11, "beatmaps/renatus-quick-insane.osu", Some(0)),
+            beatmap(12, "beatmaps/basic.osu", None),
+            beatmap(13, "beatmaps/rosupp-1028484.osu", Some(1)),
+            beatmap(14, "beatmaps/edge-cases/corrupted-header.osu", Some(0)),
+        ];
+    }
     let mut bad = track("b.tar", "000005", "audio/formats/clicks.mp3");
     if let Ok(t) = &mut bad.item {
         t.audio = b"not audio".repeat(50);
@@ -34,7 +54,7 @@ fn corpus() -> Vec<SourceEntry> {
         track("a.tar", "000001", "audio/formats/clicks.opus"),
         track("a.tar", "000002", "audio/formats/clicks.ogg"),
         track("a.tar", "000003", "audio/formats/clicks.mp3"),
-        track("b.tar", "000004", "audio/test-sample.mp3"),
+        song,
         bad,
     ]
 }
@@ -43,7 +63,13 @@ fn options(out: &Path, workers: usize) -> PreprocessOptions {
     PreprocessOptions {
         out: out.to_path_buf(),
         features: FeatureConfig::default(),
-        tokenizers: Vec::new(),
+        tokenizers: ["default.toml", "reference.toml"]
+            .iter()
+            .map(|p| {
+                let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/tokenizer").join(p);
+                TokenizerStage::new(operators::tokenizer::TokenizerConfig::from_toml_file(&path).unwrap()).unwrap()
+            })
+            .collect(),
         chunk_tracks: 2,
         max_in_flight: 2,
         split_seed: defaults::SPLIT_SEED,
