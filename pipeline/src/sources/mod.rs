@@ -1,0 +1,169 @@
+//! Where tracks come from: one [`TrackSource`] trait, three implementations.
+//!
+//! ```text
+//!  DIR ─────────────────────────────► shards::LocalShards ─┐
+//!  hf://owner/name/config?shards=a..b ► hub::HubShards ─────┼─► TrackSource: Iterator<Item =
+//!  songs:PATH (Songs folder / .osz) ─► songs::SongsSource ──┘     Result<TrackRecord, Reject>>
+//!                                                                   └─► dataflow input
+//! ```
+//!
+//! Every source reads on its own background thread and hands tracks over a bounded channel, so
+//! file and network I/O never block the dataflow worker that pulls from it, and at most
+//! `capacity` tracks wait in memory. A [`Reject`] is something that could not be read (a corrupt
+//! shard, a track without metadata, a path escaping its folder); the source goes on after it.
+//! Dropping the source stops its threads at the next hand-over.
+
+pub mod hub;
+pub mod osu_header;
+pub mod shards;
+pub mod songs;
+pub mod uri;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::rejects::Reject;
+
+pub use uri::SourceUri;
+
+/// Stage name of rejects raised while fetching shards.
+pub const STAGE_DOWNLOAD: &str = "download";
+/// Stage name of rejects raised while reading shards, folders and archives.
+pub const STAGE_READ: &str = "read";
+
+/// Default number of tracks a source reads ahead of its consumer.
+pub const DEFAULT_CAPACITY: usize = 4;
+
+/// One audio track with every beatmap timed to it: the unit the pipeline decodes once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackRecord {
+    /// Where it came from, for messages: `data-000003.tar:000042` or `Songs/123 A - B:audio.mp3`.
+    pub origin: String,
+    /// The data set's `audio_hash`, or the SHA-256 (lower-case hex) of `audio` when absent.
+    pub track_id: String,
+    /// The audio member or file name (its extension is not to be trusted).
+    pub audio_name: String,
+    /// The encoded audio bytes, container unknown until sniffed.
+    pub audio: Vec<u8>,
+    /// Length in seconds as declared by the metadata (`audio_length`), when there is one.
+    pub audio_length: Option<f64>,
+    /// The beatmaps using this audio, in input order.
+    pub beatmaps: Vec<BeatmapRecord>,
+}
+
+/// One beatmap (one `.osu` difficulty) of a track.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BeatmapRecord {
+    /// osu! beatmap id; 0 when the `.osu` file states none (unsubmitted maps).
+    pub beatmap_id: i64,
+    /// osu! beatmap set id; 0 when unknown.
+    pub beatmapset_id: i64,
+    /// Game mode (0 osu!standard, 1 taiko, 2 catch, 3 mania) when stated.
+    pub mode: Option<u8>,
+    /// Star rating from the metadata (`difficultyrating`), when there is one.
+    pub stars: Option<f64>,
+    /// The `.osu` file's text.
+    pub osu_text: String,
+    /// A name for messages: the `.osu` file name or `data-000003.tar:000042#beatmap-123`.
+    pub name: String,
+}
+
+/// A stream of tracks, with the inputs that could not be read as `Err`.
+///
+/// Implemented by every `Iterator` of that item that can move to a dataflow thread.
+pub trait TrackSource: Iterator<Item = Result<TrackRecord, Reject>> + Send {}
+
+impl<T: Iterator<Item = Result<TrackRecord, Reject>> + Send> TrackSource for T {}
+
+/// Options common to the sources the URI parser can open.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Options of `hf://` sources (cache, endpoint, keeping shards).
+    pub hub: hub::HubOptions,
+    /// Tracks read ahead of the consumer; 0 means [`DEFAULT_CAPACITY`].
+    pub capacity: usize,
+}
+
+/// Opens the source `uri` names. Errors that stop the whole source (a missing directory, a hub
+/// that cannot be listed) come back here; per-input problems come out of the iterator.
+pub fn open(uri: &SourceUri, options: &OpenOptions) -> Result<Box<dyn TrackSource>, Reject> {
+    let capacity = if options.capacity == 0 { DEFAULT_CAPACITY } else { options.capacity };
+    Ok(match uri {
+        SourceUri::Shards(dir) => Box::new(shards::LocalShards::open(dir, capacity)?),
+        SourceUri::Hub(spec) => Box::new(hub::HubShards::open(spec.clone(), options.hub.clone(), capacity)?),
+        SourceUri::Songs(path) => Box::new(songs::SongsSource::open(path, capacity)?),
+    })
+}
+
+/// The consumer side of a background reader: a bounded channel of tracks and rejects.
+#[derive(Debug)]
+pub struct ChannelSource {
+    items: Receiver<Result<TrackRecord, Reject>>,
+}
+
+impl Iterator for ChannelSource {
+    type Item = Result<TrackRecord, Reject>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.items.recv().ok()
+    }
+}
+
+/// Where a background reader puts what it read; `emit` returns false once the consumer is gone.
+pub(crate) struct Emitter {
+    items: Sender<Result<TrackRecord, Reject>>,
+}
+
+impl Emitter {
+    /// Hands `item` over, waiting while the channel is full. False when nobody listens any more.
+    pub(crate) fn emit(&self, item: Result<TrackRecord, Reject>) -> bool {
+        self.items.send(item).is_ok()
+    }
+}
+
+/// Runs `read` on a new thread named `name`, feeding a channel of `capacity` items.
+pub(crate) fn spawn_reader(
+    name: &str,
+    capacity: usize,
+    read: impl FnOnce(&Emitter) + Send + 'static,
+) -> Result<ChannelSource, Reject> {
+    let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || read(&Emitter { items: tx }))
+        .map_err(|e| Reject::new(name, STAGE_READ, "io", format!("cannot start the reader thread: {e}")))?;
+    Ok(ChannelSource { items: rx })
+}
+
+/// Lower-case hex SHA-256 of `bytes`: the track id when the metadata has no `audio_hash`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_known_input() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn dropping_the_consumer_stops_the_reader() {
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        let source = spawn_reader("test", 1, move |emitter| {
+            let mut sent = 0;
+            while emitter.emit(Err(Reject::new("x", STAGE_READ, "io", "again"))) {
+                sent += 1;
+            }
+            done_tx.send(sent).unwrap();
+        })
+        .unwrap();
+        let mut source = source;
+        assert!(source.next().unwrap().is_err());
+        drop(source);
+        let sent = done_rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        assert!(sent <= 2, "bounded: the reader ran {sent} items ahead");
+    }
+}
