@@ -46,7 +46,13 @@ fn write_corpus(root: &Path, shards: usize) {
         }
         let keys: Vec<String> = (0..PER_SHARD).map(|t| format!("{:06}", shard * PER_SHARD + t)).collect();
         let samples: Vec<ShardSample> = (0..PER_SHARD)
-            .map(|t| ShardSample { key: &keys[t], audio_extension: "opus", audio: &audio[t], audio_length: 0.6, beatmaps: &maps[t] })
+            .map(|t| ShardSample {
+                key: &keys[t],
+                audio_extension: "opus",
+                audio: &audio[t],
+                audio_length: 0.6,
+                beatmaps: &maps[t],
+            })
             .collect();
         write_shard(&root.join(format!("compressed/data-{shard:06}.tar")), &samples).unwrap();
     }
@@ -102,7 +108,10 @@ fn reads_shards_one_ahead_and_deletes_them() {
     let hub = MockHub::serve(repo.path(), REPO);
 
     let mut source = HubShards::open(spec(""), options(&hub, cache.path(), false), 1).unwrap();
-    assert_eq!(source.shards(), ["compressed/data-000000.tar", "compressed/data-000001.tar", "compressed/data-000002.tar"]);
+    assert_eq!(
+        source.shards(),
+        ["compressed/data-000000.tar", "compressed/data-000001.tar", "compressed/data-000002.tar"]
+    );
     let first = source.next().unwrap().unwrap();
     assert_eq!(first.origin, "compressed/data-000000.tar:000000");
     // While shard 0 is being read, shard 1 is fetched, and nothing further.
@@ -110,7 +119,11 @@ fn reads_shards_one_ahead_and_deletes_them() {
     assert_eq!(gets_of(&hub, "data-000000.tar"), 1);
     assert_eq!(gets_of(&hub, "data-000001.tar"), 1);
     assert_eq!(gets_of(&hub, "data-000002.tar"), 0, "read ahead more than one shard: {:?}", hub.requests());
-    assert!(hub.requests().iter().any(|r| r.starts_with("HEAD /datasets/project-riz/osu-beatmaps/resolve/main/compressed/data-000000.tar")));
+    assert!(
+        hub.requests()
+            .iter()
+            .any(|r| r.starts_with("HEAD /datasets/project-riz/osu-beatmaps/resolve/main/compressed/data-000000.tar"))
+    );
 
     let mut tracks = vec![first];
     tracks.extend(source.map(Result::unwrap));

@@ -122,6 +122,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rejects.jsonl");
         let mut log = RejectLog::open(&path).unwrap();
+        assert_eq!(log.path(), path);
         log.record(&Reject::new("a.tar", "read", "corrupt_shard", "bad checksum")).unwrap();
         log.record(&Reject::new("a.tar:000001", "read", "missing_json", "no \"json\"\nmember")).unwrap();
         log.record(&Reject::new("a.tar:000002", "read", "missing_json", "no json")).unwrap();

@@ -118,11 +118,8 @@ fn handle(state: &State, request: tiny_http::Request) {
     let method = request.method().to_string();
     let url = request.url().to_owned();
     state.requests.lock().unwrap().push(format!("{method} {url}"));
-    let if_none_match = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("If-None-Match"))
-        .map(|h| h.value.as_str().to_owned());
+    let if_none_match =
+        request.headers().iter().find(|h| h.field.equiv("If-None-Match")).map(|h| h.value.as_str().to_owned());
     let reply = route(state, &method, &url, if_none_match.as_deref());
     let _ = request.respond(reply);
 }
@@ -148,7 +145,10 @@ fn route(state: &State, method: &str, url: &str, if_none_match: Option<&str>) ->
             .filter(|(_, is_dir)| !is_dir)
             .map(|(p, _)| serde_json::json!({ "rfilename": p }))
             .collect();
-        return json(200, serde_json::json!({ "_id": "mock", "id": state.repo, "sha": COMMIT, "private": false, "siblings": siblings }));
+        return json(
+            200,
+            serde_json::json!({ "_id": "mock", "id": state.repo, "sha": COMMIT, "private": false, "siblings": siblings }),
+        );
     }
     if let Some(tree) = rest.strip_prefix("/tree/") {
         let (rev, sub) = tree.split_once('/').unwrap_or((tree, ""));

@@ -150,6 +150,47 @@ mod tests {
     }
 
     #[test]
+    fn open_dispatches_on_the_uri() {
+        use crate::synth::shard::{SampleBeatmap, ShardSample, write_shard};
+        let dir = tempfile::tempdir().unwrap();
+        let maps =
+            [SampleBeatmap { beatmap_id: 5, beatmapset_id: 6, mode: 0, difficultyrating: 1.0, content: "osu".into() }];
+        let sample =
+            ShardSample { key: "000000", audio_extension: "mp3", audio: b"ID3", audio_length: 1.0, beatmaps: &maps };
+        write_shard(&dir.path().join("original/data-000000.tar"), &[sample]).unwrap();
+        let uri: SourceUri = dir.path().display().to_string().parse().unwrap();
+        let tracks: Vec<_> = open(&uri, &OpenOptions::default()).unwrap().collect();
+        assert_eq!(tracks.len(), 1);
+        assert_eq!(tracks[0].as_ref().unwrap().beatmaps[0].beatmap_id, 5);
+
+        let set = dir.path().join("songs/1 set");
+        std::fs::create_dir_all(&set).unwrap();
+        std::fs::write(set.join("a.osu"), "[General]\nAudioFilename: a.mp3\n[Metadata]\nBeatmapID:9\n").unwrap();
+        std::fs::write(set.join("a.mp3"), b"mp3").unwrap();
+        let uri: SourceUri = format!("songs:{}", dir.path().join("songs").display()).parse().unwrap();
+        let tracks: Vec<_> = open(&uri, &OpenOptions::default()).unwrap().collect();
+        assert_eq!(tracks.len(), 1);
+        assert_eq!(tracks[0].as_ref().unwrap().beatmaps[0].beatmap_id, 9);
+
+        // Nothing listens on port 9 of 127.0.0.1: listing fails, naming the source.
+        let options = OpenOptions {
+            hub: hub::HubOptions {
+                endpoint: Some("http://127.0.0.1:9".into()),
+                cache_dir: Some(dir.path().join("cache")),
+                retry_max_attempts: Some(0),
+                keep_shards: false,
+            },
+            capacity: 1,
+        };
+        let uri: SourceUri = "hf://project-riz/osu-beatmaps/compressed".parse().unwrap();
+        let err = open(&uri, &options).err().unwrap();
+        assert_eq!(
+            (err.origin.as_str(), err.stage, err.kind),
+            ("hf://project-riz/osu-beatmaps/compressed", STAGE_DOWNLOAD, "hub_error")
+        );
+    }
+
+    #[test]
     fn dropping_the_consumer_stops_the_reader() {
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
         let source = spawn_reader("test", 1, move |emitter| {

@@ -114,11 +114,7 @@ pub(crate) fn read_shard_file(
 }
 
 /// Reads a shard from `reader` as a stream; see [`read_shard_file`].
-pub fn read_shard<R: Read>(
-    reader: R,
-    label: &str,
-    emit: &mut dyn FnMut(Result<TrackRecord, Reject>) -> bool,
-) -> bool {
+pub fn read_shard<R: Read>(reader: R, label: &str, emit: &mut dyn FnMut(Result<TrackRecord, Reject>) -> bool) -> bool {
     let mut archive = tar::Archive::new(reader);
     let entries = match archive.entries() {
         Ok(entries) => entries,
@@ -128,7 +124,9 @@ pub fn read_shard<R: Read>(
     for entry in entries {
         let mut entry = match entry {
             Ok(entry) => entry,
-            Err(e) => return give_up(sample, label, format!("unreadable tar (skipping the rest of the shard): {e}"), emit),
+            Err(e) => {
+                return give_up(sample, label, format!("unreadable tar (skipping the rest of the shard): {e}"), emit);
+            }
         };
         if !entry.header().entry_type().is_file() {
             continue;
@@ -221,8 +219,12 @@ impl Sample {
                 };
                 beatmap_rejects.into_iter().all(|r| emit(Err(r))) && emit(Ok(track))
             }
-            (Some(_), None) => emit(Err(Reject::new(origin, STAGE_READ, "missing_json", "audio member without a .json member"))),
-            (None, Some(_)) => emit(Err(Reject::new(origin, STAGE_READ, "missing_audio", "a .json member without an audio member"))),
+            (Some(_), None) => {
+                emit(Err(Reject::new(origin, STAGE_READ, "missing_json", "audio member without a .json member")))
+            }
+            (None, Some(_)) => {
+                emit(Err(Reject::new(origin, STAGE_READ, "missing_audio", "a .json member without an audio member")))
+            }
             (None, None) => true,
         }
     }
@@ -271,9 +273,15 @@ fn parse_beatmap(origin: &str, index: usize, entry: &Value) -> Result<BeatmapRec
     let set_id = entry.get("beatmapset_id").and_then(loose_i64).ok_or_else(|| bad("no integer `beatmapset_id`"))?;
     let mode = match entry.get("mode") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(loose_i64(v).and_then(|m| u8::try_from(m).ok()).filter(|m| *m <= 3).ok_or_else(|| bad("`mode` is not 0..=3"))?),
+        Some(v) => Some(
+            loose_i64(v)
+                .and_then(|m| u8::try_from(m).ok())
+                .filter(|m| *m <= 3)
+                .ok_or_else(|| bad("`mode` is not 0..=3"))?,
+        ),
     };
-    let osu_text = entry.get("content").and_then(Value::as_str).ok_or_else(|| bad("no `content` string (.osu text)"))?;
+    let osu_text =
+        entry.get("content").and_then(Value::as_str).ok_or_else(|| bad("no `content` string (.osu text)"))?;
     Ok(BeatmapRecord {
         beatmap_id: id,
         beatmapset_id: set_id,

@@ -81,8 +81,7 @@ fn find_sets(path: &Path) -> Result<Vec<BeatmapSet>, Reject> {
     if path.is_file() && has_extension(path, "osz") {
         return Ok(vec![BeatmapSet::Osz(path.to_owned())]);
     }
-    let holds_osu =
-        |dir: &Path| sorted_entries(dir).map(|e| e.iter().any(|p| p.is_file() && has_extension(p, "osu")));
+    let holds_osu = |dir: &Path| sorted_entries(dir).map(|e| e.iter().any(|p| p.is_file() && has_extension(p, "osu")));
     let mut sets = Vec::new();
     if holds_osu(path).map_err(io_reject)? {
         sets.push(BeatmapSet::Folder(path.to_owned()));
@@ -95,7 +94,12 @@ fn find_sets(path: &Path) -> Result<Vec<BeatmapSet>, Reject> {
         }
     }
     if sets.is_empty() {
-        return Err(Reject::new(path.display().to_string(), STAGE_READ, "no_beatmaps", "no .osu set folder or .osz file here"));
+        return Err(Reject::new(
+            path.display().to_string(),
+            STAGE_READ,
+            "no_beatmaps",
+            "no .osu set folder or .osz file here",
+        ));
     }
     Ok(sets)
 }
@@ -282,7 +286,12 @@ impl SetFiles for FolderSet {
         // A symlink may still point out of the set.
         let root = self.dir.canonicalize().map_err(io)?;
         if !current.canonicalize().map_err(io)?.starts_with(&root) {
-            return Err(Reject::new(origin, STAGE_READ, "unsafe_path", format!("`{path}` links out of the set folder")));
+            return Err(Reject::new(
+                origin,
+                STAGE_READ,
+                "unsafe_path",
+                format!("`{path}` links out of the set folder"),
+            ));
         }
         let name = current.strip_prefix(&self.dir).unwrap_or(&current).to_string_lossy().replace('\\', "/");
         Ok(Some((name, std::fs::read(&current).map_err(io)?)))
@@ -315,8 +324,18 @@ impl OszSet {
             let raw = entry.name().to_owned();
             match (entry.enclosed_name().is_some(), safe_relative_path(&raw)) {
                 (true, Ok(name)) => members.push((name, index)),
-                (_, Err(why)) => unsafe_members.push(Reject::new(format!("{label}:{raw}"), STAGE_READ, "unsafe_path", format!("member {why}"))),
-                (false, Ok(_)) => unsafe_members.push(Reject::new(format!("{label}:{raw}"), STAGE_READ, "unsafe_path", format!("member `{raw}` escapes the archive"))),
+                (_, Err(why)) => unsafe_members.push(Reject::new(
+                    format!("{label}:{raw}"),
+                    STAGE_READ,
+                    "unsafe_path",
+                    format!("member {why}"),
+                )),
+                (false, Ok(_)) => unsafe_members.push(Reject::new(
+                    format!("{label}:{raw}"),
+                    STAGE_READ,
+                    "unsafe_path",
+                    format!("member `{raw}` escapes the archive"),
+                )),
             }
         }
         members.sort();

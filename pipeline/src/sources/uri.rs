@@ -96,13 +96,8 @@ fn parse_hub(rest: &str) -> Result<HubSpec, String> {
     if [owner, name, config].iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
         return Err("expected hf://OWNER/NAME/CONFIG".into());
     }
-    let mut spec = HubSpec {
-        owner: owner.into(),
-        name: name.into(),
-        config: config.into(),
-        shards: None,
-        revision: None,
-    };
+    let mut spec =
+        HubSpec { owner: owner.into(), name: name.into(), config: config.into(), shards: None, revision: None };
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').ok_or_else(|| format!("`{pair}` is not KEY=VALUE"))?;
         match key {

@@ -101,9 +101,8 @@ fn encode_opus(name: &str, samples: &[f32], sample_rate: u32) -> Result<Vec<u8>,
     };
     let mut error = 0;
     // SAFETY: plain FFI constructor; the result is checked before use.
-    let raw = unsafe {
-        opusic_sys::opus_encoder_create(OPUS_RATE as i32, 1, opusic_sys::OPUS_APPLICATION_AUDIO, &mut error)
-    };
+    let raw =
+        unsafe { opusic_sys::opus_encoder_create(OPUS_RATE as i32, 1, opusic_sys::OPUS_APPLICATION_AUDIO, &mut error) };
     if raw.is_null() || error != opusic_sys::OPUS_OK {
         return Err(opus_error("opus_encoder_create", error));
     }
@@ -115,7 +114,8 @@ fn encode_opus(name: &str, samples: &[f32], sample_rate: u32) -> Result<Vec<u8>,
         if rc != opusic_sys::OPUS_OK {
             return Err(opus_error("set bitrate", rc));
         }
-        let rc = opusic_sys::opus_encoder_ctl(encoder.0, opusic_sys::OPUS_GET_LOOKAHEAD_REQUEST, &mut lookahead as *mut i32);
+        let rc =
+            opusic_sys::opus_encoder_ctl(encoder.0, opusic_sys::OPUS_GET_LOOKAHEAD_REQUEST, &mut lookahead as *mut i32);
         if rc != opusic_sys::OPUS_OK {
             return Err(opus_error("get lookahead", rc));
         }
@@ -156,7 +156,13 @@ fn encode_opus(name: &str, samples: &[f32], sample_rate: u32) -> Result<Vec<u8>,
         }
         // SAFETY: frame holds OPUS_FRAME samples, packet has the stated capacity.
         let len = unsafe {
-            opusic_sys::opus_encode_float(encoder.0, frame.as_ptr(), OPUS_FRAME as i32, packet.as_mut_ptr(), packet.len() as i32)
+            opusic_sys::opus_encode_float(
+                encoder.0,
+                frame.as_ptr(),
+                OPUS_FRAME as i32,
+                packet.as_mut_ptr(),
+                packet.len() as i32,
+            )
         };
         if len < 0 {
             return Err(opus_error("opus_encode_float", len));
@@ -223,7 +229,8 @@ mod tests {
     fn clicks(sample_rate: u32) -> (Vec<f32>, Vec<f64>) {
         let mut times: Vec<f64> = (0..12).map(|i| 250.0 + 350.0 * i as f64).collect();
         times.push(4600.0);
-        let mut events: Vec<AudioEvent> = times.iter().map(|&t| AudioEvent { time_ms: t, kind: EventKind::Hit }).collect();
+        let mut events: Vec<AudioEvent> =
+            times.iter().map(|&t| AudioEvent { time_ms: t, kind: EventKind::Hit }).collect();
         events[5].kind = EventKind::SliderStart;
         events[6].kind = EventKind::SliderEnd;
         let spec = RenderSpec {
@@ -254,7 +261,10 @@ mod tests {
         let found_ms: Vec<f64> = onsets.iter().map(|&i| i as f64 * 1000.0 / rate as f64).collect();
         assert_eq!(found_ms.len(), times.len(), "{format:?} @ {sample_rate}: onsets at {found_ms:?}");
         for (found, want) in found_ms.iter().zip(&times) {
-            assert!((found - want).abs() <= 2.0, "{format:?} @ {sample_rate}: onset at {found:.2} ms, expected {want} ms");
+            assert!(
+                (found - want).abs() <= 2.0,
+                "{format:?} @ {sample_rate}: onset at {found:.2} ms, expected {want} ms"
+            );
         }
     }
 
@@ -266,10 +276,10 @@ mod tests {
 
     #[test]
     fn mp3_round_trip_keeps_length_and_onsets() {
-        // MP3 is exact to the sample when the decoder honours the LAME tag; one frame of
-        // slack (1152 samples) is allowed for decoders that do not.
-        round_trip(AudioFormat::Mp3, 44_100, 1152);
-        round_trip(AudioFormat::Mp3, 22_050, 1152);
+        // Exact to the sample: symphonia reads the LAME tag's delay and padding. (A decoder
+        // that ignores the tag would give up to one frame, 1152 samples, more.)
+        round_trip(AudioFormat::Mp3, 44_100, 0);
+        round_trip(AudioFormat::Mp3, 22_050, 0);
     }
 
     #[test]

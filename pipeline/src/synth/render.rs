@@ -210,13 +210,14 @@ mod tests {
             at(900.0, EventKind::SliderStart),
             at(1500.0, EventKind::SliderEnd),
             at(2200.0, EventKind::Spinner),
-            at(5000.0, EventKind::Hit),  // past the end: ignored
+            at(5000.0, EventKind::Hit),   // past the end: ignored
             at(f64::NAN, EventKind::Hit), // ignored, no panic
         ];
         let out = render_track(&spec(events));
         assert_eq!(out.len(), 66_150);
         let onsets = find_onsets(&out, 22_050, 0.2, 100.0);
-        let expected: Vec<usize> = [400.0, 900.0, 1500.0, 2200.0].iter().map(|ms| (ms * 22.05f64).round() as usize).collect();
+        let expected: Vec<usize> =
+            [400.0, 900.0, 1500.0, 2200.0].iter().map(|ms| (ms * 22.05f64).round() as usize).collect();
         assert_eq!(onsets, expected);
         // Background only: never above its level, and not silent.
         let quiet = &out[(3.0 * 2205.0) as usize..(3.9 * 2205.0) as usize];

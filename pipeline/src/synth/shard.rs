@@ -130,8 +130,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let maps = [beatmap(1), beatmap(2)];
         let samples = [
-            ShardSample { key: "000000", audio_extension: "opus", audio: b"OggS fake", audio_length: 1.5, beatmaps: &maps },
-            ShardSample { key: "000001", audio_extension: "opus", audio: b"OggS other", audio_length: 2.0, beatmaps: &maps[..1] },
+            ShardSample {
+                key: "000000",
+                audio_extension: "opus",
+                audio: b"OggS fake",
+                audio_length: 1.5,
+                beatmaps: &maps,
+            },
+            ShardSample {
+                key: "000001",
+                audio_extension: "opus",
+                audio: b"OggS other",
+                audio_length: 2.0,
+                beatmaps: &maps[..1],
+            },
         ];
         let a = dir.path().join("a/compressed/data-000000.tar");
         let b = dir.path().join("b/compressed/data-000000.tar");

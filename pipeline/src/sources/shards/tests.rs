@@ -15,13 +15,20 @@ fn beatmap(id: i64) -> SampleBeatmap {
 
 /// A shard of `n` samples keyed 000000.. with audio `audio-{i}`, as bytes.
 fn shard_bytes(n: usize) -> Vec<u8> {
-    let maps: Vec<Vec<SampleBeatmap>> = (0..n).map(|i| vec![beatmap(10 * i as i64 + 1), beatmap(10 * i as i64 + 2)]).collect();
+    let maps: Vec<Vec<SampleBeatmap>> =
+        (0..n).map(|i| vec![beatmap(10 * i as i64 + 1), beatmap(10 * i as i64 + 2)]).collect();
     let audio: Vec<Vec<u8>> = (0..n).map(|i| format!("audio-{i}").repeat(200).into_bytes()).collect();
     let keys: Vec<String> = (0..n).map(|i| format!("{i:06}")).collect();
     let mut writer = ShardWriter::new(Vec::new());
     for i in 0..n {
         writer
-            .append(&ShardSample { key: &keys[i], audio_extension: "opus", audio: &audio[i], audio_length: 1.0 + i as f64, beatmaps: &maps[i] })
+            .append(&ShardSample {
+                key: &keys[i],
+                audio_extension: "opus",
+                audio: &audio[i],
+                audio_length: 1.0 + i as f64,
+                beatmaps: &maps[i],
+            })
             .unwrap();
     }
     writer.finish().unwrap()
@@ -220,4 +227,3 @@ fn a_directory_without_shards_is_an_error_naming_it() {
     assert_eq!((err.kind, err.origin), ("io", missing.display().to_string()));
     assert!(!Path::new(&missing).exists());
 }
-

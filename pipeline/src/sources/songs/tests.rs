@@ -26,7 +26,11 @@ fn summary(items: &[Result<TrackRecord, Reject>], root: &Path) -> Vec<String> {
     items
         .iter()
         .map(|i| match i {
-            Ok(t) => format!("track {} [{}]", strip(&t.origin), t.beatmaps.iter().map(|b| b.beatmap_id.to_string()).collect::<Vec<_>>().join(",")),
+            Ok(t) => format!(
+                "track {} [{}]",
+                strip(&t.origin),
+                t.beatmaps.iter().map(|b| b.beatmap_id.to_string()).collect::<Vec<_>>().join(",")
+            ),
             Err(r) => format!("{} {}", r.kind, strip(&r.origin)),
         })
         .collect()
@@ -102,9 +106,17 @@ fn osz_archives_with_zip_slip_and_missing_audio() {
     );
     write_osz(
         &root.path().join("2 slip.osz"),
-        &[("../../evil.osu", osu("song.ogg", 21).as_bytes()), ("/abs.osu", b"x"), ("ok.osu", osu("song.ogg", 22).as_bytes()), ("song.ogg", b"s")],
+        &[
+            ("../../evil.osu", osu("song.ogg", 21).as_bytes()),
+            ("/abs.osu", b"x"),
+            ("ok.osu", osu("song.ogg", 22).as_bytes()),
+            ("song.ogg", b"s"),
+        ],
     );
-    write_osz(&root.path().join("3 noaudio.osz"), &[("a.osu", osu("missing.mp3", 31).as_bytes()), ("b.osu", osu("MISSING.mp3", 32).as_bytes())]);
+    write_osz(
+        &root.path().join("3 noaudio.osz"),
+        &[("a.osu", osu("missing.mp3", 31).as_bytes()), ("b.osu", osu("MISSING.mp3", 32).as_bytes())],
+    );
     std::fs::write(root.path().join("4 broken.osz"), b"PK not really a zip").unwrap();
 
     assert_eq!(
