@@ -115,7 +115,11 @@ fn reads_shards_one_ahead_and_deletes_them() {
     let first = source.next().unwrap().unwrap();
     assert_eq!(first.origin, "compressed/data-000000.tar:000000");
     // While shard 0 is being read, shard 1 is fetched, and nothing further.
-    std::thread::sleep(Duration::from_millis(700));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while gets_of(&hub, "data-000001.tar") == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
     assert_eq!(gets_of(&hub, "data-000000.tar"), 1);
     assert_eq!(gets_of(&hub, "data-000001.tar"), 1);
     assert_eq!(gets_of(&hub, "data-000002.tar"), 0, "read ahead more than one shard: {:?}", hub.requests());
@@ -132,6 +136,30 @@ fn reads_shards_one_ahead_and_deletes_them() {
     assert_eq!(tracks.len(), 9);
     assert_eq!(tracks[8].origin, "compressed/data-000002.tar:000008");
     assert!(blobs(cache.path()).is_empty(), "finished shards left behind: {:?}", blobs(cache.path()));
+}
+
+#[test]
+fn stopping_early_leaves_no_shard_behind() {
+    let repo = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    write_corpus(repo.path(), 3);
+    let hub = MockHub::serve(repo.path(), REPO);
+    let mut source = HubShards::open(spec(""), options(&hub, cache.path(), false), 1).unwrap();
+    source.next().unwrap().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while gets_of(&hub, "data-000001.tar") == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    while blobs(cache.path()).len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(blobs(cache.path()).len(), 2, "shard 0 being read, shard 1 waiting");
+    drop(source);
+    while !blobs(cache.path()).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(blobs(cache.path()).is_empty(), "left behind: {:?}", blobs(cache.path()));
+    assert_eq!(gets_of(&hub, "data-000002.tar"), 0);
 }
 
 #[test]

@@ -71,6 +71,7 @@ impl HubShards {
         let to_fetch = shards.clone();
         let revision = spec.revision.clone();
         let hub = format!("hf://{}/{}", spec.owner, spec.name);
+        let keep = options.keep_shards;
         std::thread::Builder::new()
             .name("hub-downloader".into())
             .spawn(move || {
@@ -85,14 +86,19 @@ impl HubShards {
                         .map_err(|e| {
                             Reject::new(format!("{hub}/{shard}"), STAGE_DOWNLOAD, "download_failed", e.to_string())
                         });
-                    if fetched_tx.send(fetched).is_err() {
-                        return; // The reader is gone.
+                    if let Err(unsent) = fetched_tx.send(fetched) {
+                        // The reader is gone: do not leave the shard just fetched behind.
+                        if let Ok((_, local)) = unsent.into_inner()
+                            && !keep
+                        {
+                            remove_cached(&local);
+                        }
+                        return;
                     }
                 }
             })
             .map_err(|e| fail("io", format!("cannot start the downloader thread: {e}")))?;
 
-        let keep = options.keep_shards;
         let tracks = spawn_reader("hub-reader", capacity, move |emitter| {
             for fetched in fetched_rx {
                 let (shard, local) = match fetched {
