@@ -76,7 +76,7 @@ impl<T: Iterator<Item = Result<TrackRecord, Reject>> + Send> TrackSource for T {
 
 /// Options common to the sources the URI parser can open.
 #[derive(Debug, Clone, Default)]
-pub struct OpenOptions {
+pub struct SourceOptions {
     /// Options of `hf://` sources (cache, endpoint, keeping shards).
     pub hub: hub::HubOptions,
     /// Tracks read ahead of the consumer; 0 means [`DEFAULT_CAPACITY`].
@@ -85,7 +85,7 @@ pub struct OpenOptions {
 
 /// Opens the source `uri` names. Errors that stop the whole source (a missing directory, a hub
 /// that cannot be listed) come back here; per-input problems come out of the iterator.
-pub fn open(uri: &SourceUri, options: &OpenOptions) -> Result<Box<dyn TrackSource>, Reject> {
+pub fn open(uri: &SourceUri, options: &SourceOptions) -> Result<Box<dyn TrackSource>, Reject> {
     let capacity = if options.capacity == 0 { DEFAULT_CAPACITY } else { options.capacity };
     Ok(match uri {
         SourceUri::Shards(dir) => Box::new(shards::LocalShards::open(dir, capacity)?),
@@ -159,7 +159,7 @@ mod tests {
             ShardSample { key: "000000", audio_extension: "mp3", audio: b"ID3", audio_length: 1.0, beatmaps: &maps };
         write_shard(&dir.path().join("original/data-000000.tar"), &[sample]).unwrap();
         let uri: SourceUri = dir.path().display().to_string().parse().unwrap();
-        let tracks: Vec<_> = open(&uri, &OpenOptions::default()).unwrap().collect();
+        let tracks: Vec<_> = open(&uri, &SourceOptions::default()).unwrap().collect();
         assert_eq!(tracks.len(), 1);
         assert_eq!(tracks[0].as_ref().unwrap().beatmaps[0].beatmap_id, 5);
 
@@ -168,12 +168,12 @@ mod tests {
         std::fs::write(set.join("a.osu"), "[General]\nAudioFilename: a.mp3\n[Metadata]\nBeatmapID:9\n").unwrap();
         std::fs::write(set.join("a.mp3"), b"mp3").unwrap();
         let uri: SourceUri = format!("songs:{}", dir.path().join("songs").display()).parse().unwrap();
-        let tracks: Vec<_> = open(&uri, &OpenOptions::default()).unwrap().collect();
+        let tracks: Vec<_> = open(&uri, &SourceOptions::default()).unwrap().collect();
         assert_eq!(tracks.len(), 1);
         assert_eq!(tracks[0].as_ref().unwrap().beatmaps[0].beatmap_id, 9);
 
         // Nothing listens on port 9 of 127.0.0.1: listing fails, naming the source.
-        let options = OpenOptions {
+        let options = SourceOptions {
             hub: hub::HubOptions {
                 endpoint: Some("http://127.0.0.1:9".into()),
                 cache_dir: Some(dir.path().join("cache")),

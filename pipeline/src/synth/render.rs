@@ -138,7 +138,8 @@ fn add_tone(out: &mut [f32], from: usize, to: usize, rate: f64) {
 fn render_background(out: &mut [f32], spec: &RenderSpec, rng: &mut SplitMix64) {
     const ROOTS_HZ: [f32; 5] = [110.0, 123.47, 130.81, 146.83, 164.81];
     let grid = spec.beat_grid;
-    if !(grid.beat_length_ms.is_finite() && grid.offset_ms.is_finite() && grid.beat_length_ms >= 50.0) {
+    // Offsets beyond 10^9 ms (11 days) or beats under 50 ms are not music: no background.
+    if !(grid.beat_length_ms.is_finite() && grid.beat_length_ms >= 50.0 && grid.offset_ms.abs() < 1e9) {
         return;
     }
     let rate = spec.sample_rate as f64;
@@ -246,8 +247,10 @@ mod tests {
             s.length_ms = length_ms;
             assert!(render_track(&s).is_empty());
         }
-        let mut s = spec(vec![]);
-        s.beat_grid.beat_length_ms = 0.0;
-        assert!(render_track(&s).iter().all(|x| *x == 0.0));
+        for grid in [(0.0, 0.0), (-1e300, 500.0), (1e300, 500.0), (f64::NAN, 500.0), (0.0, f64::INFINITY)] {
+            let mut s = spec(vec![]);
+            s.beat_grid = BeatGrid { offset_ms: grid.0, beat_length_ms: grid.1 };
+            assert!(render_track(&s).iter().all(|x| *x == 0.0), "{grid:?}");
+        }
     }
 }
