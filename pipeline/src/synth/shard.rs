@@ -96,19 +96,21 @@ impl<W: Write> ShardWriter<W> {
     }
 }
 
-/// Writes `samples` as the shard `path` (via a temporary file renamed into place).
+/// Writes `samples` as the shard `path`, atomically (a temp name beside it, fsync, rename).
 pub fn write_shard(path: &Path, samples: &[ShardSample<'_>]) -> io::Result<()> {
     let with_path = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(with_path)?;
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(with_path)?;
-    let mut writer = ShardWriter::new(io::BufWriter::new(tmp));
-    for sample in samples {
-        writer.append(sample).map_err(with_path)?;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(with_path)?;
     }
-    let tmp = writer.finish().and_then(|b| b.into_inner().map_err(|e| e.into_error())).map_err(with_path)?;
-    tmp.persist(path).map_err(|e| with_path(e.error))?;
-    Ok(())
+    let tmp = operators::atomic::temp_path(path);
+    let result = (|| {
+        let mut writer = ShardWriter::new(io::BufWriter::new(std::fs::File::create(&tmp)?));
+        for sample in samples {
+            writer.append(sample)?;
+        }
+        writer.finish()?.into_inner().map_err(|e| e.into_error())?.sync_all()
+    })();
+    operators::atomic::commit(result, &tmp, path).map_err(with_path)
 }
 
 #[cfg(test)]
@@ -152,6 +154,7 @@ mod tests {
         write_shard(&b, &samples).unwrap();
         let bytes = std::fs::read(&a).unwrap();
         assert_eq!(bytes, std::fs::read(&b).unwrap());
+        assert_eq!(std::fs::read_dir(a.parent().unwrap()).unwrap().count(), 1, "a temp file was left behind");
 
         let mut archive = tar::Archive::new(&bytes[..]);
         let mut names = Vec::new();
