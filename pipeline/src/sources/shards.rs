@@ -113,7 +113,10 @@ pub(crate) fn read_shard_file(
     }
 }
 
-/// Reads a shard from `reader` as a stream; see [`read_shard_file`].
+/// Reads a shard from `reader` as a stream, calling `emit` per track or reject in tar order;
+/// `label` names the shard in messages. Returns false as soon as `emit` does (the consumer is
+/// gone). A corrupt or truncated tar ends the shard with one `corrupt_shard` reject (after the
+/// sample in hand, if it was complete).
 pub fn read_shard<R: Read>(reader: R, label: &str, emit: &mut dyn FnMut(Result<TrackRecord, Reject>) -> bool) -> bool {
     let mut archive = tar::Archive::new(reader);
     let entries = match archive.entries() {
