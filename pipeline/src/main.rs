@@ -3,10 +3,6 @@
 
 mod bench;
 mod commands;
-mod featurize;
-mod preprocess;
-mod shards;
-mod sources;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +21,10 @@ struct Cli {
 enum Command {
     /// Runs the embedded demo: no network, no data needed.
     Demo(commands::demo::Args),
+    /// Writes a small offline corpus in the hub's WebDataset layout.
+    Synth(commands::synth::Args),
+    /// Streams songs through the dataflow into Parquet shards.
+    Preprocess(commands::preprocess::Args),
     /// Writes the [129, T] feature matrix of an audio file as .npy.
     Features(commands::features::Args),
     /// Shows what a beatmap holds: objects, stars, BPM, timing points.
@@ -52,6 +52,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args),
         Command::Features(args) => commands::features::run(args),
+        Command::Synth(args) => commands::synth::run(args),
+        Command::Preprocess(args) => commands::preprocess::run_command(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Tokenize(args) => commands::tokenize::run(args),
         Command::Bench(which) => bench::run(which),

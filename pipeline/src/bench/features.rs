@@ -10,7 +10,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use operators::features::{FeatureConfig, FeatureExtractor};
 
-use crate::featurize::{AudioInput, StageTimes, featurize};
+use pipeline::featurize::{AudioInput, StageTimes, featurize};
 
 /// The baseline script, written to a temp file at run time.
 const LIBROSA_CHAIN: &str = include_str!("librosa_chain.py");

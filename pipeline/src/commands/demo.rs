@@ -5,7 +5,7 @@
 
 use operators::features::{FeatureConfig, FeatureExtractor};
 
-use crate::featurize::{AudioInput, featurize};
+use pipeline::featurize::{AudioInput, featurize};
 
 /// The bundled song (see tests/data/NOTICE.md: made for this project).
 const DEMO_SONG: &[u8] = include_bytes!("../../../tests/data/reference/song.mp3");

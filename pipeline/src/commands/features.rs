@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use operators::features::FeatureExtractor;
 
-use crate::featurize::{AudioInput, featurize};
+use pipeline::featurize::{AudioInput, featurize};
 
 /// Arguments of `mapflow features`.
 #[derive(Debug, clap::Args)]

@@ -2,6 +2,8 @@
 
 pub mod demo;
 pub mod features;
+pub mod preprocess;
+pub mod synth;
 pub mod inspect;
 pub mod tokenize;
 #[cfg(feature = "model")]

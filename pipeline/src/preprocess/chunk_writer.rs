@@ -43,7 +43,7 @@ pub struct ChunkSink {
 struct Stash {
     tracks: Vec<TrackRow>,
     tokens: BTreeMap<String, Vec<TokenRow>>,
-    rejects: Vec<crate::shards::manifest::Reject>,
+    rejects: Vec<crate::rejects::Reject>,
     beatmaps: u64,
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::plan::ChunkId;
 use super::tokenize::TokenizerStage;
-use crate::shards::manifest::Reject;
+use crate::rejects::Reject;
 use crate::shards::rows::{Split, TokenRow, TrackRow, encode_features};
 use crate::sources::{BeatmapRecord, TrackRecord};
 
@@ -102,19 +102,11 @@ impl Stages {
             let TrackRecord { origin, track_id, audio_name, audio, beatmaps, .. } = track;
             let name = format!("{origin} ({audio_name})");
             let sample_rate = self.extractor.config().sample_rate;
-            let decoded = audio::decode_bytes(&name, audio, &self.decode).map_err(|e| Reject {
-                origin: origin.clone(),
-                stage: "decode".into(),
-                kind: e.kind().into(),
-                reason: e.to_string(),
-            })?;
+            let decoded = audio::decode_bytes(&name, audio, &self.decode)
+                .map_err(|e| Reject::new(origin.clone(), "decode", e.kind(), e.to_string()))?;
             let source_sample_rate = decoded.audio.sample_rate;
-            let mono = audio::resample(&name, decoded.audio, sample_rate).map_err(|e| Reject {
-                origin: origin.clone(),
-                stage: "resample".into(),
-                kind: e.kind().into(),
-                reason: e.to_string(),
-            })?;
+            let mono = audio::resample(&name, decoded.audio, sample_rate)
+                .map_err(|e| Reject::new(origin.clone(), "resample", e.kind(), e.to_string()))?;
             let matrix = self.extractor.extract(&mono.samples);
             let row = TrackRow {
                 seq,

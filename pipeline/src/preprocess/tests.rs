@@ -105,10 +105,12 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn one_and_two_workers_write_identical_shards() {
     let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let summary = run_on(one.path(), 1, corpus());
-    assert_eq!((summary.tracks, summary.rejects, summary.chunks_committed), (4, 1, 3));
+    // Rejects: the undecodable track, the taiko map, the map whose corrupted header hides its objects.
+    assert_eq!((summary.tracks, summary.rejects, summary.chunks_committed), (4, 3, 3));
+    assert_eq!(summary.beatmaps, 2, "renatus-quick and basic are tokenized");
     run_on(two.path(), 2, corpus());
     let (a, b) = (snapshot(one.path()), snapshot(two.path()));
-    let names: Vec<&String> = a.keys().collect();
+    let names: Vec<&str> = a.keys().map(String::as_str).filter(|n| !n.starts_with("tokens/")).collect();
     assert_eq!(
         names,
         [
@@ -116,12 +118,20 @@ fn one_and_two_workers_write_identical_shards() {
             "rejects.jsonl", "tracks/a-c0000.parquet", "tracks/a-c0001.parquet", "tracks/b-c0000.parquet",
         ]
     );
+    assert_eq!(a.keys().filter(|n| n.starts_with("tokens/")).count(), 2 * 3, "two tokenizers × three chunks");
     assert_eq!(a, b, "1 and 2 workers must produce byte-identical output");
     let rejects = String::from_utf8(a["rejects.jsonl"].clone()).unwrap();
     assert!(rejects.contains("b.tar:000005") && rejects.contains("unknown_format"), "{rejects}");
     let manifest = Manifest::read(one.path()).unwrap();
     assert_eq!(manifest.tracks, 4);
     assert_eq!(manifest.rejects_by_kind["unknown_format"], 1);
+    assert_eq!(manifest.rejects_by_kind["wrong_mode"], 1);
+    assert_eq!(manifest.token_rows.len(), 2);
+    // The default tokenizer tiles the whole song; the reference one keeps only whole 6 s
+    // windows, and the only song with beatmaps here lasts 3 s.
+    let default_hash = operators::tokenizer::TokenizerConfig::default().hash();
+    assert!(manifest.token_rows[&default_hash] > 0, "{:?}", manifest.token_rows);
+    assert_eq!(manifest.token_rows.values().filter(|&&rows| rows == 0).count(), 1, "{:?}", manifest.token_rows);
 }
 
 #[test]

@@ -9,7 +9,7 @@
 use operators::beatmap::{BeatmapError, parse_beatmap, star_rating};
 use operators::tokenizer::{Tokenizer, TokenizerConfig};
 
-use crate::shards::manifest::Reject;
+use crate::rejects::Reject;
 use crate::shards::rows::{TokenRow, TrackRow};
 use crate::sources::BeatmapRecord;
 
@@ -51,7 +51,7 @@ pub fn difficulty_bin(stars: f64) -> u8 {
 }
 
 fn reject(beatmap: &BeatmapRecord, kind: &str, reason: String) -> Reject {
-    Reject { origin: beatmap.name.clone(), stage: "beatmap".into(), kind: kind.into(), reason }
+    Reject::new(beatmap.name.clone(), "beatmap", kind, reason)
 }
 
 fn beatmap_reject(beatmap: &BeatmapRecord, error: &BeatmapError) -> Reject {

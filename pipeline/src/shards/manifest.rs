@@ -12,19 +12,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::writer::ShardFile;
-
-/// Something skipped, with the reason (a line of `rejects.jsonl`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Reject {
-    /// Where it came from (`shard.tar:key`, a path, `shard.tar:key#beatmap 123`).
-    pub origin: String,
-    /// The stage that refused it (`source`, `decode`, `beatmap`, ...).
-    pub stage: String,
-    /// A short, stable category (`unknown_format`, `wrong_mode`, ...).
-    pub kind: String,
-    /// The full message.
-    pub reason: String,
-}
+use crate::rejects::Reject;
 
 /// Everything one finished chunk produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,46 +1,246 @@
-//! (temporary until the sources branch lands) Track records.
-use serde::{Deserialize, Serialize};
-use crate::shards::manifest::Reject;
+//! Where tracks come from: one [`TrackSource`] trait, three implementations.
+//!
+//! ```text
+//!  DIR ─────────────────────────────► shards::LocalShards ─┐
+//!  hf://owner/name/config?shards=a..b ► hub::HubShards ─────┼─► TrackSource: Iterator<Item =
+//!  songs:PATH (Songs folder / .osz) ─► songs::SongsSource ──┘     Result<TrackRecord, Reject>>
+//!                                                                   └─► dataflow input
+//! ```
+//!
+//! Every source reads on its own background thread and hands tracks over a bounded channel, so
+//! file and network I/O never block the dataflow worker that pulls from it, and at most
+//! `capacity` tracks wait in memory. A [`Reject`] is something that could not be read (a corrupt
+//! shard, a track without metadata, a path escaping its folder); the source goes on after it.
+//! Dropping the source stops its threads at the next hand-over.
 
-/// One audio track with every beatmap timed to it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub mod hub;
+pub mod osu_header;
+pub mod shards;
+pub mod songs;
+pub mod uri;
+
+use crossbeam::channel::{Receiver, Sender};
+
+use crate::rejects::Reject;
+
+pub use uri::SourceUri;
+
+/// Stage name of rejects raised while fetching shards.
+pub const STAGE_DOWNLOAD: &str = "download";
+/// Stage name of rejects raised while reading shards, folders and archives.
+pub const STAGE_READ: &str = "read";
+
+/// Default number of tracks a source reads ahead of its consumer.
+pub const DEFAULT_CAPACITY: usize = 4;
+
+/// One audio track with every beatmap timed to it: the unit the pipeline decodes once.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrackRecord {
-    /// Origin.
+    /// Where it came from, for messages: `data-000003.tar:000042` or `Songs/123 A - B:audio.mp3`.
     pub origin: String,
-    /// Track id.
+    /// The data set's `audio_hash`, or the SHA-256 (lower-case hex) of `audio` when absent.
     pub track_id: String,
-    /// Audio name.
+    /// The audio member or file name (its extension is not to be trusted).
     pub audio_name: String,
-    /// Bytes.
+    /// The encoded audio bytes, container unknown until sniffed.
     pub audio: Vec<u8>,
-    /// Declared length.
+    /// Length in seconds as declared by the metadata (`audio_length`), when there is one.
     pub audio_length: Option<f64>,
-    /// Beatmaps.
+    /// The beatmaps using this audio, in input order.
     pub beatmaps: Vec<BeatmapRecord>,
 }
 
-/// One beatmap.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One beatmap (one `.osu` difficulty) of a track.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BeatmapRecord {
-    /// Id.
+    /// osu! beatmap id; 0 when the `.osu` file states none (unsubmitted maps).
     pub beatmap_id: i64,
-    /// Set id.
+    /// osu! beatmap set id; 0 when unknown.
     pub beatmapset_id: i64,
-    /// Mode.
+    /// Game mode (0 osu!standard, 1 taiko, 2 catch, 3 mania) when stated.
     pub mode: Option<u8>,
-    /// Stars.
+    /// Star rating from the metadata (`difficultyrating`), when there is one.
     pub stars: Option<f64>,
-    /// Text.
+    /// The `.osu` file's text.
     pub osu_text: String,
-    /// Name.
+    /// A name for messages: the `.osu` file name or `data-000003.tar:000042#beatmap-123`.
     pub name: String,
 }
 
-/// An item with its source shard.
+/// A stream of tracks, with the inputs that could not be read as `Err`.
+///
+/// Implemented by every `Iterator` of that item that can move to a dataflow thread.
+pub trait TrackSource: Iterator<Item = Result<TrackRecord, Reject>> + Send {}
+
+impl<T: Iterator<Item = Result<TrackRecord, Reject>> + Send> TrackSource for T {}
+
+/// Options common to the sources the URI parser can open.
+#[derive(Debug, Clone, Default)]
+pub struct SourceOptions {
+    /// Options of `hf://` sources (cache, endpoint, keeping shards).
+    pub hub: hub::HubOptions,
+    /// Tracks read ahead of the consumer; 0 means [`DEFAULT_CAPACITY`].
+    pub capacity: usize,
+}
+
+/// Opens the source `uri` names. Errors that stop the whole source (a missing directory, a hub
+/// that cannot be listed) come back here; per-input problems come out of the iterator.
+pub fn open(uri: &SourceUri, options: &SourceOptions) -> Result<Box<dyn TrackSource>, Reject> {
+    let capacity = if options.capacity == 0 { DEFAULT_CAPACITY } else { options.capacity };
+    Ok(match uri {
+        SourceUri::Shards(dir) => Box::new(shards::LocalShards::open(dir, capacity)?),
+        SourceUri::Hub(spec) => Box::new(hub::HubShards::open(spec.clone(), options.hub.clone(), capacity)?),
+        SourceUri::Songs(path) => Box::new(songs::SongsSource::open(path, capacity)?),
+    })
+}
+
+/// A source item with the source shard it belongs to (the unit `preprocess` chunks and names
+/// its output by).
 #[derive(Debug)]
 pub struct SourceEntry {
-    /// Shard name.
+    /// The shard: a `.tar` name for shard and hub sources, `songs` for a Songs folder.
     pub shard: String,
-    /// The item.
+    /// The track, or what could not be read.
     pub item: Result<TrackRecord, Reject>,
+}
+
+/// Tags every item of `source` (opened from `uri`) with its shard.
+pub fn entries(uri: &SourceUri, source: Box<dyn TrackSource>) -> impl Iterator<Item = SourceEntry> + Send + use<> {
+    let songs = matches!(uri, SourceUri::Songs(_));
+    source.map(move |item| {
+        let origin = match &item {
+            Ok(track) => track.origin.as_str(),
+            Err(reject) => reject.origin.as_str(),
+        };
+        let shard = if songs { "songs".to_owned() } else { shard_of_origin(origin).to_owned() };
+        SourceEntry { shard, item }
+    })
+}
+
+/// `data-000003.tar` of `data-000003.tar:000042#beatmap-7` or `hf://o/n/compressed/data-000003.tar`.
+fn shard_of_origin(origin: &str) -> &str {
+    let shard = origin.find(".tar").map_or(origin, |i| &origin[..i + 4]);
+    shard.rsplit('/').next().unwrap_or(shard)
+}
+
+/// The consumer side of a background reader: a bounded channel of tracks and rejects.
+#[derive(Debug)]
+pub struct ChannelSource {
+    items: Receiver<Result<TrackRecord, Reject>>,
+}
+
+impl Iterator for ChannelSource {
+    type Item = Result<TrackRecord, Reject>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.items.recv().ok()
+    }
+}
+
+/// Where a background reader puts what it read; `emit` returns false once the consumer is gone.
+pub(crate) struct Emitter {
+    items: Sender<Result<TrackRecord, Reject>>,
+}
+
+impl Emitter {
+    /// Hands `item` over, waiting while the channel is full. False when nobody listens any more.
+    pub(crate) fn emit(&self, item: Result<TrackRecord, Reject>) -> bool {
+        self.items.send(item).is_ok()
+    }
+}
+
+/// Runs `read` on a new thread named `name`, feeding a channel of `capacity` items.
+pub(crate) fn spawn_reader(
+    name: &str,
+    capacity: usize,
+    read: impl FnOnce(&Emitter) + Send + 'static,
+) -> Result<ChannelSource, Reject> {
+    let (tx, rx) = crossbeam::channel::bounded(capacity.max(1));
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || read(&Emitter { items: tx }))
+        .map_err(|e| Reject::new(name, STAGE_READ, "io", format!("cannot start the reader thread: {e}")))?;
+    Ok(ChannelSource { items: rx })
+}
+
+/// Lower-case hex SHA-256 of `bytes`: the track id when the metadata has no `audio_hash`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_named_by_their_tar() {
+        assert_eq!(shard_of_origin("data-000003.tar:000042#beatmap-7"), "data-000003.tar");
+        assert_eq!(shard_of_origin("hf://o/n/compressed/data-000003.tar"), "data-000003.tar");
+        assert_eq!(shard_of_origin("/some/dir"), "dir");
+    }
+
+    #[test]
+    fn sha256_of_known_input() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn open_dispatches_on_the_uri() {
+        use crate::synth::shard::{SampleBeatmap, ShardSample, write_shard};
+        let dir = tempfile::tempdir().unwrap();
+        let maps =
+            [SampleBeatmap { beatmap_id: 5, beatmapset_id: 6, mode: 0, difficultyrating: 1.0, content: "osu".into() }];
+        let sample =
+            ShardSample { key: "000000", audio_extension: "mp3", audio: b"ID3", audio_length: 1.0, beatmaps: &maps };
+        write_shard(&dir.path().join("original/data-000000.tar"), &[sample]).unwrap();
+        let uri: SourceUri = dir.path().display().to_string().parse().unwrap();
+        let tracks: Vec<_> = open(&uri, &SourceOptions::default()).unwrap().collect();
+        assert_eq!(tracks.len(), 1);
+        assert_eq!(tracks[0].as_ref().unwrap().beatmaps[0].beatmap_id, 5);
+
+        let set = dir.path().join("songs/1 set");
+        std::fs::create_dir_all(&set).unwrap();
+        std::fs::write(set.join("a.osu"), "[General]\nAudioFilename: a.mp3\n[Metadata]\nBeatmapID:9\n").unwrap();
+        std::fs::write(set.join("a.mp3"), b"mp3").unwrap();
+        let uri: SourceUri = format!("songs:{}", dir.path().join("songs").display()).parse().unwrap();
+        let tracks: Vec<_> = open(&uri, &SourceOptions::default()).unwrap().collect();
+        assert_eq!(tracks.len(), 1);
+        assert_eq!(tracks[0].as_ref().unwrap().beatmaps[0].beatmap_id, 9);
+
+        // Nothing listens on port 9 of 127.0.0.1: listing fails, naming the source.
+        let options = SourceOptions {
+            hub: hub::HubOptions {
+                endpoint: Some("http://127.0.0.1:9".into()),
+                cache_dir: Some(dir.path().join("cache")),
+                retry_max_attempts: Some(0),
+                keep_shards: false,
+            },
+            capacity: 1,
+        };
+        let uri: SourceUri = "hf://project-riz/osu-beatmaps/compressed".parse().unwrap();
+        let err = open(&uri, &options).err().unwrap();
+        assert_eq!(
+            (err.origin.as_str(), err.stage.as_str(), err.kind.as_str()),
+            ("hf://project-riz/osu-beatmaps/compressed", STAGE_DOWNLOAD, "hub_error")
+        );
+    }
+
+    #[test]
+    fn dropping_the_consumer_stops_the_reader() {
+        let (done_tx, done_rx) = crossbeam::channel::bounded(1);
+        let source = spawn_reader("test", 1, move |emitter| {
+            let mut sent = 0;
+            while emitter.emit(Err(Reject::new("x", STAGE_READ, "io", "again"))) {
+                sent += 1;
+            }
+            done_tx.send(sent).unwrap();
+        })
+        .unwrap();
+        let mut source = source;
+        assert!(source.next().unwrap().is_err());
+        drop(source);
+        let sent = done_rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        assert!(sent <= 2, "bounded: the reader ran {sent} items ahead");
+    }
 }

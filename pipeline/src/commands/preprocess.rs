@@ -1,0 +1,111 @@
+//! `mapflow preprocess --source SRC --output OUT`: the streaming pipeline into Parquet shards.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use operators::tokenizer::TokenizerConfig;
+use pipeline::preprocess::tokenize::TokenizerStage;
+use pipeline::preprocess::{ClusterArgs, PreprocessOptions, SourceOpener, defaults, run};
+use pipeline::sources::hub::HubOptions;
+use pipeline::sources::{SourceOptions, SourceUri, entries, open};
+
+/// Arguments of `mapflow preprocess`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Input: a directory of WebDataset shards, `hf://project-riz/osu-beatmaps/compressed[?shards=A..B&revision=R]`,
+    /// or `songs:PATH` (an osu! Songs folder or a directory of .osz files).
+    #[arg(long)]
+    source: SourceUri,
+    /// Output directory (created; an existing one is resumed).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Tokenizer preset(s); each gets its own tokens/<hash>/ table. Default: configs/tokenizer/default.toml.
+    #[arg(long)]
+    tokenizer: Vec<PathBuf>,
+    /// Feature preset. Default: configs/features/default.toml.
+    #[arg(long)]
+    features: Option<PathBuf>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Tracks per output chunk (the unit of Parquet files and of resume).
+    #[arg(long, default_value_t = defaults::CHUNK_TRACKS)]
+    chunk_tracks: usize,
+    /// At most this many tracks in flight (backpressure bound).
+    #[arg(long, default_value_t = defaults::MAX_IN_FLIGHT)]
+    max_in_flight: u64,
+    /// Seed of the train/val/test assignment.
+    #[arg(long, default_value_t = defaults::SPLIT_SEED)]
+    split_seed: u64,
+    /// Hugging Face cache directory (default: HF_HOME's hub cache).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Keep downloaded shards instead of deleting each one once read.
+    #[arg(long)]
+    keep_shards: bool,
+    /// Print the final summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Runs `mapflow preprocess`.
+pub fn run_command(args: Args) -> anyhow::Result<()> {
+    let features = super::load_feature_config(args.features.as_deref())?;
+    let configs = if args.tokenizer.is_empty() {
+        vec![TokenizerConfig::default()]
+    } else {
+        args.tokenizer
+            .iter()
+            .map(|p| TokenizerConfig::from_toml_file(p).context("loading a tokenizer config"))
+            .collect::<anyhow::Result<_>>()?
+    };
+    let tokenizers = configs
+        .into_iter()
+        .map(|c| TokenizerStage::new(c).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let source_options = SourceOptions {
+        hub: HubOptions { cache_dir: args.cache_dir.clone(), keep_shards: args.keep_shards, ..HubOptions::default() },
+        capacity: 0,
+    };
+    let uri = args.source.clone();
+    let opener: SourceOpener = Box::new(move || {
+        let source = open(&uri, &source_options).map_err(|r| anyhow::anyhow!("{r}"))?;
+        Ok(Box::new(entries(&uri, source)))
+    });
+    let options = PreprocessOptions {
+        out: args.output.clone(),
+        features,
+        tokenizers,
+        chunk_tracks: args.chunk_tracks,
+        max_in_flight: args.max_in_flight,
+        split_seed: args.split_seed,
+        cluster: args.cluster.clone(),
+        progress: !args.quiet,
+    };
+    let summary = run(options, opener)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "{} tracks ({:.0} s of audio, {:.0}x real time), {} beatmaps, {} windows, {} rejects, {} chunks in {:.1} s -> {}",
+            summary.tracks,
+            summary.audio_seconds,
+            summary.x_realtime,
+            summary.beatmaps,
+            summary.windows,
+            summary.rejects,
+            summary.chunks_committed,
+            summary.wall_seconds,
+            args.output.display()
+        );
+        if summary.tracks_resumed > 0 {
+            println!("resumed: {} tracks were already committed", summary.tracks_resumed);
+        }
+    }
+    if let Some(error) = summary.source_error {
+        anyhow::bail!("the source stopped early: {error} (finished chunks are kept; rerun to resume)");
+    }
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! mapflow's data engine as a library: where tracks come from, the timely dataflow that turns
+//! them into Parquet shards, and the synthetic corpora the tests and the demo run on.
+//!
+//! ```text
+//!  sources (shards dir | hf:// hub | songs:) ──► TrackRecord ──► preprocess (timely dataflow:
+//!        └──► Reject ─────────────────────────────┐             decode, features, tokens)
+//!                                                  ▼                       │
+//!                                     rejects.jsonl ◄── shards (Parquet + manifest) ◄┘
+//!  synth: render ► encode (Opus/MP3/Vorbis) ► WebDataset .tar in the hub layout ──► sources
+//! ```
+#![forbid(missing_docs)]
+
+pub mod featurize;
+pub mod preprocess;
+pub mod rejects;
+pub mod shards;
+pub mod sources;
+pub mod synth;

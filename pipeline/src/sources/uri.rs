@@ -1,0 +1,179 @@
+//! The `--source` argument: which [`TrackSource`](super::TrackSource) to open.
+//!
+//! ```text
+//!  "DIR"                                            ──► SourceUri::Shards(DIR)
+//!  "hf://project-riz/osu-beatmaps/compressed?shards=0..4&revision=main" ──► SourceUri::Hub(HubSpec)
+//!  "songs:PATH"                                     ──► SourceUri::Songs(PATH)
+//! ```
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use thiserror::Error;
+
+/// A parsed `--source` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceUri {
+    /// A local directory of WebDataset `.tar` shards.
+    Shards(PathBuf),
+    /// Shards of a Hugging Face data set.
+    Hub(HubSpec),
+    /// An osu! `Songs` folder, one beatmap set folder, a directory of `.osz` files or one `.osz`.
+    Songs(PathBuf),
+}
+
+/// Which shards of which hub data set: the `hf://` form of [`SourceUri`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubSpec {
+    /// Repository owner, e.g. `project-riz`.
+    pub owner: String,
+    /// Repository name, e.g. `osu-beatmaps`.
+    pub name: String,
+    /// Data set config: the folder holding the shards, `compressed` or `original`.
+    pub config: String,
+    /// Indices into the config's shards sorted by name (`0..4`: the first four); all when `None`.
+    pub shards: Option<Range<usize>>,
+    /// Branch, tag or commit; the hub's default branch when `None`.
+    pub revision: Option<String>,
+}
+
+impl std::fmt::Display for HubSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "hf://{}/{}/{}", self.owner, self.name, self.config)?;
+        let mut sep = '?';
+        if let Some(r) = &self.shards {
+            write!(f, "{sep}shards={}..{}", r.start, r.end)?;
+            sep = '&';
+        }
+        if let Some(rev) = &self.revision {
+            write!(f, "{sep}revision={rev}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a `--source` value could not be parsed; names the value.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("source `{input}`: {reason}")]
+pub struct UriError {
+    /// The value as given.
+    pub input: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl FromStr for SourceUri {
+    type Err = UriError;
+
+    fn from_str(input: &str) -> Result<Self, UriError> {
+        let err = |reason: &str| UriError { input: input.to_owned(), reason: reason.to_owned() };
+        if let Some(rest) = input.strip_prefix("hf://") {
+            return parse_hub(rest).map(SourceUri::Hub).map_err(|reason| err(&reason));
+        }
+        if let Some(path) = input.strip_prefix("songs:") {
+            if path.is_empty() {
+                return Err(err("`songs:` needs a path"));
+            }
+            return Ok(SourceUri::Songs(PathBuf::from(path)));
+        }
+        if input.contains("://") {
+            return Err(err("unknown scheme: use a directory, `hf://OWNER/NAME/CONFIG` or `songs:PATH`"));
+        }
+        if input.is_empty() {
+            return Err(err("empty source"));
+        }
+        Ok(SourceUri::Shards(PathBuf::from(input)))
+    }
+}
+
+fn parse_hub(rest: &str) -> Result<HubSpec, String> {
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let [owner, name, config] = parts[..] else {
+        return Err("expected hf://OWNER/NAME/CONFIG".into());
+    };
+    if [owner, name, config].iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+        return Err("expected hf://OWNER/NAME/CONFIG".into());
+    }
+    let mut spec =
+        HubSpec { owner: owner.into(), name: name.into(), config: config.into(), shards: None, revision: None };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').ok_or_else(|| format!("`{pair}` is not KEY=VALUE"))?;
+        match key {
+            "shards" => spec.shards = Some(parse_range(value)?),
+            "revision" if !value.is_empty() => spec.revision = Some(value.into()),
+            "revision" => return Err("empty revision".into()),
+            other => return Err(format!("unknown option `{other}` (known: shards, revision)")),
+        }
+    }
+    Ok(spec)
+}
+
+/// `A..B` (B excluded), `A..` (to the end is not allowed: the range must be explicit) or `N`.
+fn parse_range(value: &str) -> Result<Range<usize>, String> {
+    let bad = || format!("shards=`{value}`: expected START..END (END excluded) or one index");
+    let range = match value.split_once("..") {
+        Some((a, b)) => a.parse().map_err(|_| bad())?..b.parse().map_err(|_| bad())?,
+        None => {
+            let n: usize = value.parse().map_err(|_| bad())?;
+            n..n + 1
+        }
+    };
+    if range.is_empty() {
+        return Err(format!("shards=`{value}` selects no shard"));
+    }
+    Ok(range)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_forms() {
+        assert_eq!("data/shards".parse(), Ok(SourceUri::Shards("data/shards".into())));
+        assert_eq!("songs:/home/me/osu!/Songs".parse(), Ok(SourceUri::Songs("/home/me/osu!/Songs".into())));
+        let hub: SourceUri = "hf://project-riz/osu-beatmaps/compressed?shards=0..4&revision=main".parse().unwrap();
+        let SourceUri::Hub(spec) = hub else { panic!("not a hub uri") };
+        assert_eq!(spec.owner, "project-riz");
+        assert_eq!(spec.name, "osu-beatmaps");
+        assert_eq!(spec.config, "compressed");
+        assert_eq!(spec.shards, Some(0..4));
+        assert_eq!(spec.revision.as_deref(), Some("main"));
+        assert_eq!(spec.to_string(), "hf://project-riz/osu-beatmaps/compressed?shards=0..4&revision=main");
+        let plain: SourceUri = "hf://project-riz/osu-beatmaps/original".parse().unwrap();
+        assert_eq!(
+            plain,
+            SourceUri::Hub(HubSpec {
+                owner: "project-riz".into(),
+                name: "osu-beatmaps".into(),
+                config: "original".into(),
+                shards: None,
+                revision: None
+            })
+        );
+        let one: SourceUri = "hf://a/b/c?shards=7".parse().unwrap();
+        assert!(matches!(one, SourceUri::Hub(HubSpec { shards: Some(r), .. }) if r == (7..8)));
+    }
+
+    #[test]
+    fn rejects_malformed_values_naming_them() {
+        for bad in [
+            "",
+            "songs:",
+            "s3://bucket/x",
+            "hf://project-riz/osu-beatmaps",
+            "hf://a/b/c/d",
+            "hf://a/../c",
+            "hf://a/b/c?shards=4..2",
+            "hf://a/b/c?shards=x",
+            "hf://a/b/c?split=train",
+            "hf://a/b/c?revision",
+        ] {
+            let err = bad.parse::<SourceUri>().unwrap_err();
+            assert_eq!(err.input, bad);
+            assert!(err.to_string().starts_with(&format!("source `{bad}`")), "{err}");
+        }
+    }
+}
