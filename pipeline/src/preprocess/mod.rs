@@ -10,9 +10,11 @@
 //!        ▼
 //!  chunk writer (Parquet + commit record) ── exchange(0) ──► progress + manifest (worker 0) ─► probe
 //! ```
-//! Backpressure: the input waits until the probe's frontier is at most `max_in_flight` tracks
-//! behind the next track's time, so memory is bounded by that many songs whatever the corpus
-//! size. Resume: chunks with a commit record are skipped by the reader.
+//! Backpressure: the input waits until the frontier of the tokenizer's output (every track
+//! featurized and tokenized) is at most `max_in_flight` tracks behind the next track's time. The
+//! chunk writer keeps the rows of its open chunks (at most `chunk_tracks` songs each) until they
+//! are complete, so memory is bounded by `max_in_flight` songs in decoding plus the open chunks,
+//! whatever the corpus size. Resume: chunks with a commit record are skipped by the reader.
 
 mod chunk_writer;
 mod cluster;
@@ -143,6 +145,9 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     let guards = timely::execute(timely_config, move |worker| {
         let index = worker.index();
         let mut input = InputHandleVec::<u64, SourceItem>::new();
+        // `flowing` watches tracks leaving the tokenizer (backpressure); `probe` the whole
+        // dataflow including the chunk writer (completion).
+        let flowing = ProbeHandle::new();
         let probe = ProbeHandle::new();
         let progress = Arc::clone(&worker_progress);
         let out_dir = out.clone();
@@ -162,7 +167,8 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
                         });
                     }
                 })
-                .container::<Vec<_>>();
+                .container::<Vec<_>>()
+                .probe_with(&flowing);
             chunk_writer::write_chunks(parts, Arc::clone(&sink))
                 .exchange(|_: &CommitRecord| 0)
                 .inspect(move |record: &CommitRecord| {
@@ -178,7 +184,7 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
         if index == 0 {
             let opener = opener.lock().expect("not poisoned").take();
             if let Some(opener) = opener {
-                feed_input(worker, &mut input, &probe, opener, &out, chunk_tracks, max_in_flight, &worker_progress);
+                feed_input(worker, &mut input, &flowing, opener, &out, chunk_tracks, max_in_flight, &worker_progress);
             }
         }
         input.close();
@@ -231,11 +237,12 @@ fn feed_input(
         match rx.recv_timeout(Duration::from_millis(5)) {
             Ok(item) => {
                 let seq = item.seq;
-                // Backpressure: wait until every track more than `max_in_flight` behind is done.
+                // Move the input's time first (skipped, already committed chunks leave gaps), then
+                // wait until every track more than `max_in_flight` behind has flowed through.
+                input.advance_to(seq);
                 while probe.less_than(&seq.saturating_sub(max_in_flight)) {
                     worker.step_or_park(Some(Duration::from_millis(20)));
                 }
-                input.advance_to(seq);
                 input.send(item);
                 worker.step();
             }

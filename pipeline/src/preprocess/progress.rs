@@ -60,6 +60,16 @@ pub struct Summary {
     pub dataset: Option<DatasetTotals>,
     /// Why the source stopped early, if it did.
     pub source_error: Option<String>,
+    /// Peak resident memory of this process (Linux `VmHWM`), in MiB.
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Peak resident set size of this process in MiB, from `/proc/self/status` (Linux only).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// Totals of the merged manifest.
@@ -133,7 +143,7 @@ impl Progress {
         self.rejects.fetch_add(record.rejects.len() as u64, Ordering::Relaxed);
         self.audio_ms.fetch_add((record.audio_seconds * 1000.0) as u64, Ordering::Relaxed);
         for reject in &record.rejects {
-            self.bar.suspend(|| log::warn!("rejected {} [{}]: {}", reject.origin, reject.kind, reject.reason));
+            self.bar.suspend(|| log::warn!("rejected [{}/{}] {}", reject.stage, reject.kind, reject.reason));
         }
         self.refresh();
     }
@@ -195,6 +205,7 @@ impl Progress {
                 rejects_by_kind: m.rejects_by_kind.clone(),
             }),
             source_error: self.source_error.lock().expect("not poisoned").clone(),
+            peak_rss_mib: peak_rss_mib(),
         }
     }
 }
