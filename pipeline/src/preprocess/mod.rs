@@ -125,6 +125,10 @@ impl PreprocessOptions {
 /// Runs the dataflow on this process's workers; returns the summary (complete on process 0).
 pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
+    if options.cluster.process == 0 {
+        // Half-written files of a run that was killed; no process writes before all have joined.
+        remove_temp_files(&options.out)?;
+    }
     let started = Instant::now();
     let timely_config = options.cluster.timely_config()?;
     let extractor = FeatureExtractor::new(options.features.clone()).map_err(anyhow::Error::msg)?;
@@ -172,8 +176,11 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
             chunk_writer::write_chunks(parts, Arc::clone(&sink))
                 .exchange(|_: &CommitRecord| 0)
                 .inspect(move |record: &CommitRecord| {
-                    // Worker 0 keeps every commit record (from every process) in its output.
-                    if let Err(e) = record.commit(&out_dir) {
+                    // Worker 0 keeps every commit record (from every process) in its output;
+                    // with a shared output directory the writer already did.
+                    if !CommitRecord::is_committed(&out_dir, &record.chunk)
+                        && let Err(e) = record.commit(&out_dir)
+                    {
                         log::error!("recording commit of {}: {e:#}", record.chunk);
                     }
                     progress.chunk_committed(record);
@@ -197,6 +204,20 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
 
     let manifest = if options.cluster.process == 0 { Some(Manifest::write_merged(&options.out, &configs)?) } else { None };
     Ok(progress.finish(manifest.as_ref(), started.elapsed()))
+}
+
+/// Removes the temp files of interrupted atomic writes (`*.tmp-<pid>`) under `dir`.
+fn remove_temp_files(dir: &std::path::Path) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            remove_temp_files(&path)?;
+        } else if path.file_name().is_some_and(|n| n.to_string_lossy().contains(".tmp-")) {
+            log::info!("removing {} (left by an interrupted run)", path.display());
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// Global worker 0: reads the source on a thread and feeds the dataflow, at most

@@ -42,9 +42,13 @@ impl LocalShards {
     pub fn open(dir: &Path, capacity: usize) -> Result<Self, Reject> {
         let shards = list_shards(dir)?;
         let paths = shards.clone();
+        let root = dir.to_path_buf();
         let tracks = spawn_reader("shard-reader", capacity, move |emitter| {
             for path in &paths {
-                if !read_shard_file(path, &path.display().to_string(), &mut |item| emitter.emit(item)) {
+                // Shards are named relative to the source directory (`compressed/data-000003.tar`,
+                // as in the hub repo), so outputs do not depend on where the corpus lives.
+                let label = path.strip_prefix(&root).unwrap_or(path).display().to_string();
+                if !read_shard_file(path, &label, &mut |item| emitter.emit(item)) {
                     return;
                 }
             }

@@ -1,0 +1,153 @@
+//! `mapflow synth` + `mapflow preprocess` as a user runs them: identical shards with 1 and 2
+//! workers and with 2 processes on 127.0.0.1; resume after `kill -9`; every bad-input kind in
+//! `rejects.jsonl`; the hub path against a mock hub.
+
+#[path = "support/mock_hub.rs"]
+mod mock_hub;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn mapflow() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mapflow"))
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A corpus of 6 songs (2 per shard) plus bad inputs, and one truncated extra shard.
+fn corpus(dir: &Path) -> PathBuf {
+    let root = dir.join("corpus");
+    run_ok(mapflow().args(["synth", "--songs", "6", "--songs-per-shard", "2", "--seconds", "12", "--bad-inputs", "-o"]).arg(&root));
+    // A shard cut in the middle of a member: reported and skipped, the run goes on.
+    let whole = std::fs::read(root.join("compressed/data-000000.tar")).unwrap();
+    std::fs::write(root.join("compressed/data-000009.tar"), &whole[..whole.len() / 3 + 100]).unwrap();
+    root
+}
+
+fn preprocess(source: &str, out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = mapflow();
+    cmd.args(["preprocess", "--quiet", "--json", "--chunk-tracks", "2", "--source", source, "-o"]).arg(out).args(extra);
+    cmd
+}
+
+/// Every file under `dir` (relative path → bytes).
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.insert(path.strip_prefix(dir).unwrap().to_string_lossy().into_owned(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// Asserts two snapshots are equal, naming the files that differ (not dumping their bytes).
+fn assert_same(got: &BTreeMap<String, Vec<u8>>, want: &BTreeMap<String, Vec<u8>>, what: &str) {
+    let names = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(got), names(want), "{what}: different files");
+    let differing: Vec<&String> = want.keys().filter(|k| got[*k] != want[*k]).collect();
+    assert!(differing.is_empty(), "{what}: these files differ: {differing:?}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn workers_processes_and_resume_give_identical_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = corpus(dir.path());
+    let source = root.to_str().unwrap();
+
+    let one = dir.path().join("one");
+    let summary: serde_json::Value = serde_json::from_str(&run_ok(&mut preprocess(source, &one, &[]))).unwrap();
+    assert_eq!(summary["tracks"], 6, "{summary}");
+    let reference = snapshot(&one);
+    assert!(reference.keys().any(|k| k.starts_with("tracks/data-000002-c0000")), "{:?}", reference.keys());
+
+    // Every kind of bad input is recorded with its reason, and nothing else is lost.
+    let rejects = String::from_utf8(reference["rejects.jsonl"].clone()).unwrap();
+    for kind in ["unknown_format", "wrong_mode", "unparsable_beatmap", "corrupt_shard"] {
+        assert!(rejects.contains(&format!("\"kind\":\"{kind}\"")), "{kind} missing from {rejects}");
+    }
+
+    let two = dir.path().join("two");
+    run_ok(&mut preprocess(source, &two, &["--workers", "2"]));
+    assert_same(&snapshot(&two), &reference, "2 workers");
+
+    // Two processes of two workers each on 127.0.0.1, one output directory.
+    let cluster = dir.path().join("cluster");
+    let hostfile = dir.path().join("hosts.txt");
+    std::fs::write(&hostfile, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).unwrap();
+    let hosts = hostfile.to_str().unwrap();
+    let spawn = |process: &str| {
+        preprocess(source, &cluster, &["--workers", "2", "--processes", "2", "--process", process, "--hostfile", hosts])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (p1, p0) = (spawn("1"), spawn("0"));
+    for child in [p0, p1] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_same(&snapshot(&cluster), &reference, "2 processes × 2 workers");
+
+    // kill -9 in the middle of a run, then the same command again.
+    let killed = dir.path().join("killed");
+    let mut child = preprocess(source, &killed, &["--max-in-flight", "1"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !killed.join("commits/data-000000-c0000.json").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let resumed: serde_json::Value = serde_json::from_str(&run_ok(&mut preprocess(source, &killed, &[]))).unwrap();
+    assert!(resumed["tracks_resumed"].as_u64().unwrap() >= 2, "{resumed}");
+    assert_same(&snapshot(&killed), &reference, "resumed after kill -9");
+}
+
+#[test]
+fn the_hub_source_streams_the_same_tracks_from_a_mock_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("hub");
+    run_ok(mapflow().args(["synth", "--songs", "3", "--songs-per-shard", "2", "--seconds", "8", "-o"]).arg(&root));
+    let hub = mock_hub::MockHub::serve(&root, "project-riz/osu-beatmaps");
+
+    let local = dir.path().join("local");
+    run_ok(&mut preprocess(root.to_str().unwrap(), &local, &[]));
+    let remote = dir.path().join("remote");
+    let cache = dir.path().join("hf-home");
+    let summary: serde_json::Value = serde_json::from_str(&run_ok(
+        preprocess("hf://project-riz/osu-beatmaps/compressed", &remote, &["--workers", "2"])
+            .env("HF_ENDPOINT", &hub.url)
+            .env("HF_HOME", &cache)
+            .env_remove("HF_TOKEN"),
+    ))
+    .unwrap();
+    assert_eq!(summary["tracks"], 3, "{summary}");
+    // The same data set, byte for byte; finished shards were deleted from the cache.
+    assert_same(&snapshot(&remote), &snapshot(&local), "hub vs local shards");
+    let cached_tars = walk_count(&cache, "tar");
+    assert_eq!(cached_tars, 0, "finished shards must be deleted from the cache");
+}
+
+fn walk_count(dir: &Path, extension: &str) -> usize {
+    if !dir.exists() {
+        return 0;
+    }
+    snapshot(dir).keys().filter(|k| k.ends_with(&format!(".{extension}"))).count()
+}
