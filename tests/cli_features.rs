@@ -73,9 +73,13 @@ fn bad_audio_fails_with_the_file_name_and_no_output() {
 }
 
 #[test]
-fn demo_runs_on_the_embedded_song() {
-    let run = mapflow().arg("demo").output().unwrap();
+fn demo_runs_on_the_embedded_song_and_a_synthetic_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let run = mapflow().arg("demo").arg("--output").arg(&out).output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(stdout.contains("features: [129, 9001]"), "{stdout}");
+    assert!(stdout.contains("preprocess (timely, 2 workers): 8 tracks"), "{stdout}");
+    assert!(out.join("shards/manifest.json").is_file());
 }

@@ -1,4 +1,5 @@
 //! A stand-in for the Hugging Face hub on 127.0.0.1, started by the tests themselves.
+#![allow(dead_code)] // shared by several test binaries; each uses part of it
 //!
 //! ```text
 //!  hf-hub client ──HTTP/1.1──► MockHub (tiny_http, random port) ──► files under `root`

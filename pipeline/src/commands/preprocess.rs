@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use operators::tokenizer::TokenizerConfig;
 use pipeline::preprocess::tokenize::TokenizerStage;
-use pipeline::preprocess::{ClusterArgs, PreprocessOptions, SourceOpener, defaults, run};
+use pipeline::preprocess::{ClusterArgs, PreprocessOptions, defaults, run, source_opener};
 use pipeline::sources::hub::HubOptions;
-use pipeline::sources::{SourceOptions, SourceUri, entries, open};
+use pipeline::sources::{SourceOptions, SourceUri};
 
 /// Arguments of `mapflow preprocess`.
 #[derive(Debug, clap::Args)]
@@ -69,11 +69,7 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
         hub: HubOptions { cache_dir: args.cache_dir.clone(), keep_shards: args.keep_shards, ..HubOptions::default() },
         capacity: 0,
     };
-    let uri = args.source.clone();
-    let opener: SourceOpener = Box::new(move || {
-        let source = open(&uri, &source_options).map_err(|r| anyhow::anyhow!("{r}"))?;
-        Ok(Box::new(entries(&uri, source)))
-    });
+    let opener = source_opener(args.source.clone(), source_options);
     let options = PreprocessOptions {
         out: args.output.clone(),
         features,

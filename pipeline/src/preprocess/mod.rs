@@ -48,7 +48,7 @@ use self::progress::Progress;
 use self::stages::{SourceItem, Stages};
 use self::tokenize::TokenizerStage;
 use crate::shards::manifest::{CommitRecord, Manifest, ManifestConfigs};
-use crate::sources::SourceEntry;
+use crate::sources::{self, SourceEntry, SourceOptions, SourceUri};
 
 /// Defaults of the knobs below, in one place.
 pub mod defaults {
@@ -83,6 +83,14 @@ pub struct PreprocessOptions {
 
 /// Opens the input; called once, on global worker 0 only.
 pub type SourceOpener = Box<dyn FnOnce() -> anyhow::Result<Box<dyn Iterator<Item = SourceEntry> + Send>> + Send>;
+
+/// The opener of the source `uri` names (hub downloads, shard and folder reads start when called).
+pub fn source_opener(uri: SourceUri, options: SourceOptions) -> SourceOpener {
+    Box::new(move || {
+        let source = sources::open(&uri, &options).map_err(|reject| anyhow::anyhow!("{reject}"))?;
+        Ok(Box::new(sources::entries(&uri, source)))
+    })
+}
 
 impl PreprocessOptions {
     fn manifest_configs(&self) -> ManifestConfigs {
