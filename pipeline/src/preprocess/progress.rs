@@ -30,7 +30,7 @@ pub struct Progress {
 }
 
 /// What a run did, printed as JSON at the end.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Tracks read from the source in this run.
     pub tracks_read: u64,
@@ -73,7 +73,7 @@ pub fn peak_rss_mib() -> Option<f64> {
 }
 
 /// Totals of the merged manifest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct DatasetTotals {
     /// Committed chunks.
     pub chunks: usize,
