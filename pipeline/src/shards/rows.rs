@@ -10,10 +10,10 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryArray, Float32Array, Float64Array, Int64Array, ListBuilder, RecordBatch, StringArray,
-    UInt8Array, UInt16Array, UInt32Array, UInt32Builder, Float32Builder,
+    ArrayRef, BinaryArray, Float32Array, Float64Array, Int64Array, ListBuilder, PrimitiveBuilder, RecordBatch,
+    StringArray, UInt8Array, UInt16Array, UInt32Array,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{ArrowPrimitiveType, DataType, Field, Float32Type, Schema, SchemaRef, UInt32Type};
 use serde::{Deserialize, Serialize};
 
 /// Which split a track belongs to (decided by track, so no song is in two splits).
@@ -171,17 +171,9 @@ pub fn tracks_batch(rows: &[TrackRow]) -> arrow::error::Result<RecordBatch> {
     )
 }
 
-fn u32_lists<'a>(lists: impl Iterator<Item = &'a Vec<u32>>) -> ArrayRef {
-    let mut builder = ListBuilder::new(UInt32Builder::new());
-    for list in lists {
-        builder.values().append_slice(list);
-        builder.append(true);
-    }
-    Arc::new(builder.finish())
-}
-
-fn f32_lists<'a>(lists: impl Iterator<Item = &'a Vec<f32>>) -> ArrayRef {
-    let mut builder = ListBuilder::new(Float32Builder::new());
+/// A `list<T>` column from one `Vec` per row.
+fn lists<'a, T: ArrowPrimitiveType>(lists: impl Iterator<Item = &'a Vec<T::Native>>) -> ArrayRef {
+    let mut builder = ListBuilder::new(PrimitiveBuilder::<T>::new());
     for list in lists {
         builder.values().append_slice(list);
         builder.append(true);
@@ -202,10 +194,10 @@ pub fn tokens_batch(rows: &[TokenRow]) -> arrow::error::Result<RecordBatch> {
             Arc::new(UInt8Array::from_iter_values(rows.iter().map(|r| r.difficulty_bin))),
             Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| r.bpm))),
             Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.window_start_ms))),
-            u32_lists(rows.iter().map(|r| &r.tokens)),
-            f32_lists(rows.iter().map(|r| &r.residual_time)),
-            f32_lists(rows.iter().map(|r| &r.residual_x)),
-            f32_lists(rows.iter().map(|r| &r.residual_y)),
+            lists::<UInt32Type>(rows.iter().map(|r| &r.tokens)),
+            lists::<Float32Type>(rows.iter().map(|r| &r.residual_time)),
+            lists::<Float32Type>(rows.iter().map(|r| &r.residual_x)),
+            lists::<Float32Type>(rows.iter().map(|r| &r.residual_y)),
             Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.n_circles))),
             Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.n_sliders))),
             Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.n_spinners))),
