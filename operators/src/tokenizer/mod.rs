@@ -58,6 +58,20 @@ pub struct TokenizedWindow {
     pub residuals: Vec<Residual>,
     /// The objects encoded (those starting in the predict region).
     pub counts: ObjectCounts,
+    /// The window's beat grid: where its anchor lies and how long a beat is there.
+    pub grid: WindowGrid,
+}
+
+/// A window's local beat grid: the anchor grid line (the last 1/beat_divisor grid line at or
+/// before the predict start) and the beat length there. Times of frames in the window map to
+/// beats from the anchor as `(t − anchor_ms) / beat_ms`, which is what TIME tokens count
+/// (mapflow layout) — the model's encoder reads this grid next to the audio.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct WindowGrid {
+    /// Time of the anchor grid line, ms.
+    pub anchor_ms: f64,
+    /// Beat length at the anchor, ms.
+    pub beat_ms: f64,
 }
 
 /// Hit objects read back from tokens.
@@ -140,7 +154,19 @@ impl Tokenizer {
             }
         }
         e.push(Token::Eos, Residual::default());
-        TokenizedWindow { window: *window, tokens: e.tokens, residuals: e.residuals, counts: ObjectCounts::of(objects) }
+        TokenizedWindow {
+            window: *window,
+            tokens: e.tokens,
+            residuals: e.residuals,
+            counts: ObjectCounts::of(objects),
+            grid: self.grid(&map.timing, window),
+        }
+    }
+
+    /// `window`'s beat grid under `timing` (see [`WindowGrid`]).
+    pub fn grid(&self, timing: &TimingModel, window: &Window) -> WindowGrid {
+        let anchor = self.anchor_beat(timing, window);
+        WindowGrid { anchor_ms: timing.time_at_beat(anchor), beat_ms: timing.beat_len_at_beat(anchor) }
     }
 
     /// Reads one window's tokens back into hit objects, with the song's `timing` and

@@ -94,6 +94,8 @@ pub fn tokenize_beatmap(
                     difficulty_bin: difficulty_bin(stars),
                     bpm,
                     window_start_ms: window.window.start_ms,
+                    grid_anchor_ms: window.grid.anchor_ms,
+                    beat_ms: window.grid.beat_ms,
                     residual_time: window.residuals.iter().map(|r| r.time).collect(),
                     residual_x: window.residuals.iter().map(|r| r.x).collect(),
                     residual_y: window.residuals.iter().map(|r| r.y).collect(),

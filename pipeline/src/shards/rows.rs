@@ -96,6 +96,10 @@ pub struct TokenRow {
     pub bpm: f32,
     /// Window start in ms from the song start.
     pub window_start_ms: f64,
+    /// The window's beat-grid anchor, ms (see `operators::tokenizer::WindowGrid`).
+    pub grid_anchor_ms: f64,
+    /// Beat length at the anchor, ms.
+    pub beat_ms: f64,
     /// Token ids.
     pub tokens: Vec<u32>,
     /// Time residual per token.
@@ -139,6 +143,8 @@ pub fn tokens_schema() -> SchemaRef {
         Field::new("difficulty_bin", DataType::UInt8, false),
         Field::new("bpm", DataType::Float32, false),
         Field::new("window_start_ms", DataType::Float64, false),
+        Field::new("grid_anchor_ms", DataType::Float64, false),
+        Field::new("beat_ms", DataType::Float64, false),
         Field::new("tokens", list(DataType::UInt32), false),
         Field::new("residual_time", list(DataType::Float32), false),
         Field::new("residual_x", list(DataType::Float32), false),
@@ -194,6 +200,8 @@ pub fn tokens_batch(rows: &[TokenRow]) -> arrow::error::Result<RecordBatch> {
             Arc::new(UInt8Array::from_iter_values(rows.iter().map(|r| r.difficulty_bin))),
             Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| r.bpm))),
             Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.window_start_ms))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.grid_anchor_ms))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.beat_ms))),
             lists::<UInt32Type>(rows.iter().map(|r| &r.tokens)),
             lists::<Float32Type>(rows.iter().map(|r| &r.residual_time)),
             lists::<Float32Type>(rows.iter().map(|r| &r.residual_x)),

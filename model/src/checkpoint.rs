@@ -1,0 +1,210 @@
+//! Checkpoints: weights (safetensors), optimizer moments (safetensors) and a JSON record of the
+//! step and the configs (with hashes), all written atomically; the best 3 by validation loss
+//! are kept, plus `best` and `last`.
+//!
+//! ```text
+//! RUN/step-000400.safetensors  step-000400.optim.safetensors  step-000400.json   (best 3)
+//! RUN/best.safetensors  best.json          the lowest validation loss so far
+//! RUN/last.safetensors  last.optim.safetensors  last.json     what --resume continues from
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Tensor, nn};
+
+use crate::config::ModelConfig;
+use crate::network::Mapper;
+use crate::trainer::Trainer;
+
+/// Checkpoints kept by validation loss (besides `best` and `last`).
+pub const KEEP_BEST: usize = 3;
+
+/// Errors loading or saving a checkpoint; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// File system or format trouble.
+    #[error("{path}: {reason}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The checkpoint was made for another tokenizer, feature or network config.
+    #[error("{path}: {reason}")]
+    Mismatch {
+        /// The checkpoint record.
+        path: String,
+        /// Which config differs.
+        reason: String,
+    },
+}
+
+fn io_error(path: &Path, reason: impl std::fmt::Display) -> CheckpointError {
+    CheckpointError::Io { path: path.display().to_string(), reason: reason.to_string() }
+}
+
+/// The JSON record beside a checkpoint's weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    /// Steps taken.
+    pub step: u64,
+    /// Optimizer updates applied.
+    pub updates: i64,
+    /// Validation loss at this step (NaN before the first validation).
+    pub val_loss: f64,
+    /// The model config.
+    pub model: ModelConfig,
+    /// Its network hash.
+    pub model_hash: String,
+    /// The tokenizer config (as JSON) the data was made with.
+    pub tokenizer: serde_json::Value,
+    /// Its hash.
+    pub tokenizer_hash: String,
+    /// The feature config hash of the data.
+    pub feature_config: String,
+    /// Vocabulary size.
+    pub vocab: i64,
+}
+
+/// Writes `tensors` to `path` atomically (safetensors).
+fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), CheckpointError> {
+    // The temp name keeps the `.safetensors` suffix, which selects the format.
+    let tmp = path.with_extension(format!("tmp-{}.safetensors", std::process::id()));
+    let cpu: Vec<(String, Tensor)> = tensors.iter().map(|(n, t)| (n.clone(), t.to_device(Device::Cpu))).collect();
+    let written = Tensor::write_safetensors(&cpu, &tmp).map_err(std::io::Error::other);
+    operators::atomic::commit(written, &tmp, path).map_err(|e| io_error(path, e))
+}
+
+fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>, CheckpointError> {
+    Tensor::read_safetensors(path).map_err(|e| io_error(path, e))
+}
+
+fn named_variables(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
+/// Copies saved weights into `vs` (every variable must be present with its shape).
+fn load_weights(vs: &nn::VarStore, path: &Path) -> Result<(), CheckpointError> {
+    let saved = read_tensors(path)?;
+    let mut variables = vs.variables();
+    tch::no_grad(|| {
+        for (name, var) in &mut variables {
+            let (_, t) = saved.iter().find(|(n, _)| n == name).ok_or_else(|| io_error(path, format!("missing tensor {name}")))?;
+            if t.size() != var.size() {
+                return Err(io_error(path, format!("tensor {name} is {:?}, the network wants {:?}", t.size(), var.size())));
+            }
+            var.copy_(t);
+        }
+        Ok(())
+    })
+}
+
+/// A checkpoint's paths under a run directory.
+#[derive(Debug, Clone)]
+pub struct CheckpointPaths {
+    /// Weights.
+    pub weights: PathBuf,
+    /// Optimizer moments.
+    pub optimizer: PathBuf,
+    /// JSON record.
+    pub record: PathBuf,
+}
+
+impl CheckpointPaths {
+    /// The paths of checkpoint `name` (`best`, `last`, `step-000400`) in `run`.
+    pub fn new(run: &Path, name: &str) -> Self {
+        Self {
+            weights: run.join(format!("{name}.safetensors")),
+            optimizer: run.join(format!("{name}.optim.safetensors")),
+            record: run.join(format!("{name}.json")),
+        }
+    }
+
+    /// Writes the trainer's state under these paths (record last: it marks completion).
+    pub fn save(&self, trainer: &Trainer, record: &CheckpointRecord, with_optimizer: bool) -> Result<(), CheckpointError> {
+        write_tensors(&self.weights, &named_variables(&trainer.vs))?;
+        if with_optimizer {
+            write_tensors(&self.optimizer, &trainer.optimizer.state())?;
+        }
+        let json = serde_json::to_vec_pretty(record).expect("records serialise");
+        operators::atomic::write(&self.record, &json).map_err(|e| io_error(&self.record, e))
+    }
+
+    /// Reads the JSON record.
+    pub fn record(&self) -> Result<CheckpointRecord, CheckpointError> {
+        let bytes = std::fs::read(&self.record).map_err(|e| io_error(&self.record, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| io_error(&self.record, e))
+    }
+
+    /// Restores weights, optimizer and step into `trainer` (made with the record's config).
+    pub fn restore(&self, trainer: &mut Trainer) -> Result<CheckpointRecord, CheckpointError> {
+        let record = self.record()?;
+        load_weights(&trainer.vs, &self.weights)?;
+        let state = read_tensors(&self.optimizer)?;
+        trainer.optimizer.load_state(&state, record.updates).map_err(|e| io_error(&self.optimizer, e))?;
+        trainer.step = record.step;
+        Ok(record)
+    }
+}
+
+/// A network loaded for inference, with the configs it was trained with.
+#[derive(Debug)]
+pub struct LoadedModel {
+    /// Its variables.
+    pub vs: nn::VarStore,
+    /// The network.
+    pub net: Mapper,
+    /// The record.
+    pub record: CheckpointRecord,
+}
+
+/// Loads a checkpoint for inference: `path` is a run directory (its `best`), or a
+/// `.safetensors` / `.json` file of one checkpoint.
+pub fn load_for_inference(path: &Path, device: Device) -> Result<LoadedModel, CheckpointError> {
+    let paths = if path.is_dir() {
+        CheckpointPaths::new(path, "best")
+    } else {
+        let stem = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = stem.trim_end_matches(".json").trim_end_matches(".safetensors");
+        CheckpointPaths::new(path.parent().unwrap_or(Path::new(".")), name)
+    };
+    let record = paths.record()?;
+    if record.model_hash != record.model.network_hash() {
+        return Err(CheckpointError::Mismatch {
+            path: paths.record.display().to_string(),
+            reason: "the record's network hash does not match its network config".into(),
+        });
+    }
+    let vs = nn::VarStore::new(device);
+    let net = Mapper::new(&vs.root(), &record.model.network, record.vocab);
+    load_weights(&vs, &paths.weights)?;
+    Ok(LoadedModel { vs, net, record })
+}
+
+/// Keeps the [`KEEP_BEST`] `step-*` checkpoints of `run` with the lowest validation loss and
+/// deletes the others' files.
+pub fn prune(run: &Path) -> Result<(), CheckpointError> {
+    let mut scored = Vec::new();
+    for entry in std::fs::read_dir(run).map_err(|e| io_error(run, e))? {
+        let path = entry.map_err(|e| io_error(run, e))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        if let Some(stem) = name.strip_prefix("step-").and_then(|s| s.strip_suffix(".json")) {
+            let paths = CheckpointPaths::new(run, &format!("step-{stem}"));
+            let loss = paths.record().map(|r| r.val_loss).unwrap_or(f64::INFINITY);
+            scored.push((loss, paths));
+        }
+    }
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.record.cmp(&b.1.record)));
+    for (_, paths) in scored.into_iter().skip(KEEP_BEST) {
+        for file in [&paths.record, &paths.weights, &paths.optimizer] {
+            if file.exists() {
+                std::fs::remove_file(file).map_err(|e| io_error(file, e))?;
+            }
+        }
+    }
+    Ok(())
+}

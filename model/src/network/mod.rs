@@ -1,0 +1,83 @@
+//! The whole network: audio encoder, conditioning token, token decoder.
+//!
+//! ```text
+//! features ─► AudioEncoder ─────────────────────┐
+//! stars, log-BPM ─► MLP ─► conditioning token ──┴─► memory = [cond ; audio] ─► TokenDecoder
+//! ```
+
+pub mod attention;
+pub mod decoder;
+pub mod encoder;
+
+use tch::nn::{self, Module};
+use tch::{Device, Kind, Tensor};
+
+use crate::config::NetworkConfig;
+pub use decoder::{DecoderCache, RESIDUAL_CHANNELS, TokenDecoder};
+pub use encoder::{AudioEncoder, FEATURE_CHANNELS};
+
+/// What the network is conditioned on, per window (`[B]` f32 tensors each).
+#[derive(Debug)]
+pub struct Conditioning {
+    /// Star rating (rosu-pp).
+    pub stars: Tensor,
+    /// The song's main BPM.
+    pub bpm: Tensor,
+}
+
+/// The audio side of a batch of windows, on the network's device.
+#[derive(Debug)]
+pub struct AudioInputs {
+    /// `[B, 129, T]` features as stored (mel dB rows, onset row).
+    pub features: Tensor,
+    /// `[B]` beats from the grid anchor to the window's first frame.
+    pub grid_start: Tensor,
+    /// `[B]` beats per 20 ms frame.
+    pub beats_per_frame: Tensor,
+}
+
+/// Encoder + conditioning + decoder.
+#[derive(Debug)]
+pub struct Mapper {
+    /// The audio encoder.
+    pub encoder: AudioEncoder,
+    conditioning: nn::Sequential,
+    /// The token decoder.
+    pub decoder: TokenDecoder,
+}
+
+impl Mapper {
+    /// A network shaped by `config` for a vocabulary of `vocab` ids, weights under `vs`.
+    pub fn new(vs: &nn::Path, config: &NetworkConfig, vocab: i64) -> Self {
+        let d = config.d_model;
+        let cond = vs / "conditioning";
+        Self {
+            encoder: AudioEncoder::new(vs / "encoder", config),
+            conditioning: nn::seq()
+                .add(nn::linear(&cond / "in", 2, d, Default::default()))
+                .add_fn(|x| x.gelu("none"))
+                .add(nn::linear(&cond / "out", d, d, Default::default())),
+            decoder: TokenDecoder::new(vs / "decoder", config, vocab),
+        }
+    }
+
+    /// The memory the decoder attends to: `[B, 1 + T', d]`.
+    pub fn memory(&self, audio: &AudioInputs, conditioning: &Conditioning, dropout: f64) -> Tensor {
+        let audio = self.encoder.forward(&audio.features, &audio.grid_start, &audio.beats_per_frame, dropout);
+        // Stars around the middle of the usual 0–10 range; BPM as octaves from 160.
+        let code = Tensor::stack(&[&conditioning.stars / 5.0 - 1.0, (&conditioning.bpm / 160.0).log2()], -1);
+        let cond = self.conditioning.forward(&code.to_kind(Kind::Float)).unsqueeze(1);
+        Tensor::cat(&[cond, audio], 1)
+    }
+
+    /// Teacher-forced logits `[B, L, V]` and residuals `[B, L, 3]` for `tokens` `[B, L]`.
+    pub fn forward(&self, audio: &AudioInputs, conditioning: &Conditioning, tokens: &Tensor, dropout: f64) -> (Tensor, Tensor) {
+        let memory = self.memory(audio, conditioning, dropout);
+        self.decoder.forward(tokens, &memory, dropout)
+    }
+}
+
+/// A float tensor from `values` on `device`, shaped `shape`.
+pub fn tensor_f32(values: &[f32], shape: &[i64], device: Device) -> Tensor {
+    Tensor::from_slice(values).view(shape).to_device(device)
+}

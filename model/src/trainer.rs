@@ -1,0 +1,121 @@
+//! The training step: loss, non-finite guard, clipping, AdamW, schedule — and the validation
+//! loss.
+//!
+//! ```text
+//! DeviceBatch ─► Mapper (dropout, bf16 autocast on CUDA) ─► CE(tokens, PAD ignored)
+//!             + residual_weight · SmoothL1(residuals where they count) ─► loss
+//! loss ─► finite? ─► backward ─► grad norm finite? ─► clip ─► AdamW(lr(step)) ; else skip + why
+//! ```
+
+use tch::{Device, Kind, Reduction, Tensor, nn};
+
+use crate::batch::{DeviceBatch, PAD};
+use crate::config::ModelConfig;
+use crate::network::Mapper;
+use crate::optim::{AdamW, learning_rate};
+
+/// The parts of a batch's loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Loss {
+    /// Cross-entropy + weighted residual loss.
+    pub total: f64,
+    /// Token cross-entropy (nats per token).
+    pub tokens: f64,
+    /// Residual SmoothL1 (bins).
+    pub residuals: f64,
+}
+
+/// What one training step did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepOutcome {
+    /// The batch's loss (before the update).
+    pub loss: Loss,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Target tokens in the batch.
+    pub tokens: i64,
+    /// `Some(reason)` when the update was skipped (non-finite loss or gradients).
+    pub skipped: Option<String>,
+}
+
+/// The loss tensor and its parts for `batch` (dropout as given).
+fn loss_of(net: &Mapper, batch: &DeviceBatch, residual_weight: f64, dropout: f64) -> (Tensor, Tensor, Tensor) {
+    let (logits, residuals) = tch::autocast(true, || net.forward(&batch.audio, &batch.conditioning, &batch.inputs, dropout));
+    let vocab = logits.size().last().copied().expect("logits have a vocab axis");
+    let ce = logits.to_kind(Kind::Float).view([-1, vocab]).cross_entropy_loss::<Tensor>(
+        &batch.targets.reshape([-1]),
+        None,
+        Reduction::Mean,
+        PAD,
+        0.0,
+    );
+    let mask = &batch.residual_mask;
+    let smooth = (residuals.to_kind(Kind::Float) * mask).smooth_l1_loss(&(&batch.residuals * mask), Reduction::Sum, 1.0)
+        / mask.sum(Kind::Float).clamp_min(1.0);
+    let total = &ce + &smooth * residual_weight;
+    (total, ce, smooth)
+}
+
+fn loss_values(total: &Tensor, ce: &Tensor, smooth: &Tensor) -> Loss {
+    Loss { total: total.double_value(&[]), tokens: ce.double_value(&[]), residuals: smooth.double_value(&[]) }
+}
+
+/// Owns the network, its variables and the optimizer.
+#[derive(Debug)]
+pub struct Trainer {
+    /// The variables (weights and feature statistics).
+    pub vs: nn::VarStore,
+    /// The network.
+    pub net: Mapper,
+    /// The optimizer.
+    pub optimizer: AdamW,
+    /// The config.
+    pub config: ModelConfig,
+    /// Steps taken (updates + skipped batches): the next step's number.
+    pub step: u64,
+}
+
+impl Trainer {
+    /// A freshly initialised network on `device` for a vocabulary of `vocab` ids.
+    pub fn new(config: ModelConfig, vocab: i64, device: Device) -> Self {
+        tch::manual_seed(config.training.seed as i64);
+        let vs = nn::VarStore::new(device);
+        let net = Mapper::new(&vs.root(), &config.network, vocab);
+        let optimizer = AdamW::new(&vs, &config.training);
+        Self { vs, net, optimizer, config, step: 0 }
+    }
+
+    /// One optimisation step on `batch`.
+    pub fn train_step(&mut self, batch: &DeviceBatch) -> StepOutcome {
+        let t = &self.config.training;
+        let lr = learning_rate(t, self.step);
+        self.step += 1;
+        self.optimizer.zero_grad();
+        let (total, ce, smooth) = loss_of(&self.net, batch, t.residual_weight, self.config.network.dropout);
+        let loss = loss_values(&total, &ce, &smooth);
+        let mut outcome = StepOutcome { loss, lr, grad_norm: f64::NAN, tokens: batch.target_tokens, skipped: None };
+        if !loss.total.is_finite() {
+            outcome.skipped = Some(format!("non-finite loss (tokens {}, residuals {})", loss.tokens, loss.residuals));
+            return outcome;
+        }
+        total.backward();
+        outcome.grad_norm = self.optimizer.grad_norm();
+        if !outcome.grad_norm.is_finite() {
+            outcome.skipped = Some(format!("non-finite gradient norm ({})", outcome.grad_norm));
+            self.optimizer.zero_grad();
+            return outcome;
+        }
+        self.optimizer.step(lr, outcome.grad_norm, t.grad_clip);
+        outcome
+    }
+
+    /// The loss of `batch` without dropout or gradients.
+    pub fn evaluate(&self, batch: &DeviceBatch) -> Loss {
+        tch::no_grad(|| {
+            let (total, ce, smooth) = loss_of(&self.net, batch, self.config.training.residual_weight, 0.0);
+            loss_values(&total, &ce, &smooth)
+        })
+    }
+}
