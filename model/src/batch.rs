@@ -22,15 +22,21 @@ pub const SILENT_MEL_DB: f32 = -100.0;
 pub const PAD: i64 = 0;
 
 /// `frames` feature columns from `start` (may be negative or run past the song: silence) of a
-/// song's `[channels, song_frames]` row-major matrix, as `[channels, frames]`.
-pub fn window_features(song: &[f32], channels: usize, start: i64, frames: usize) -> Vec<f32> {
-    let song_frames = song.len() / channels;
+/// song with `channels × song_frames` features, read through `value(channel, frame)`, as a
+/// row-major `[channels, frames]` window.
+pub fn window_features(
+    channels: usize,
+    song_frames: usize,
+    start: i64,
+    frames: usize,
+    value: impl Fn(usize, usize) -> f32,
+) -> Vec<f32> {
     let mut out = Vec::with_capacity(channels * frames);
     for c in 0..channels {
         let silent = if c + 1 == channels { 0.0 } else { SILENT_MEL_DB };
-        let row = &song[c * song_frames..(c + 1) * song_frames];
-        out.extend((0..frames as i64).map(|i| {
-            usize::try_from(start + i).ok().and_then(|j| row.get(j)).copied().unwrap_or(silent)
+        out.extend((0..frames as i64).map(|i| match usize::try_from(start + i) {
+            Ok(j) if j < song_frames => value(c, j),
+            _ => silent,
         }));
     }
     out
@@ -169,8 +175,9 @@ mod tests {
     fn window_slices_pad_with_silence() {
         // 2 channels (1 mel + onset) × 3 frames.
         let song = [1.0, 2.0, 3.0, 0.1, 0.2, 0.3];
-        assert_eq!(window_features(&song, 2, -1, 3), vec![SILENT_MEL_DB, 1.0, 2.0, 0.0, 0.1, 0.2]);
-        assert_eq!(window_features(&song, 2, 2, 2), vec![3.0, SILENT_MEL_DB, 0.3, 0.0]);
+        let value = |c: usize, j: usize| song[c * 3 + j];
+        assert_eq!(window_features(2, 3, -1, 3, value), vec![SILENT_MEL_DB, 1.0, 2.0, 0.0, 0.1, 0.2]);
+        assert_eq!(window_features(2, 3, 2, 2, value), vec![3.0, SILENT_MEL_DB, 0.3, 0.0]);
     }
 
     #[test]

@@ -146,6 +146,36 @@ fn generate_batch(
     decoded
 }
 
+/// Teacher-forced decoding (the reference system's evaluation): at each position the most
+/// likely next token given the TRUE prefix; residuals read at each position.
+pub fn teacher_forced(net: &Mapper, tokenizer: &Tokenizer, windows: &[WindowExample], max_tokens: usize, device: Device) -> Vec<DecodedWindow> {
+    let scales = ResidualScales::new(tokenizer);
+    let bos = tokenizer.vocab().id(Token::Bos).expect("BOS exists");
+    let mut out = Vec::with_capacity(windows.len());
+    for chunk in windows.chunks(SamplingOptions::default().batch_windows) {
+        let batch = collate(chunk, &scales, max_tokens, device);
+        let (logits, residuals) = tch::no_grad(|| net.forward(&batch.audio, &batch.conditioning, &batch.inputs, 0.0));
+        let next = logits.argmax(-1, false).to_device(Device::Cpu);
+        let residuals = residuals.to_kind(Kind::Float).to_device(Device::Cpu);
+        for (row, example) in chunk.iter().enumerate() {
+            let len = example.tokens.len().clamp(1, max_tokens) - 1;
+            let mut d = DecodedWindow { tokens: vec![bos], residuals: Vec::with_capacity(len + 1) };
+            for i in 0..len as i64 {
+                d.tokens.push(next.int64_value(&[row as i64, i]) as u32);
+            }
+            // The residual at position i refines token i; for predicted tokens the closest
+            // reading is the one at the same position (teacher-forced, as the reference did).
+            for (i, &id) in d.tokens.iter().enumerate() {
+                let at = (i as i64).min(len as i64 - 1).max(0);
+                let r = [0, 1, 2].map(|k| residuals.double_value(&[row as i64, at, k]) as f32);
+                d.residuals.push(scales.unscale(id, r));
+            }
+            out.push(d);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -173,7 +173,9 @@ pub struct F1Score {
 }
 
 impl F1Score {
-    fn new(matched: usize, predicted: usize, truth: usize) -> Self {
+    /// The score of `matched` pairs out of `predicted` and `truth` objects (summed over many
+    /// windows or maps, this pools them).
+    pub fn new(matched: usize, predicted: usize, truth: usize) -> Self {
         if predicted == 0 && truth == 0 {
             return Self { precision: 1.0, recall: 1.0, f1: 1.0, matched };
         }

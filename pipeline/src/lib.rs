@@ -16,3 +16,5 @@ pub mod rejects;
 pub mod shards;
 pub mod sources;
 pub mod synth;
+#[cfg(feature = "model")]
+pub mod train;

@@ -37,6 +37,9 @@ enum Command {
     /// Shows the libtorch runtime: devices and threads.
     #[cfg(feature = "model")]
     Info(commands::info::Args),
+    /// Trains the model on preprocessed shards (libtorch).
+    #[cfg(feature = "model")]
+    Train(commands::train::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +64,8 @@ fn main() -> std::process::ExitCode {
         Command::Bench(which) => bench::run(which),
         #[cfg(feature = "model")]
         Command::Info(args) => commands::info::run(args),
+        #[cfg(feature = "model")]
+        Command::Train(args) => commands::train::run_command(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -12,12 +12,14 @@
 mod decode;
 mod error;
 mod resample;
+mod tags;
 #[cfg(test)]
 mod tests;
 
 pub use decode::{DecodeOptions, DecodedAudio, decode_bytes, decode_file};
 pub use error::AudioError;
 pub use resample::resample;
+pub use tags::{SongTags, read_tags};
 
 use std::path::Path;
 

@@ -39,7 +39,8 @@ impl Window {
 }
 
 impl WindowConfig {
-    fn window_at(&self, index: usize, start_ms: f64) -> Window {
+    /// Window number `index` of a song, its audio starting at `start_ms`.
+    pub fn window_at(&self, index: usize, start_ms: f64) -> Window {
         let predict_start_ms = start_ms + (self.window_ms - self.stride_ms) / 2.0;
         Window {
             index,

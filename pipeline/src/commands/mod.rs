@@ -8,6 +8,8 @@ pub mod inspect;
 pub mod tokenize;
 #[cfg(feature = "model")]
 pub mod info;
+#[cfg(feature = "model")]
+pub mod train;
 
 use std::path::Path;
 

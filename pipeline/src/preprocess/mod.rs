@@ -136,6 +136,9 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     if options.cluster.process == 0 {
         // Half-written files of a run that was killed; no process writes before all have joined.
         remove_temp_files(&options.out)?;
+        // A manifest from the start, so readers (`train --follow`) find the configs while
+        // chunks are still being committed.
+        Manifest::write_merged(&options.out, &options.manifest_configs())?;
     }
     let started = Instant::now();
     let timely_config = options.cluster.timely_config()?;

@@ -15,5 +15,6 @@
 //! commit record is redone on resume.
 
 pub mod manifest;
+pub mod reader;
 pub mod rows;
 pub mod writer;

@@ -1,0 +1,102 @@
+//! `mapflow train --data OUT --model PRESET.toml --output RUN`: trains the model on shards.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use model::config::ModelConfig;
+use pipeline::shards::rows::Split;
+use pipeline::train::{TrainOptions, run};
+
+/// Arguments of `mapflow train`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The preprocessed data set (a `mapflow preprocess` output directory).
+    #[arg(long)]
+    data: PathBuf,
+    /// Model preset (configs/model/tiny.toml, base.toml).
+    #[arg(long)]
+    model: PathBuf,
+    /// Run directory: checkpoints and metrics.jsonl.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Stop at this step.
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// Stop after this many minutes of training in this run.
+    #[arg(long)]
+    max_minutes: Option<f64>,
+    /// Keep reading chunks as a running `preprocess` commits them (continuous training).
+    #[arg(long)]
+    follow: bool,
+    /// Continue the run in --output from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Token table to train on (default: the data set's only one).
+    #[arg(long)]
+    tokenizer_hash: Option<String>,
+    /// Split(s) trained on (repeat the flag for several; default train).
+    #[arg(long = "train-split", default_value = "train", value_parser = parse_split)]
+    train_splits: Vec<Split>,
+    /// Split validation reads: val (default), test, or train (e.g. to check overfitting).
+    #[arg(long, default_value = "val", value_parser = parse_split)]
+    val_split: Split,
+    /// cpu, cuda, or auto (CUDA when available).
+    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    device: tch::Device,
+    /// Print the final summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parses `train`, `val` or `test`.
+pub fn parse_split(s: &str) -> Result<Split, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| format!("unknown split {s:?}: train, val or test"))
+}
+
+/// Parses `cpu`, `cuda`, `cuda:N` or `auto`.
+pub fn parse_device(s: &str) -> Result<tch::Device, String> {
+    match s {
+        "auto" => Ok(model::runtime::best_device()),
+        "cpu" => Ok(tch::Device::Cpu),
+        "cuda" => Ok(tch::Device::Cuda(0)),
+        _ => s
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(tch::Device::Cuda)
+            .ok_or_else(|| format!("unknown device {s:?}: cpu, cuda, cuda:N or auto")),
+    }
+}
+
+/// Runs `mapflow train`.
+pub fn run_command(args: Args) -> anyhow::Result<()> {
+    let model = ModelConfig::from_toml_file(&args.model).context("loading the model preset")?;
+    let mut options = TrainOptions::new(args.data, model, args.output.clone());
+    options.max_steps = args.max_steps;
+    options.max_minutes = args.max_minutes;
+    options.follow = args.follow;
+    options.resume = args.resume;
+    options.tokenizer_hash = args.tokenizer_hash;
+    options.train_splits = args.train_splits;
+    options.val_split = args.val_split;
+    options.device = args.device;
+    let summary = run(options)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        let v = summary.last_validation;
+        println!(
+            "trained to step {} ({} this run, {:.2} steps/s, {:.0} tokens/s, data wait {:.1}%){}",
+            summary.step,
+            summary.steps_this_run,
+            summary.steps_per_second,
+            summary.tokens_per_second,
+            100.0 * summary.data_wait_fraction,
+            v.map_or(String::new(), |v| format!(
+                "\nvalidation: loss {:.4}, rhythm F1 ±50 ms {:.3}, ±10 ms {:.3}, hit F1 {:.3} on {} windows",
+                v.val_loss, v.rhythm_f1_50ms, v.rhythm_f1_10ms, v.hit_f1, v.windows
+            ))
+        );
+        println!("checkpoints: {}/best.safetensors (metrics: {}/metrics.jsonl)", args.output.display(), args.output.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! A preprocessed data set as training sees it: its tokenizer, its committed chunks (re-listed
+//! while a `preprocess` is still committing, for `--follow`), and windows as model examples.
+//!
+//! ```text
+//! OUT/manifest.json ─► tokenizer config (by hash), feature config check
+//! OUT/commits/*.json ─► chunks: tracks/<chunk>.parquet + tokens/<hash>/<chunk>.parquet
+//! (StoredTrack, TokenRow) ─► WindowExample (features sliced by window, silence-padded)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use model::batch::{FRAMES_PER_SECOND, WindowExample, window_features};
+use operators::features::FeatureConfig;
+use operators::tokenizer::{Residual, Tokenizer, TokenizerConfig};
+
+use crate::shards::manifest::{Manifest, read_commits};
+use crate::shards::reader::StoredTrack;
+use crate::shards::rows::TokenRow;
+
+/// One committed chunk's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkFiles {
+    /// Chunk name.
+    pub name: String,
+    /// Its tracks file.
+    pub tracks: PathBuf,
+    /// Its token file for the training tokenizer.
+    pub tokens: PathBuf,
+}
+
+/// A data set directory opened for training or evaluation.
+#[derive(Debug, Clone)]
+pub struct DataSet {
+    root: PathBuf,
+    tokenizer: Tokenizer,
+    tokenizer_hash: String,
+    feature_config_hash: String,
+    frames_per_window: usize,
+}
+
+impl DataSet {
+    /// Opens `root` (its `manifest.json` must exist) with the token table `tokenizer_hash`, or
+    /// the only one there is.
+    pub fn open(root: &Path, tokenizer_hash: Option<&str>) -> anyhow::Result<Self> {
+        let manifest = Manifest::read(root)?;
+        let features: FeatureConfig = serde_json::from_value(manifest.configs.feature_config.clone())
+            .with_context(|| format!("{}: unreadable feature config in the manifest", root.display()))?;
+        let fps = f64::from(features.sample_rate) / features.hop_length as f64;
+        if (fps - FRAMES_PER_SECOND).abs() > 1e-9 {
+            bail!("{}: features have {fps} frames/s; the model reads {FRAMES_PER_SECOND} (20 ms hop)", root.display());
+        }
+        let tokenizers = &manifest.configs.tokenizers;
+        let hash = match tokenizer_hash {
+            Some(h) => h.to_owned(),
+            None if tokenizers.len() == 1 => tokenizers.keys().next().expect("one").clone(),
+            None => bail!(
+                "{}: several token tables ({}); choose one with --tokenizer-hash",
+                root.display(),
+                tokenizers.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        };
+        let config_json = tokenizers
+            .get(&hash)
+            .with_context(|| format!("{}: no token table {hash} in the manifest", root.display()))?;
+        let config: TokenizerConfig = serde_json::from_value(config_json.clone())
+            .with_context(|| format!("{}: unreadable tokenizer config {hash}", root.display()))?;
+        let frames_per_window = (config.windows.window_ms / 1000.0 * FRAMES_PER_SECOND).round() as usize;
+        Ok(Self {
+            root: root.to_owned(),
+            tokenizer: Tokenizer::new(config).map_err(anyhow::Error::msg)?,
+            tokenizer_hash: hash,
+            feature_config_hash: manifest.configs.feature_config_hash,
+            frames_per_window,
+        })
+    }
+
+    /// The tokenizer of the token table.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Its config hash.
+    pub fn tokenizer_hash(&self) -> &str {
+        &self.tokenizer_hash
+    }
+
+    /// The feature config hash.
+    pub fn feature_config_hash(&self) -> &str {
+        &self.feature_config_hash
+    }
+
+    /// The data set directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Every chunk committed so far that has tracks and tokens for this tokenizer, by name.
+    pub fn chunks(&self) -> anyhow::Result<Vec<ChunkFiles>> {
+        Ok(read_commits(&self.root)?
+            .into_iter()
+            .filter_map(|c| {
+                let tracks = c.tracks.as_ref()?;
+                let tokens = c.tokens.get(&self.tokenizer_hash)?;
+                Some(ChunkFiles { tracks: self.root.join(&tracks.path), tokens: self.root.join(&tokens.path), name: c.chunk })
+            })
+            .collect())
+    }
+
+    /// The example of token `row`, whose track is `track`.
+    pub fn example(&self, track: &StoredTrack, row: &TokenRow) -> WindowExample {
+        let start = (row.window_start_ms / 1000.0 * FRAMES_PER_SECOND).round() as i64;
+        let features = window_features(track.channels, track.frames, start, self.frames_per_window, |c, j| track.value(c, j));
+        let (grid_start, beats_per_frame) = WindowExample::grid(row.window_start_ms, row.grid_anchor_ms, row.beat_ms);
+        WindowExample {
+            features,
+            grid_start,
+            beats_per_frame,
+            stars: row.stars,
+            bpm: row.bpm,
+            tokens: row.tokens.clone(),
+            residuals: (0..row.tokens.len())
+                .map(|i| Residual { time: row.residual_time[i], x: row.residual_x[i], y: row.residual_y[i] })
+                .collect(),
+        }
+    }
+}
