@@ -91,6 +91,8 @@ impl Trainer {
     pub fn train_step(&mut self, batch: &DeviceBatch) -> StepOutcome {
         let t = &self.config.training;
         let lr = learning_rate(t, self.step);
+        // Dropout draws from a generator seeded by the step, so a resumed run repeats exactly.
+        tch::manual_seed(t.seed.wrapping_add(self.step) as i64);
         self.step += 1;
         self.optimizer.zero_grad();
         let (total, ce, smooth) = loss_of(&self.net, batch, t.residual_weight, self.config.network.dropout);

@@ -11,7 +11,11 @@
 //! ```
 #![forbid(missing_docs)]
 
+#[cfg(feature = "model")]
+pub mod evaluate;
 pub mod featurize;
+#[cfg(feature = "model")]
+pub mod generate;
 pub mod preprocess;
 pub mod rejects;
 pub mod shards;

@@ -37,6 +37,12 @@ enum Command {
     /// Shows the libtorch runtime: devices and threads.
     #[cfg(feature = "model")]
     Info(commands::info::Args),
+    /// Generates a beatmap (.osz or .osu) for a song with a trained model.
+    #[cfg(feature = "model")]
+    Generate(commands::generate::Args),
+    /// Scores free-running generation on a split of a data set.
+    #[cfg(feature = "model")]
+    Eval(commands::eval::Args),
     /// Trains the model on preprocessed shards (libtorch).
     #[cfg(feature = "model")]
     Train(commands::train::Args),
@@ -66,6 +72,10 @@ fn main() -> std::process::ExitCode {
         Command::Info(args) => commands::info::run(args),
         #[cfg(feature = "model")]
         Command::Train(args) => commands::train::run_command(args),
+        #[cfg(feature = "model")]
+        Command::Generate(args) => commands::generate::run(args),
+        #[cfg(feature = "model")]
+        Command::Eval(args) => commands::eval::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

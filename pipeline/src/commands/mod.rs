@@ -7,6 +7,10 @@ pub mod synth;
 pub mod inspect;
 pub mod tokenize;
 #[cfg(feature = "model")]
+pub mod eval;
+#[cfg(feature = "model")]
+pub mod generate;
+#[cfg(feature = "model")]
 pub mod info;
 #[cfg(feature = "model")]
 pub mod train;

@@ -1,0 +1,248 @@
+//! `mapflow eval`: free-running generation on a split, scored against the true maps — and the
+//! reference system's teacher-forced numbers beside them, for comparison.
+//!
+//! ```text
+//! split's beatmaps ─► their windows (true conditioning and beat grid) ─► generate (greedy)
+//!                                                                   └► teacher-forced argmax
+//! per map: decoded windows ─► merged predict regions ─► metrics vs the true objects
+//!          (hit F1, rhythm F1, timing MAE, slider IoU, stars), token edit distance per window
+//! ```
+//! The beat grid of each window is the map's own (oracle timing), so these numbers measure the
+//! model. The tempo estimator needs the audio samples, which the shards do not keep: its BPM
+//! and offset errors are measured by `mapflow bench tempo` / `bench generate` on rendered songs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use model::batch::WindowExample;
+use model::generate::{DecodedWindow, SamplingOptions, generate, teacher_forced};
+use operators::beatmap::write::to_osu_string;
+use operators::beatmap::{Beatmap, Difficulty, HitObject, Metadata, TimingModel, star_rating};
+use operators::metrics::{F1Score, score_map, token_edit_distance};
+use operators::tokenizer::{Tokenizer, Window, merge_predict_regions};
+use serde::Serialize;
+use tch::Device;
+
+use crate::generate::load_model;
+use crate::shards::reader::{read_token_rows, read_tracks};
+use crate::shards::rows::{Split, TokenRow};
+use crate::train::dataset::DataSet;
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Run directory or checkpoint file.
+    pub checkpoint: PathBuf,
+    /// The preprocessed data set.
+    pub data: PathBuf,
+    /// Which split.
+    pub split: Split,
+    /// At most this many beatmaps (in data order).
+    pub max_maps: Option<usize>,
+    /// Where the model runs.
+    pub device: Device,
+}
+
+/// Pooled precision / recall / F1.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct PooledF1 {
+    /// Matched pairs.
+    pub matched: usize,
+    /// Predicted objects.
+    pub predicted: usize,
+    /// True objects.
+    pub truth: usize,
+    /// F1 of the pooled counts.
+    pub f1: f64,
+}
+
+impl PooledF1 {
+    fn add(&mut self, score: F1Score, predicted: usize, truth: usize) {
+        self.matched += score.matched;
+        self.predicted += predicted;
+        self.truth += truth;
+        self.f1 = F1Score::new(self.matched, self.predicted, self.truth).f1;
+    }
+}
+
+/// Object metrics of one decoding mode, over every map.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ModeScores {
+    /// Hit F1 at 50 ms / 50 px.
+    pub hit_f1: PooledF1,
+    /// Rhythm F1 at ±50 ms.
+    pub rhythm_f1_50ms: PooledF1,
+    /// Rhythm F1 at ±10 ms.
+    pub rhythm_f1_10ms: PooledF1,
+    /// Timing MAE (misses count 100 ms), mean over maps.
+    pub timing_mae_ms: f64,
+    /// Slider IoU, mean over maps.
+    pub slider_iou: f64,
+    /// Token edit distance / true length, mean over windows.
+    pub edit_distance: f64,
+}
+
+/// The whole report (also written as JSON).
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// The split.
+    pub split: Split,
+    /// Beatmaps scored.
+    pub maps: usize,
+    /// Windows decoded.
+    pub windows: usize,
+    /// Free-running generation (what users get).
+    pub free_running: ModeScores,
+    /// Teacher-forced argmax (the reference system's way of measuring).
+    pub teacher_forced: ModeScores,
+    /// Teacher-forced next-token accuracy.
+    pub teacher_forced_token_accuracy: f64,
+    /// |stars of the generated map − stars of the true map|, mean over maps.
+    pub star_rating_error: f64,
+    /// Wall seconds.
+    pub seconds: f64,
+}
+
+/// One beatmap's windows.
+struct MapWindows {
+    rows: Vec<TokenRow>,
+    examples: Vec<WindowExample>,
+}
+
+fn window_timing(row: &TokenRow) -> TimingModel {
+    TimingModel::constant(row.grid_anchor_ms, 60_000.0 / row.beat_ms)
+}
+
+/// The objects decoded windows give, merged over predict regions.
+fn map_objects(tokenizer: &Tokenizer, rows: &[TokenRow], decoded: &[DecodedWindow]) -> Vec<HitObject> {
+    let config = &tokenizer.config().windows;
+    merge_predict_regions(rows.iter().zip(decoded).enumerate().map(|(i, (row, d))| {
+        let window: Window = config.window_at(i, row.window_start_ms);
+        (window, tokenizer.detokenize(&d.tokens, &d.residuals, &window_timing(row), 1.4, &window).objects)
+    }))
+}
+
+/// Stars of `objects` written as a map on the first window's grid.
+fn stars_of(objects: &[HitObject], row: &TokenRow) -> anyhow::Result<f64> {
+    let map = Beatmap {
+        name: format!("beatmap {} (generated)", row.beatmap_id),
+        metadata: Metadata::default(),
+        difficulty: Difficulty::default(),
+        timing: window_timing(row),
+        objects: objects.to_vec(),
+    };
+    Ok(star_rating(&map.name, &to_osu_string(&map, "")?)?)
+}
+
+fn score_mode(tokenizer: &Tokenizer, maps: &[MapWindows], decoded: &[DecodedWindow], scores: &mut ModeScores) -> Vec<Vec<HitObject>> {
+    let mut at = 0;
+    let mut predicted_maps = Vec::with_capacity(maps.len());
+    let (mut mae, mut iou, mut edit, mut windows) = (0.0, 0.0, 0.0, 0usize);
+    for map in maps {
+        let n = map.rows.len();
+        let truth_windows: Vec<DecodedWindow> = map
+            .examples
+            .iter()
+            .map(|e| DecodedWindow { tokens: e.tokens.clone(), residuals: e.residuals.clone() })
+            .collect();
+        let truth = map_objects(tokenizer, &map.rows, &truth_windows);
+        let predicted = map_objects(tokenizer, &map.rows, &decoded[at..at + n]);
+        for (d, t) in decoded[at..at + n].iter().zip(&truth_windows) {
+            edit += token_edit_distance(&d.tokens, &t.tokens);
+            windows += 1;
+        }
+        let s = score_map(&predicted, &truth);
+        let (p, t) = (predicted.len(), truth.len());
+        scores.hit_f1.add(s.hit_f1, p, t);
+        scores.rhythm_f1_50ms.add(s.rhythm_f1_50ms, p, t);
+        scores.rhythm_f1_10ms.add(s.rhythm_f1_10ms, p, t);
+        mae += s.timing_mae_ms;
+        iou += s.slider_iou;
+        predicted_maps.push(predicted);
+        at += n;
+    }
+    let maps_n = maps.len().max(1) as f64;
+    scores.timing_mae_ms = mae / maps_n;
+    scores.slider_iou = iou / maps_n;
+    scores.edit_distance = edit / windows.max(1) as f64;
+    predicted_maps
+}
+
+/// Runs the evaluation.
+pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
+    let started = std::time::Instant::now();
+    let (loaded, tokenizer) = load_model(&options.checkpoint, options.device)?;
+    let data = DataSet::open(&options.data, Some(&loaded.record.tokenizer_hash))?;
+    let mut maps: Vec<MapWindows> = Vec::new();
+    'chunks: for chunk in data.chunks()? {
+        let rows: Vec<TokenRow> = read_token_rows(&chunk.tokens)?.into_iter().filter(|r| r.split == options.split).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let tracks = read_tracks(&chunk.tracks)?;
+        let mut by_map: BTreeMap<(String, i64), Vec<TokenRow>> = BTreeMap::new();
+        for row in rows {
+            by_map.entry((row.track_id.clone(), row.beatmap_id)).or_default().push(row);
+        }
+        for ((track_id, _), mut rows) in by_map {
+            if options.max_maps.is_some_and(|m| maps.len() >= m) {
+                break 'chunks;
+            }
+            let Some(track) = tracks.iter().find(|t| t.track_id == track_id) else { continue };
+            rows.sort_by(|a, b| a.window_start_ms.total_cmp(&b.window_start_ms));
+            let examples = rows.iter().map(|r| data.example(track, r)).collect();
+            maps.push(MapWindows { rows, examples });
+        }
+    }
+    if maps.is_empty() {
+        anyhow::bail!("{}: no {} beatmaps to evaluate", options.data.display(), options.split.as_str());
+    }
+    let examples: Vec<WindowExample> = maps.iter().flat_map(|m| m.examples.iter().cloned()).collect();
+    let max_tokens = loaded.record.model.network.max_tokens as usize;
+    let free = generate(&loaded.net, &tokenizer, &examples, 0, &SamplingOptions::default(), options.device);
+    let forced = teacher_forced(&loaded.net, &tokenizer, &examples, max_tokens, options.device);
+    let mut free_running = ModeScores::default();
+    let predicted = score_mode(&tokenizer, &maps, &free, &mut free_running);
+    let mut teacher = ModeScores::default();
+    score_mode(&tokenizer, &maps, &forced, &mut teacher);
+    let (mut right, mut total) = (0usize, 0usize);
+    for (d, e) in forced.iter().zip(&examples) {
+        for (p, t) in d.tokens.iter().zip(&e.tokens).skip(1) {
+            right += usize::from(p == t);
+            total += 1;
+        }
+    }
+    let mut star_error = 0.0;
+    for (map, objects) in maps.iter().zip(&predicted) {
+        let stars = if objects.is_empty() { 0.0 } else { stars_of(objects, &map.rows[0])? };
+        star_error += (stars - f64::from(map.rows[0].stars)).abs();
+    }
+    Ok(EvalReport {
+        split: options.split,
+        maps: maps.len(),
+        windows: examples.len(),
+        free_running,
+        teacher_forced: teacher,
+        teacher_forced_token_accuracy: right as f64 / total.max(1) as f64,
+        star_rating_error: star_error / maps.len() as f64,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The report as a table.
+pub fn table(r: &EvalReport) -> String {
+    let row = |name: &str, free: String, forced: String| format!("{name:<24} {free:>14} {forced:>16}\n");
+    let f1 = |p: &PooledF1| format!("{:.3}", p.f1);
+    let mut out = format!("{} split: {} maps, {} windows\n", r.split.as_str(), r.maps, r.windows);
+    out += &row("metric", "free-running".into(), "teacher-forced".into());
+    let (a, b) = (&r.free_running, &r.teacher_forced);
+    out += &row("hit F1 50ms/50px", f1(&a.hit_f1), f1(&b.hit_f1));
+    out += &row("rhythm F1 ±50 ms", f1(&a.rhythm_f1_50ms), f1(&b.rhythm_f1_50ms));
+    out += &row("rhythm F1 ±10 ms", f1(&a.rhythm_f1_10ms), f1(&b.rhythm_f1_10ms));
+    out += &row("timing MAE ms", format!("{:.1}", a.timing_mae_ms), format!("{:.1}", b.timing_mae_ms));
+    out += &row("slider IoU", format!("{:.3}", a.slider_iou), format!("{:.3}", b.slider_iou));
+    out += &row("token edit distance", format!("{:.3}", a.edit_distance), format!("{:.3}", b.edit_distance));
+    out += &row("token accuracy", "-".into(), format!("{:.3}", r.teacher_forced_token_accuracy));
+    out += &format!("star rating error {:.2} | {:.1} s\n", r.star_rating_error, r.seconds);
+    out
+}
