@@ -27,11 +27,13 @@ pub struct SamplingOptions {
     pub seed: u64,
     /// Windows decoded together (bounds memory).
     pub batch_windows: usize,
+    /// Stop each window after this many tokens (default: the network's `max_tokens`).
+    pub token_budget: Option<usize>,
 }
 
 impl Default for SamplingOptions {
     fn default() -> Self {
-        Self { temperature: 0.0, top_p: 0.9, seed: 0, batch_windows: 64 }
+        Self { temperature: 0.0, top_p: 0.9, seed: 0, batch_windows: 64, token_budget: None }
     }
 }
 
@@ -118,7 +120,8 @@ fn generate_batch(
         (0..windows.len()).map(|_| DecodedWindow { tokens: vec![bos], residuals: vec![Residual::default()] }).collect();
     let mut active: Vec<usize> = (0..windows.len()).collect();
     let mut input: Vec<i64> = vec![i64::from(bos); windows.len()];
-    while !active.is_empty() && cache.len < net.decoder.max_tokens() {
+    let budget = options.token_budget.map_or(net.decoder.max_tokens(), |b| (b as i64).min(net.decoder.max_tokens()));
+    while !active.is_empty() && cache.len < budget {
         let (logits, residuals) = net.decoder.step(&Tensor::from_slice(&input).to_device(device), &mut cache);
         let logits = Vec::<f32>::try_from(logits.to_kind(Kind::Float).to_device(Device::Cpu).reshape([-1])).expect("f32 logits");
         let residuals = Vec::<f32>::try_from(residuals.to_kind(Kind::Float).to_device(Device::Cpu).reshape([-1])).expect("f32 residuals");

@@ -1,8 +1,12 @@
 //! `mapflow bench ...`: speed measured against a baseline timed in the same run.
 
 mod features;
+#[cfg(feature = "model")]
+mod generate;
 mod preprocess;
 mod tempo;
+#[cfg(feature = "model")]
+mod train;
 
 /// Which benchmark to run.
 #[derive(Debug, clap::Subcommand)]
@@ -13,6 +17,12 @@ pub enum Bench {
     Pipeline(preprocess::Args),
     /// BPM + offset estimation on rendered songs of known timing: accuracy and time.
     Tempo(tempo::Args),
+    /// Training speed, data-wait share, and memory with a trainer slowed 10×.
+    #[cfg(feature = "model")]
+    Train(train::Args),
+    /// Generation time for a 3-minute song (tiny, base) and tempo accuracy.
+    #[cfg(feature = "model")]
+    Generate(generate::Args),
 }
 
 /// Runs the chosen benchmark.
@@ -21,5 +31,9 @@ pub fn run(which: Bench) -> anyhow::Result<()> {
         Bench::Features(args) => features::run(args),
         Bench::Pipeline(args) => preprocess::run(args),
         Bench::Tempo(args) => tempo::run(args),
+        #[cfg(feature = "model")]
+        Bench::Train(args) => train::run(args),
+        #[cfg(feature = "model")]
+        Bench::Generate(args) => generate::run(args),
     }
 }

@@ -1,9 +1,10 @@
 //! `mapflow demo`: the main job on an embedded default, with no network and no data.
 //!
-//! Today: (1) the feature chain on the bundled 3-minute song (a deterministic synthetic 174 BPM
-//! track, `tests/data/reference/song.mp3`), summarised on screen; (2) a synthetic corpus in the
-//! hub's layout (`synth`), streamed through the preprocess dataflow on two workers into Parquet
-//! shards. Training and generation join when the model lands.
+//! (1) The feature chain on the bundled 3-minute song (a deterministic synthetic 174 BPM track,
+//! `tests/data/reference/song.mp3`), summarised on screen; (2) a synthetic corpus in the hub's
+//! layout (`synth`), streamed through the preprocess dataflow on two workers into Parquet
+//! shards; (3) the tiny model trained on them for a few minutes (libtorch builds only); (4) a
+//! map generated for the bundled song, written as an `.osz` osu! can import.
 
 use std::path::PathBuf;
 
@@ -24,15 +25,72 @@ pub struct Args {
     /// Where the demo writes its corpus and shards (replaced on every run).
     #[arg(long, default_value = "mapflow-demo")]
     output: PathBuf,
+    /// Minutes of training for the tiny model.
+    #[arg(long, default_value_t = 3.0)]
+    train_minutes: f64,
 }
 
 /// Runs the demo.
 pub fn run(args: Args) -> anyhow::Result<()> {
     features_of_the_bundled_song()?;
-    preprocess_a_synthetic_corpus(&args.output)
+    let shards = preprocess_a_synthetic_corpus(&args.output)?;
+    #[cfg(feature = "model")]
+    train_and_generate(&args.output, &shards, args.train_minutes)?;
+    #[cfg(not(feature = "model"))]
+    let _ = (shards, args.train_minutes); // built without libtorch: preprocessing only
+    Ok(())
 }
 
-fn preprocess_a_synthetic_corpus(out: &std::path::Path) -> anyhow::Result<()> {
+/// The tiny model preset (= configs/model/tiny.toml).
+#[cfg(feature = "model")]
+const TINY_PRESET: &str = include_str!("../../../configs/model/tiny.toml");
+
+#[cfg(feature = "model")]
+fn train_and_generate(out: &std::path::Path, shards: &std::path::Path, minutes: f64) -> anyhow::Result<()> {
+    use model::config::ModelConfig;
+    use pipeline::generate::{GenerateOptions, generate_map, write_output};
+
+    let preset = out.join("tiny.toml");
+    std::fs::write(&preset, TINY_PRESET)?;
+    let run = out.join("run");
+    let mut options = pipeline::train::TrainOptions::new(shards.to_owned(), ModelConfig::from_toml_file(&preset)?, run.clone());
+    options.max_minutes = Some(minutes);
+    println!("
+train: tiny model on {:?} for {minutes} min (progress: {}/metrics.jsonl)", options.device, run.display());
+    let summary = pipeline::train::run(options)?;
+    println!(
+        "train: {} steps, {:.2} steps/s, {:.0} tokens/s, data wait {:.1} %{}",
+        summary.step,
+        summary.steps_per_second,
+        summary.tokens_per_second,
+        100.0 * summary.data_wait_fraction,
+        summary.last_validation.map_or(String::new(), |v| format!(
+            "; validation: loss {:.3}, rhythm F1 ±50 ms {:.3} on {} windows",
+            v.val_loss, v.rhythm_f1_50ms, v.windows
+        ))
+    );
+    let song = out.join("song.mp3");
+    std::fs::write(&song, DEMO_SONG)?;
+    let generated = generate_map(&GenerateOptions {
+        audio: song.clone(),
+        checkpoint: run,
+        stars: 4.0,
+        timing: None,
+        sampling: Default::default(),
+        device: model::runtime::best_device(),
+    })?;
+    let osz = out.join("song.osz");
+    write_output(&generated, &song, &osz)?;
+    let r = &generated.report;
+    println!(
+        "generate: {:.2} BPM (estimated; true 174), offset {:.1} ms; {} objects ({} circles, {} sliders, {} spinners); stars {:.2} (asked 4.0); {:.2} s",
+        r.bpm, r.offset_ms, r.objects, r.counts.circles, r.counts.sliders, r.counts.spinners, r.stars_achieved, r.seconds
+    );
+    println!("beatmap: {} (open it with osu! to play)", osz.display());
+    Ok(())
+}
+
+fn preprocess_a_synthetic_corpus(out: &std::path::Path) -> anyhow::Result<PathBuf> {
     if out.exists() {
         std::fs::remove_dir_all(out)?;
     }
@@ -62,7 +120,7 @@ fn preprocess_a_synthetic_corpus(out: &std::path::Path) -> anyhow::Result<()> {
         summary.peak_rss_mib.unwrap_or(f64::NAN)
     );
     println!("shards: {} (manifest.json, tracks/, tokens/<hash>/, rejects.jsonl)", shards.display());
-    Ok(())
+    Ok(shards)
 }
 
 fn features_of_the_bundled_song() -> anyhow::Result<()> {

@@ -1,0 +1,182 @@
+//! The model side as a user runs it: `synth` → `preprocess` → `train` → `generate` / `eval`.
+//! Learnability: the tiny model overfits one song until free-running generation reproduces its
+//! rhythm; `--resume` continues exactly; bad inputs to `generate` get clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use operators::beatmap::{HitObject, parse_beatmap, star_rating};
+use operators::metrics::rhythm_f1;
+
+fn mapflow() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mapflow"))
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn run_err(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "{cmd:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn overfit_preset() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/model/overfit-tiny.toml")
+}
+
+/// One 20 s synthetic song: its data set, its audio file and its true osu!standard map.
+struct OneSong {
+    data: PathBuf,
+    audio: PathBuf,
+    truth: String,
+}
+
+fn one_song(dir: &Path) -> OneSong {
+    let corpus = dir.join("corpus");
+    run_ok(mapflow().args(["synth", "--songs", "1", "--seconds", "20", "-o"]).arg(&corpus));
+    let data = dir.join("data");
+    run_ok(mapflow().args(["preprocess", "--quiet", "--source"]).arg(corpus.join("compressed")).arg("-o").arg(&data));
+    let shard = std::fs::File::open(corpus.join("compressed/data-000000.tar")).unwrap();
+    let mut audio = None;
+    let mut truth = None;
+    for entry in tar::Archive::new(shard).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        if name.ends_with(".json") {
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let map = json["beatmaps"].as_array().unwrap().iter().find(|b| b["mode"] == 0).unwrap();
+            truth = Some(map["content"].as_str().unwrap().to_owned());
+        } else {
+            let path = dir.join(&name);
+            std::fs::write(&path, bytes).unwrap();
+            audio = Some(path);
+        }
+    }
+    OneSong { data, audio: audio.unwrap(), truth: truth.unwrap() }
+}
+
+fn train(data: &Path, run: &Path, steps: u32, extra: &[&str]) -> serde_json::Value {
+    let out = run_ok(
+        mapflow()
+            .args(["train", "--json", "--val-split", "train", "--device", "cpu", "--max-steps", &steps.to_string(), "--data"])
+            .arg(data)
+            .arg("--model")
+            .arg(overfit_preset())
+            .arg("-o")
+            .arg(run)
+            .args(extra),
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+fn objects_before(text: &str, end_ms: f64) -> Vec<HitObject> {
+    parse_beatmap("map", text).unwrap().objects.into_iter().filter(|o| o.time_ms < end_ms).collect()
+}
+
+#[test]
+fn tiny_model_overfits_one_song_and_generation_reproduces_its_rhythm() {
+    let dir = tempfile::tempdir().unwrap();
+    let song = one_song(dir.path());
+    let run = dir.path().join("run");
+    let summary = train(&song.data, &run, 60, &[]);
+    let validation = &summary["last_validation"];
+    assert!(validation["rhythm_f1_50ms"].as_f64().unwrap() >= 0.9, "{summary}");
+
+    // metrics.jsonl: every logged step, validation steps with their scores.
+    let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().all(|l| l["step"].is_u64() && l["train_loss"].is_f64() && l["data_wait_fraction"].is_f64()));
+    assert!(lines.iter().filter(|l| l["val_loss"].is_f64() && l["rhythm_f1_50ms"].is_f64()).count() >= 2);
+    for name in ["best.safetensors", "best.json", "last.safetensors", "last.optim.safetensors", "step-000060.json"] {
+        assert!(run.join(name).is_file(), "{name} missing");
+    }
+
+    // Free-running generation with estimated timing reproduces the song's rhythm.
+    let osu = dir.path().join("generated.osu");
+    let report: serde_json::Value = serde_json::from_str(&run_ok(
+        mapflow().arg("generate").arg(&song.audio).arg("--checkpoint").arg(&run).args(["--stars", "4", "--json", "-o"]).arg(&osu),
+    ))
+    .unwrap();
+    for key in ["bpm", "offset_ms", "objects", "stars_requested", "stars_achieved", "seconds"] {
+        assert!(report[key].is_number(), "{key} missing from {report}");
+    }
+    let text = std::fs::read_to_string(&osu).unwrap();
+    let generated = objects_before(&text, 20_000.0);
+    let truth = objects_before(&song.truth, 20_000.0);
+    let f1 = rhythm_f1(&generated, &truth, 50.0).f1;
+    assert!(f1 >= 0.9, "rhythm F1 {f1}: {} generated vs {} true objects", generated.len(), truth.len());
+    let stars = star_rating("generated", &text).unwrap();
+    assert!((stars - report["stars_achieved"].as_f64().unwrap()).abs() < 1e-9);
+
+    // Same seed, same map; an .osz holds the map and the audio.
+    let again = dir.path().join("again.osu");
+    run_ok(mapflow().arg("generate").arg(&song.audio).arg("--checkpoint").arg(&run).args(["--stars", "4", "-o"]).arg(&again));
+    assert_eq!(std::fs::read(&again).unwrap(), text.as_bytes());
+    let osz = dir.path().join("song.osz");
+    run_ok(mapflow().arg("generate").arg(&song.audio).arg("--checkpoint").arg(&run).args(["--bpm", "182", "--offset", "1500", "-o"]).arg(&osz));
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&osz).unwrap()).unwrap();
+    let names: Vec<String> = (0..zip.len()).map(|i| zip.by_index(i).unwrap().name().unwrap().into_owned()).collect();
+    assert!(names.iter().any(|n| n.ends_with(".osu")) && names.iter().any(|n| n.ends_with(".opus")), "{names:?}");
+
+    // eval scores free-running and teacher-forced decoding on the split.
+    let eval: serde_json::Value = serde_json::from_str(&run_ok(
+        mapflow().args(["eval", "--split", "train", "--json", "--checkpoint"]).arg(&run).arg("--data").arg(&song.data),
+    ))
+    .unwrap();
+    assert!(eval["free_running"]["rhythm_f1_50ms"]["f1"].as_f64().unwrap() >= 0.9, "{eval}");
+    assert!(eval["teacher_forced_token_accuracy"].as_f64().unwrap() > 0.5, "{eval}");
+    assert!(run.join("eval-train.json").is_file());
+}
+
+#[test]
+fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let song = one_song(dir.path());
+    let (straight, resumed) = (dir.path().join("straight"), dir.path().join("resumed"));
+    train(&song.data, &straight, 6, &[]);
+    train(&song.data, &resumed, 3, &[]);
+    let err = run_err(
+        mapflow().args(["train", "--max-steps", "6", "--data"]).arg(&song.data).arg("--model").arg(overfit_preset()).arg("-o").arg(&resumed),
+    );
+    assert!(err.contains("--resume"), "{err}");
+    train(&song.data, &resumed, 6, &["--resume"]);
+    for file in ["last.safetensors", "last.optim.safetensors"] {
+        assert!(std::fs::read(straight.join(file)).unwrap() == std::fs::read(resumed.join(file)).unwrap(), "{file} differs after resume");
+    }
+
+    let generate = |audio: &Path, checkpoint: &Path| {
+        run_err(mapflow().arg("generate").arg(audio).arg("--checkpoint").arg(checkpoint).arg("-o").arg(dir.path().join("x.osu")))
+    };
+    let garbage = dir.path().join("garbage.mp3");
+    std::fs::write(&garbage, b"not audio at all").unwrap();
+    assert!(generate(&garbage, &straight).contains("garbage.mp3"));
+    let silent = dir.path().join("silent.wav");
+    std::fs::write(&silent, wav(&vec![0i16; 22_050 * 4])).unwrap();
+    assert!(generate(&silent, &straight).contains("silent"));
+    let short = dir.path().join("short.wav");
+    std::fs::write(&short, wav(&(0..22_050 / 2).map(|i| ((i * 97) % 2000) as i16 - 1000).collect::<Vec<_>>())).unwrap();
+    assert!(generate(&short, &straight).contains("too short"));
+    assert!(generate(&song.audio, &dir.path().join("no-such-run")).contains("no-such-run"));
+}
+
+/// A mono 16-bit 22,050 Hz WAV file.
+fn wav(samples: &[i16]) -> Vec<u8> {
+    let data = samples.len() as u32 * 2;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32, 1 | (1 << 16), 22_050, 44_100, 2 | (16 << 16)] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data.to_le_bytes());
+    samples.iter().for_each(|s| out.extend_from_slice(&s.to_le_bytes()));
+    out
+}
