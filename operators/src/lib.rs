@@ -4,7 +4,8 @@
 //! audio ──► features ──────────────────────────┐
 //!                                              ├─► (pipeline: windows, tokens, shards)
 //! beatmaps ──► tokenizer ◄──► .osu writer      │
-//!                  └─► metrics ◄───────────────┘
+//!                  └─► metrics ◄───────────────┤
+//!                                tempo (BPM, offset) ◄──┘
 //! ```
 #![forbid(missing_docs)]
 
@@ -15,6 +16,7 @@ pub mod config_hash;
 pub mod features;
 pub mod metrics;
 pub mod npy;
+pub mod tempo;
 pub mod tokenizer;
 
 #[cfg(test)]
