@@ -7,6 +7,7 @@
 //!                                                  ▼                       │
 //!                                     rejects.jsonl ◄── shards (Parquet + manifest) ◄┘
 //!  synth: render ► encode (Opus/MP3/Vorbis) ► WebDataset .tar in the hub layout ──► sources
+//!      └─► tempo_eval: rendered songs of known BPM/offset ► operators::tempo ► accuracy
 //! ```
 #![forbid(missing_docs)]
 
@@ -16,3 +17,4 @@ pub mod rejects;
 pub mod shards;
 pub mod sources;
 pub mod synth;
+pub mod tempo_eval;

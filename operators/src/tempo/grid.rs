@@ -1,10 +1,12 @@
 //! The beat grid fitted to the onset events: exact BPM, beat phase, confidence and drift.
 //!
 //! ```text
-//!  coarse BPM ─► coherence(bpm) = Σ_h |Σ_i w_i·exp(2πi·h·t_i·bpm/60)|, h ∈ {1, 2, 4}
-//!                  scanned over ±4 % (a quarter of the narrowest lobe a step), then a fine scan
-//!                  around the best step and a parabola through the top three
-//!  period P ─► fold: histogram of t_i mod P (0.5 ms bins, Gaussian σ = 2 ms) ─► mode = phase
+//!  coarse BPMs ─► coherence(bpm) = Σ_h |Σ_i w_i·exp(2πi·h·t_i·bpm/60)|, h ∈ {1, 2, 4}
+//!                  scanned over ±4 % of each candidate; of those ≥ 60 % as coherent as the
+//!                  best, the most salient (autocorrelation × prior: the octave) wins
+//!              ─► two finer scans around it (1/16, then 1/320 of a lobe), parabola at the top
+//!  period P ─► fold: histogram of t_i mod P (0.5 ms bins, Gaussian σ = 2 ms) ─► its mode, or
+//!              the mode half a beat away if the tempo envelope (bass) is stronger there
 //!          ─► share of weight within 10 ms of a 1/4 or 1/3 beat line ─► confidence
 //!          ─► fold mode of each 16-beat segment vs the song's phase ─► drift (largest)
 //! ```
@@ -16,9 +18,14 @@ use std::f64::consts::TAU;
 
 use super::TempoConfig;
 use super::onsets::OnsetEvent;
+use super::salience::Candidate;
 
 /// Half-width of the BPM refinement around the coarse tempo (relative).
 const SEARCH_SPAN: f64 = 0.04;
+/// Candidates less coherent than this share of the most coherent one are dropped. Coherence
+/// cannot pick the octave (double tempo is always as coherent as the tempo: its harmonics are
+/// the same lattice), but it rules out tempos off the onsets' lattice (2/3 of the beat, …).
+const MIN_RELATIVE_COHERENCE: f64 = 0.6;
 /// Harmonics of the beat frequency summed in the coherence.
 const HARMONICS: [f64; 3] = [1.0, 2.0, 4.0];
 /// Bin width of the phase histogram (s).
@@ -45,12 +52,54 @@ pub(super) struct BeatFit {
     pub drift_ms: f64,
 }
 
-/// Fits the grid to `events` (at least one), starting from `coarse_bpm`.
-pub(super) fn fit(events: &[OnsetEvent], coarse_bpm: f64, config: &TempoConfig) -> BeatFit {
-    let bpm = refine_bpm(events, coarse_bpm).clamp(config.min_bpm, config.max_bpm);
+/// Fits the grid to `events` (at least one): of the `candidates` whose coherence is at least
+/// [`MIN_RELATIVE_COHERENCE`] of the best one's, the most salient; the beat phase is the fold's mode or
+/// the mode half a beat away, whichever the tempo `envelope` (one value per `frame_seconds`)
+/// is stronger on.
+pub(super) fn fit(events: &[OnsetEvent], candidates: &[Candidate], envelope: &[f64], frame_seconds: f64, config: &TempoConfig) -> BeatFit {
+    let lobe = 60.0 / (events[events.len() - 1].time_s - events[0].time_s).max(1.0);
+    let scanned: Vec<(f64, f64, f64)> = candidates
+        .iter()
+        .map(|c| {
+            let (bpm, coherence) = best_tempo(events, c.bpm, SEARCH_SPAN * c.bpm, lobe / 4.0);
+            (bpm, coherence, c.salience)
+        })
+        .collect();
+    let most_coherent = scanned.iter().map(|s| s.1).fold(0.0, f64::max);
+    let (rough, _, _) = scanned
+        .into_iter()
+        .filter(|s| s.1 >= MIN_RELATIVE_COHERENCE * most_coherent)
+        .fold((candidates[0].bpm, 0.0, f64::NEG_INFINITY), |best, x| if x.2 > best.2 { x } else { best });
+    // The fourth harmonic's lobes are 4× narrower: a quarter of one per step, then 1/80.
+    let (mid, _) = best_tempo(events, rough, lobe / 4.0, lobe / 16.0);
+    let (bpm, _) = best_tempo(events, mid, lobe / 16.0, lobe / 320.0);
+    let bpm = bpm.clamp(config.min_bpm, config.max_bpm);
     let period = 60.0 / bpm;
-    let phase_s = fold_mode(events, period);
+    let fold = Fold::new(events, period);
+    let on_beat = fold.mode_near(0.0, period);
+    let off_beat = fold.mode_near(on_beat + period / 2.0, period / 8.0);
+    let comb = |phase: f64| {
+        let mut sum = 0.0;
+        let mut t = phase;
+        while let Some(i) = Some(t / frame_seconds).filter(|&i| i + 1.0 < envelope.len() as f64) {
+            let (k, frac) = (i.floor() as usize, i.fract());
+            sum += envelope[k] * (1.0 - frac) + envelope[k + 1] * frac;
+            t += period;
+        }
+        sum
+    };
+    let phase_s = if comb(off_beat) > comb(on_beat) { off_beat } else { on_beat };
     BeatFit { bpm, phase_s, confidence: on_grid_confidence(events, period, phase_s), drift_ms: drift_ms(events, period, phase_s) }
+}
+
+/// The most coherent tempo within `center ± half_width` on a grid of `step` BPM (refined by a
+/// parabola), and its coherence.
+fn best_tempo(events: &[OnsetEvent], center: f64, half_width: f64, step: f64) -> (f64, f64) {
+    let from = center - half_width;
+    let count = (2.0 * half_width / step).ceil() as usize + 1;
+    let scores = coherence_scan(events, from, step, count);
+    let (best, at) = peak(&scores);
+    (from + at * step, scores[best])
 }
 
 /// Scores `count` tempos `from, from + step, …` by coherence; rotating each event's phasor by a
@@ -95,43 +144,46 @@ fn parabola_vertex(a: f64, b: f64, c: f64) -> f64 {
     if denom < 0.0 { (0.5 * (a - c) / denom).clamp(-0.5, 0.5) } else { 0.0 }
 }
 
-/// The tempo within ±[`SEARCH_SPAN`] of `coarse_bpm` where the events are most coherent.
-fn refine_bpm(events: &[OnsetEvent], coarse_bpm: f64) -> f64 {
-    let span_s = (events[events.len() - 1].time_s - events[0].time_s).max(1.0);
-    // The narrowest lobe (harmonic 4) is 60 / (4 · span) BPM wide; four steps per lobe.
-    let step = 60.0 / (4.0 * HARMONICS[HARMONICS.len() - 1] * span_s);
-    let from = coarse_bpm * (1.0 - SEARCH_SPAN);
-    let count = ((2.0 * SEARCH_SPAN * coarse_bpm) / step).ceil() as usize + 1;
-    let (best, _) = peak(&coherence_scan(events, from, step, count));
-    // Fine scan over the best step's neighbours at 1/20 of a step.
-    let fine_step = step / 20.0;
-    let fine_from = from + (best as f64 - 1.0) * step;
-    let (_, at) = peak(&coherence_scan(events, fine_from, fine_step, 41));
-    fine_from + at * fine_step
+/// Onset weight folded modulo one beat: a smoothed histogram of `t mod period`.
+struct Fold {
+    smooth: Vec<f64>,
+    bin_s: f64,
 }
 
-/// The phase (s, in `[0, period)`) where most onset weight falls, folding all events by `period`.
-fn fold_mode(events: &[OnsetEvent], period: f64) -> f64 {
-    let bins = ((period / FOLD_BIN_SECONDS).round() as usize).max(8);
-    let bin_s = period / bins as f64;
-    let mut hist = vec![0.0f64; bins];
-    for e in events {
-        let b = ((e.time_s.rem_euclid(period) / bin_s) as usize).min(bins - 1);
-        hist[b] += e.weight;
+impl Fold {
+    fn new(events: &[OnsetEvent], period: f64) -> Self {
+        let bins = ((period / FOLD_BIN_SECONDS).round() as usize).max(8);
+        let bin_s = period / bins as f64;
+        let mut hist = vec![0.0f64; bins];
+        for e in events {
+            let b = ((e.time_s.rem_euclid(period) / bin_s) as usize).min(bins - 1);
+            hist[b] += e.weight;
+        }
+        let sigma = FOLD_SIGMA_SECONDS / bin_s;
+        let reach = (3.0 * sigma).ceil() as isize;
+        let kernel: Vec<f64> = (-reach..=reach).map(|d| (-0.5 * (d as f64 / sigma).powi(2)).exp()).collect();
+        let smooth = (0..bins as isize)
+            .map(|i| {
+                (-reach..=reach)
+                    .map(|d| hist[(i + d).rem_euclid(bins as isize) as usize] * kernel[(d + reach) as usize])
+                    .sum()
+            })
+            .collect();
+        Self { smooth, bin_s }
     }
-    let sigma = FOLD_SIGMA_SECONDS / bin_s;
-    let reach = (3.0 * sigma).ceil() as isize;
-    let kernel: Vec<f64> = (-reach..=reach).map(|d| (-0.5 * (d as f64 / sigma).powi(2)).exp()).collect();
-    let smooth: Vec<f64> = (0..bins as isize)
-        .map(|i| {
-            (-reach..=reach)
-                .map(|d| hist[(i + d).rem_euclid(bins as isize) as usize] * kernel[(d + reach) as usize])
-                .sum()
-        })
-        .collect();
-    let best = (0..bins).fold(0, |b, i| if smooth[i] > smooth[b] { i } else { b });
-    let shift = parabola_vertex(smooth[(best + bins - 1) % bins], smooth[best], smooth[(best + 1) % bins]);
-    ((best as f64 + 0.5 + shift) * bin_s).rem_euclid(period)
+
+    /// The phase (s, in `[0, period)`) of the largest fold value within `radius` of `center`
+    /// (circularly), refined by a parabola.
+    fn mode_near(&self, center: f64, radius: f64) -> f64 {
+        let bins = self.smooth.len();
+        let period = bins as f64 * self.bin_s;
+        let reach = ((radius / self.bin_s) as isize).min(bins as isize / 2);
+        let c = (center.rem_euclid(period) / self.bin_s) as isize;
+        let at = |i: isize| self.smooth[i.rem_euclid(bins as isize) as usize];
+        let best = (c - reach..c + reach).fold(c - reach, |b, i| if at(i) > at(b) { i } else { b });
+        let shift = parabola_vertex(at(best - 1), at(best), at(best + 1));
+        ((best as f64 + 0.5 + shift) * self.bin_s).rem_euclid(period)
+    }
 }
 
 /// Signed distance (s) from `time_s` to the nearest point `phase + k · spacing`.
@@ -166,7 +218,7 @@ fn drift_ms(events: &[OnsetEvent], period: f64, phase_s: f64) -> f64 {
     events
         .chunk_by(|a, b| (a.time_s / segment_s).floor() == (b.time_s / segment_s).floor())
         .filter(|segment| segment.len() >= DRIFT_MIN_EVENTS)
-        .map(|segment| residual(fold_mode(segment, period), phase_s, period / 2.0).abs() * 1000.0)
+        .map(|segment| residual(Fold::new(segment, period).mode_near(0.0, period), phase_s, period / 2.0).abs() * 1000.0)
         .fold(0.0, f64::max)
 }
 
@@ -192,7 +244,8 @@ mod tests {
         let config = TempoConfig::default();
         for (bpm, phase, offbeat) in [(174.5, 0.1234, 0.0), (128.0, 0.4, 9.0), (200.37, 0.01, 5.0)] {
             let events = train(bpm, phase, 400, offbeat);
-            let fit = fit(&events, bpm * 1.02, &config);
+            let candidates = [Candidate { bpm: bpm * 0.67, salience: 2.0 }, Candidate { bpm: bpm * 1.02, salience: 1.0 }];
+            let fit = fit(&events, &candidates, &[], 0.02, &config);
             assert!((fit.bpm - bpm).abs() < 0.005, "{bpm} → {}", fit.bpm);
             assert!(residual(fit.phase_s, phase, 60.0 / bpm).abs() < 0.001, "{phase} → {}", fit.phase_s);
             assert!(fit.confidence > 0.95 && fit.drift_ms < 1.0, "{fit:?}");
@@ -205,7 +258,7 @@ mod tests {
         let mut events = train(150.0, 0.0, 200, 0.0);
         let end = events.last().unwrap().time_s;
         events.extend(train(153.0, end + 0.4, 200, 0.0));
-        let fit = fit(&events, 150.0, &config);
+        let fit = fit(&events, &[Candidate { bpm: 150.0, salience: 1.0 }], &[], 0.02, &config);
         assert!(fit.drift_ms > 30.0, "{fit:?}");
     }
 }

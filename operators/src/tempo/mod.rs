@@ -3,10 +3,11 @@
 //!
 //! ```text
 //!  onset row + bass power flux (50 fps) ─► salience: autocorrelation × log-normal prior
-//!                                       ─► coarse BPM
+//!                                       ─► candidate BPMs (3 peaks, raised to the beat level)
 //!  samples ─► onsets: rises of the high-passed level in 1.5 ms blocks ─► onset events (t, w)
-//!  events + coarse BPM ─► grid: BPM refined by phase coherence (±4 %, 0.001 BPM)
+//!  events + candidates ─► grid: most coherent candidate, refined (±4 %, ~0.001 BPM)
 //!                              ─► beat phase = mode of the events folded modulo the beat
+//!                                 (or the one half a beat away, if the bass is on it)
 //!                              ─► confidence (on-grid share) + steadiness (drift per segment)
 //!  grid + mel rows ─► bar: which beat of 4 is the downbeat (onset accent + bass/chord change)
 //!                  ─► TempoEstimate { bpm, offset_ms (a downbeat), confidence, steady, .. }
@@ -158,8 +159,8 @@ pub fn estimate_tempo(input: &TempoInput<'_>, config: &TempoConfig) -> Result<Te
     let frame_seconds = input.feature_config.frame_seconds();
     let low_bands = bands_below(input.feature_config, BASS_CHORD_MAX_HZ);
     let envelope = salience::tempo_envelope(input.features, low_bands);
-    let coarse_bpm = salience::coarse_bpm(&envelope, frame_seconds, config).ok_or_else(no_beat)?;
-    let beat = grid::fit(&events, coarse_bpm, config);
+    let candidates = salience::candidates(&envelope, frame_seconds, config).ok_or_else(no_beat)?;
+    let beat = grid::fit(&events, &candidates, &envelope, frame_seconds, config);
     let downbeat = bar::downbeat(&events, &beat, input.features, low_bands, frame_seconds, config.beats_per_bar);
     let beat_s = 60.0 / beat.bpm;
     // The first downbeat at or after the first onset (20 ms of slack), and not before 0.

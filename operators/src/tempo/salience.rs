@@ -6,13 +6,13 @@
 //!  Σ low bands max(0, ΔS) (linear power flux) ┴─► envelope ─► minus its mean
 //!            ─► autocorrelation r[lag] (lags of min_bpm … max_bpm)
 //!            ─► salience(bpm) = r(60 fps / bpm) · prior(bpm),   bpm on a 0.1 BPM grid
-//!            ─► argmax, doubled while half its period correlates ≥ 90 % as well
-//!            ─► the tempo's octave and a value within ~1 %
+//!            ─► the 3 highest peaks, each doubled while half its period correlates ≥ 95 % as
+//!               well (the beat, not the bar) ─► candidates (~1 %), with their salience
 //! ```
 //! A pulse at period P correlates as well at 2P, 3P … as at P, and a pulse with accented beats
 //! correlates less at P/2 than at P: the prior (log-normal, centred on
-//! [`TempoConfig::prior_bpm`](super::TempoConfig)) settles near-ties between multiples, and the
-//! doubling step then moves to the fastest pulse that is about as strong (the beat, not the bar).
+//! [`TempoConfig::prior_bpm`](super::TempoConfig)) settles near-ties between multiples. The
+//! grid fit chooses among the candidates by how well the onsets line up with each.
 //! The dB flux weighs a soft off-beat hi-hat like a kick; the linear power flux of the bass bands
 //! keeps loudness, so accented beats (kick, bass notes) outweigh the half beats between them.
 
@@ -21,12 +21,24 @@ use crate::features::FeatureMatrix;
 
 /// Step of the BPM grid scanned (BPM).
 const BPM_STEP: f64 = 0.1;
-/// The tempo is doubled when the half period correlates at least this much (relative).
-const DOUBLE_RATIO: f64 = 0.9;
+/// Salience peaks kept as candidates.
+const PEAKS: usize = 3;
+/// A candidate is doubled while half its period correlates at least this much (relative).
+const DOUBLE_RATIO: f64 = 0.95;
 
-/// The most salient tempo of an onset envelope sampled every `frame_seconds`, or `None` when the
-/// envelope is flat or too short to hold two beats at `min_bpm`.
-pub(super) fn coarse_bpm(envelope: &[f64], frame_seconds: f64, config: &TempoConfig) -> Option<f64> {
+/// A coarse tempo and how salient it is (autocorrelation × prior).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Candidate {
+    /// Beats per minute (within ~1 %).
+    pub bpm: f64,
+    /// Autocorrelation at its period times the prior.
+    pub salience: f64,
+}
+
+/// Candidate tempos of an envelope sampled every `frame_seconds`: its [`PEAKS`] most salient
+/// tempos, each moved up an octave while that is as strong, the most salient first; `None` when
+/// the envelope is flat or too short to hold two beats at `min_bpm`.
+pub(super) fn candidates(envelope: &[f64], frame_seconds: f64, config: &TempoConfig) -> Option<Vec<Candidate>> {
     let fps = 1.0 / frame_seconds;
     let max_lag = (60.0 * fps / config.min_bpm).ceil() as usize + 2;
     if envelope.len() < 2 * max_lag {
@@ -49,20 +61,27 @@ pub(super) fn coarse_bpm(envelope: &[f64], frame_seconds: f64, config: &TempoCon
     };
     let steps = ((config.max_bpm - config.min_bpm) / BPM_STEP).floor() as usize;
     let salience = |bpm: f64| at(60.0 * fps / bpm) * prior(bpm, config);
-    let (mut best, _) = (0..=steps)
-        .map(|i| config.min_bpm + i as f64 * BPM_STEP)
-        .map(|bpm| (bpm, salience(bpm)))
-        .fold((config.min_bpm, f64::NEG_INFINITY), |best, x| if x.1 > best.1 { x } else { best });
+    let scores: Vec<f64> = (0..=steps).map(|i| salience(config.min_bpm + i as f64 * BPM_STEP)).collect();
+    let mut peaks: Vec<usize> =
+        (1..steps).filter(|&i| scores[i] > scores[i - 1] && scores[i] >= scores[i + 1] && scores[i] > 0.0).collect();
+    peaks.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     // Every multiple of the period correlates: go to the fastest pulse that is nearly as strong.
     // A period between two frames spreads its peak over both, so three lags are summed.
     let strength = |bpm: f64| {
         let lag = (60.0 * fps / bpm).round() as usize;
         r[lag.saturating_sub(1)..=(lag + 1).min(max_lag)].iter().map(|x| x.max(0.0)).sum::<f64>()
     };
-    while 2.0 * best <= config.max_bpm && strength(2.0 * best) >= DOUBLE_RATIO * strength(best) {
-        best *= 2.0;
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for &i in peaks.iter().take(PEAKS) {
+        let mut bpm = config.min_bpm + i as f64 * BPM_STEP;
+        while 2.0 * bpm <= config.max_bpm && strength(2.0 * bpm) >= DOUBLE_RATIO * strength(bpm) {
+            bpm *= 2.0;
+        }
+        if !candidates.iter().any(|k| (k.bpm - bpm).abs() < 0.01 * bpm) {
+            candidates.push(Candidate { bpm, salience: scores[i] });
+        }
     }
-    Some(best)
+    (!candidates.is_empty()).then_some(candidates)
 }
 
 /// The envelope the tempo is read from: the onset row plus the linear power flux of the lowest
@@ -98,7 +117,7 @@ fn unit_variance(mut values: Vec<f64>) -> Vec<f64> {
 }
 
 /// The log-normal tempo prior (1 at `prior_bpm`).
-fn prior(bpm: f64, config: &TempoConfig) -> f64 {
+pub(super) fn prior(bpm: f64, config: &TempoConfig) -> f64 {
     let octaves = (bpm / config.prior_bpm).log2() / config.prior_octaves;
     (-0.5 * octaves * octaves).exp()
 }
@@ -127,21 +146,22 @@ mod tests {
     }
 
     #[test]
-    fn finds_the_pulse_and_keeps_accented_beats_over_offbeats() {
+    fn the_pulse_is_among_the_candidates() {
         let config = TempoConfig::default();
         // 50 fps: 120 BPM = 25 frames, 174.5 BPM = 17.19 frames, 90 BPM = 33.3 frames.
         for bpm in [120.0, 174.5, 90.0, 240.0] {
             let env = pulses(3000.0 / bpm, 6000, 0.4);
-            let found = coarse_bpm(&env, 0.02, &config).unwrap();
-            assert!((found - bpm).abs() / bpm < 0.03, "{bpm} → {found}");
+            let found = candidates(&env, 0.02, &config).unwrap();
+            assert!((found[0].bpm - bpm).abs() / bpm < 0.02, "{bpm} → {found:?}");
+            assert!(found.len() <= 3 && found.iter().all(|c| (60.0..=300.0).contains(&c.bpm)), "{found:?}");
         }
     }
 
     #[test]
     fn flat_or_short_envelopes_have_no_tempo() {
         let config = TempoConfig::default();
-        assert_eq!(coarse_bpm(&[1.0; 5000], 0.02, &config), None);
-        assert_eq!(coarse_bpm(&[0.0; 5000], 0.02, &config), None);
-        assert_eq!(coarse_bpm(&[0.0, 1.0, 0.0], 0.02, &config), None);
+        assert_eq!(candidates(&[1.0; 5000], 0.02, &config), None);
+        assert_eq!(candidates(&[0.0; 5000], 0.02, &config), None);
+        assert_eq!(candidates(&[0.0, 1.0, 0.0], 0.02, &config), None);
     }
 }

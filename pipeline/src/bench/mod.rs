@@ -2,6 +2,7 @@
 
 mod features;
 mod preprocess;
+mod tempo;
 
 /// Which benchmark to run.
 #[derive(Debug, clap::Subcommand)]
@@ -10,6 +11,8 @@ pub enum Bench {
     Features(features::Args),
     /// Synthetic corpus → preprocess with 1 and 2 workers: throughput and peak RSS.
     Pipeline(preprocess::Args),
+    /// BPM + offset estimation on rendered songs of known timing: accuracy and time.
+    Tempo(tempo::Args),
 }
 
 /// Runs the chosen benchmark.
@@ -17,5 +20,6 @@ pub fn run(which: Bench) -> anyhow::Result<()> {
     match which {
         Bench::Features(args) => features::run(args),
         Bench::Pipeline(args) => preprocess::run(args),
+        Bench::Tempo(args) => tempo::run(args),
     }
 }

@@ -22,7 +22,7 @@ use super::shard::{SampleBeatmap, ShardSample, write_shard};
 use super::SplitMix64;
 
 /// The bundled osu!standard fixture maps (tests/data/NOTICE.md: MIT, from ppy/osu and rosu-pp).
-const FIXTURE_MAPS: [(&str, &str); 7] = [
+pub const FIXTURE_MAPS: [(&str, &str); 7] = [
     ("renatus", include_str!("../../../tests/data/beatmaps/Soleily - Renatus (Gamu) [Insane].osu")),
     ("kozato", include_str!("../../../tests/data/beatmaps/Kozato snow - Rengetsu Ouka (_Kiva) [Yuki YukI].osu")),
     ("1124896", include_str!("../../../tests/data/beatmaps/1124896.osu")),
@@ -85,7 +85,7 @@ const LEAD_IN_MS: f64 = 1_500.0;
 /// Milliseconds of audio after the last object.
 const TAIL_MS: f64 = 2_000.0;
 /// Sample rate of the rendered audio (the data set's originals are mostly 44.1 kHz).
-const RENDER_RATE: u32 = 44_100;
+pub const RENDER_RATE: u32 = 44_100;
 
 /// The stretch `[start, start + len)` of `map`, moved to begin `LEAD_IN_MS` into the song and
 /// mirrored horizontally when `mirror`.
@@ -144,13 +144,30 @@ struct Song {
     beatmaps: Vec<SampleBeatmap>,
 }
 
-fn make_song(index: usize, spec: &CorpusSpec) -> anyhow::Result<Song> {
+/// A fixture excerpt rendered as audio, with the beat grid its background was rendered on: the
+/// ground truth of `mapflow bench tempo`.
+#[derive(Debug, Clone)]
+pub struct RenderedSong {
+    /// `{fixture}-v{variant}`.
+    pub name: String,
+    /// The excerpt (times not stretched).
+    pub map: Beatmap,
+    /// Mono PCM at [`RENDER_RATE`].
+    pub pcm: Vec<f32>,
+    /// The true beat grid (stretched): its offset is a downbeat, the first beat of a 4-beat bar.
+    pub grid: BeatGrid,
+}
+
+/// Song `index` of a corpus of `seconds`-long excerpts (fixture `index mod k`, variant
+/// `index div k`), rendered with every time multiplied by `stretch` (1 = as mapped; 1.25 = 20 %
+/// slower). The corpus uses `stretch = 1`.
+pub fn render_fixture_song(index: usize, seconds: f64, seed: u64, stretch: f64) -> anyhow::Result<RenderedSong> {
     let (name, text) = FIXTURE_MAPS[index % FIXTURE_MAPS.len()];
     let variant = index / FIXTURE_MAPS.len();
     let base = parse_beatmap(name, text).with_context(|| format!("bundled fixture {name}"))?;
     let first = base.objects.first().map_or(0.0, |o| o.time_ms);
     let last = base.objects.iter().map(HitObject::end_time_ms).fold(first, f64::max);
-    let len_ms = (spec.seconds * 1000.0 - LEAD_IN_MS - TAIL_MS).max(1_000.0);
+    let len_ms = (seconds * 1000.0 - LEAD_IN_MS - TAIL_MS).max(1_000.0);
     // Variant v starts 20 s further into the song, wrapping around its mapped span.
     let span = (last - first - len_ms).max(1.0);
     let start = first + (variant as f64 * 20_000.0) % span;
@@ -158,11 +175,18 @@ fn make_song(index: usize, spec: &CorpusSpec) -> anyhow::Result<Song> {
     let song_ms = map.objects.iter().map(HitObject::end_time_ms).fold(LEAD_IN_MS, f64::max) + TAIL_MS;
     let red = map.timing.red_lines().first().copied();
     let grid = red.map_or(BeatGrid { offset_ms: 0.0, beat_length_ms: 0.0 }, |r| BeatGrid {
-        offset_ms: r.time_ms,
-        beat_length_ms: r.beat_len_ms,
+        offset_ms: r.time_ms * stretch,
+        beat_length_ms: r.beat_len_ms * stretch,
     });
-    let seed = SplitMix64::new(spec.seed ^ (index as u64).wrapping_mul(0x9e37_79b9)).next_u64();
-    let pcm = render_track(&RenderSpec { sample_rate: RENDER_RATE, length_ms: song_ms, beat_grid: grid, events: events(&map), seed });
+    let seed = SplitMix64::new(seed ^ (index as u64).wrapping_mul(0x9e37_79b9)).next_u64();
+    let events = events(&map).into_iter().map(|e| AudioEvent { time_ms: e.time_ms * stretch, ..e }).collect();
+    let pcm = render_track(&RenderSpec { sample_rate: RENDER_RATE, length_ms: song_ms * stretch, beat_grid: grid, events, seed });
+    Ok(RenderedSong { name: format!("{name}-v{variant}"), map, pcm, grid })
+}
+
+fn make_song(index: usize, spec: &CorpusSpec) -> anyhow::Result<Song> {
+    let (name, _) = FIXTURE_MAPS[index % FIXTURE_MAPS.len()];
+    let RenderedSong { map, pcm, .. } = render_fixture_song(index, spec.seconds, spec.seed, 1.0)?;
     let (format, extension) = match (spec.layout, index % 2) {
         (Layout::Compressed, _) => (AudioFormat::Opus, "opus"),
         (Layout::Original, 0) => (AudioFormat::Mp3, "mp3"),
