@@ -157,11 +157,11 @@ pub fn estimate_tempo(input: &TempoInput<'_>, config: &TempoConfig) -> Result<Te
         return Err(no_beat());
     }
     let frame_seconds = input.feature_config.frame_seconds();
-    let low_bands = bands_below(input.feature_config, BASS_CHORD_MAX_HZ);
-    let envelope = salience::tempo_envelope(input.features, low_bands);
+    let envelope = salience::tempo_envelope(input.features, bands_below(input.feature_config, KICK_BASS_MAX_HZ));
     let candidates = salience::candidates(&envelope, frame_seconds, config).ok_or_else(no_beat)?;
     let beat = grid::fit(&events, &candidates, &envelope, frame_seconds, config);
-    let downbeat = bar::downbeat(&events, &beat, input.features, low_bands, frame_seconds, config.beats_per_bar);
+    let chord_bands = bands_below(input.feature_config, BASS_CHORD_MAX_HZ);
+    let downbeat = bar::downbeat(&events, &beat, input.features, chord_bands, frame_seconds, config.beats_per_bar);
     let beat_s = 60.0 / beat.bpm;
     // The first downbeat at or after the first onset (20 ms of slack), and not before 0.
     let first_onset = (events[0].time_s - ONSET_SLACK_SECONDS).max(0.0);
@@ -178,6 +178,9 @@ pub fn estimate_tempo(input: &TempoInput<'_>, config: &TempoConfig) -> Result<Te
     })
 }
 
+/// Highest frequency of the bands whose power flux marks beats (kick drum, bass notes): above it,
+/// hi-hats and hand claps on the off-beats would weigh as much as the beats.
+const KICK_BASS_MAX_HZ: f64 = 250.0;
 /// Highest frequency of the bands whose change marks a new bar (bass line and chords).
 const BASS_CHORD_MAX_HZ: f64 = 1000.0;
 
