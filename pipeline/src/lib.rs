@@ -8,6 +8,7 @@
 //!                                     rejects.jsonl ◄── shards (Parquet + manifest) ◄┘
 //!  synth: render ► encode (Opus/MP3/Vorbis) ► WebDataset .tar in the hub layout ──► sources
 //!      └─► tempo_eval: rendered songs of known BPM/offset ► operators::tempo ► accuracy
+//!  preview: .osu (+ onset envelope) ► PNG timeline + playfield
 //! ```
 #![forbid(missing_docs)]
 
@@ -17,6 +18,7 @@ pub mod featurize;
 #[cfg(feature = "model")]
 pub mod generate;
 pub mod preprocess;
+pub mod preview;
 pub mod rejects;
 pub mod shards;
 pub mod sources;

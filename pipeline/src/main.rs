@@ -29,6 +29,8 @@ enum Command {
     Features(commands::features::Args),
     /// Shows what a beatmap holds: objects, stars, BPM, timing points.
     Inspect(commands::inspect::Args),
+    /// Draws a map as a PNG: timeline over the song's onsets, playfield with the cursor path.
+    Preview(commands::preview::Args),
     /// Tokenizes a beatmap into windows (and with --roundtrip, checks what decoding keeps).
     Tokenize(commands::tokenize::Args),
     /// Benchmarks against a baseline measured in the same run.
@@ -67,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Preprocess(args) => commands::preprocess::run_command(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Tokenize(args) => commands::tokenize::run(args),
+        Command::Preview(args) => commands::preview::run(args),
         Command::Bench(which) => bench::run(which),
         #[cfg(feature = "model")]
         Command::Info(args) => commands::info::run(args),

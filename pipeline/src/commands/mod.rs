@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod features;
 pub mod preprocess;
+pub mod preview;
 pub mod synth;
 pub mod inspect;
 pub mod tokenize;
