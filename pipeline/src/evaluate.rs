@@ -35,8 +35,8 @@ pub struct EvalOptions {
     pub checkpoint: PathBuf,
     /// The preprocessed data set.
     pub data: PathBuf,
-    /// Which split.
-    pub split: Split,
+    /// Which split (`None`: every split).
+    pub split: Option<Split>,
     /// At most this many beatmaps (in data order).
     pub max_maps: Option<usize>,
     /// Where the model runs.
@@ -85,8 +85,8 @@ pub struct ModeScores {
 /// The whole report (also written as JSON).
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
-    /// The split.
-    pub split: Split,
+    /// The split (`None`: every split).
+    pub split: Option<Split>,
     /// Beatmaps scored.
     pub maps: usize,
     /// Windows decoded.
@@ -175,7 +175,7 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
     let data = DataSet::open(&options.data, Some(&loaded.record.tokenizer_hash))?;
     let mut maps: Vec<MapWindows> = Vec::new();
     'chunks: for chunk in data.chunks()? {
-        let rows: Vec<TokenRow> = read_token_rows(&chunk.tokens)?.into_iter().filter(|r| r.split == options.split).collect();
+        let rows: Vec<TokenRow> = read_token_rows(&chunk.tokens)?.into_iter().filter(|r| options.split.is_none_or(|s| r.split == s)).collect();
         if rows.is_empty() {
             continue;
         }
@@ -195,7 +195,7 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
         }
     }
     if maps.is_empty() {
-        anyhow::bail!("{}: no {} beatmaps to evaluate", options.data.display(), options.split.as_str());
+        anyhow::bail!("{}: no {} beatmaps to evaluate", options.data.display(), split_name(options.split));
     }
     let examples: Vec<WindowExample> = maps.iter().flat_map(|m| m.examples.iter().cloned()).collect();
     let max_tokens = loaded.record.model.network.max_tokens as usize;
@@ -229,11 +229,16 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
     })
 }
 
+/// `train`, `val`, `test` or `all`.
+pub fn split_name(split: Option<Split>) -> &'static str {
+    split.map_or("all", Split::as_str)
+}
+
 /// The report as a table.
 pub fn table(r: &EvalReport) -> String {
     let row = |name: &str, free: String, forced: String| format!("{name:<24} {free:>14} {forced:>16}\n");
     let f1 = |p: &PooledF1| format!("{:.3}", p.f1);
-    let mut out = format!("{} split: {} maps, {} windows\n", r.split.as_str(), r.maps, r.windows);
+    let mut out = format!("{} split: {} maps, {} windows\n", split_name(r.split), r.maps, r.windows);
     out += &row("metric", "free-running".into(), "teacher-forced".into());
     let (a, b) = (&r.free_running, &r.teacher_forced);
     out += &row("hit F1 50ms/50px", f1(&a.hit_f1), f1(&b.hit_f1));

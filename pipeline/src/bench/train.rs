@@ -70,7 +70,7 @@ fn options(data: &Path, run: &Path, steps: u64) -> anyhow::Result<TrainOptions> 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let corpus = dir.path().join("corpus");
-    let spec = CorpusSpec { songs: args.songs, songs_per_shard: 8, seconds: args.seconds, seed: 3, layout: Layout::Compressed, bad_inputs: false };
+    let spec = CorpusSpec { songs: args.songs, songs_per_shard: 8, seconds: args.seconds, seed: 3, layout: Layout::Compressed, bad_inputs: false, fixtures: Vec::new() };
     write_corpus(&corpus, &spec)?;
     let data = dir.path().join("data");
     let status = std::process::Command::new(std::env::current_exe()?)

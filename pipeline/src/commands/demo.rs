@@ -78,7 +78,14 @@ train: tiny model on {:?} for {minutes} min (progress: {}/metrics.jsonl)", optio
         timing: None,
         sampling: Default::default(),
         device: model::runtime::best_device(),
-    })?;
+    });
+    let generated = match generated {
+        Ok(generated) => generated,
+        Err(e) => {
+            println!("generate: {e:#}\n  the model needs more training: rerun with a larger --train-minutes");
+            return Ok(());
+        }
+    };
     let osz = out.join("song.osz");
     write_output(&generated, &song, &osz)?;
     let r = &generated.report;
@@ -86,6 +93,12 @@ train: tiny model on {:?} for {minutes} min (progress: {}/metrics.jsonl)", optio
         "generate: {:.2} BPM (estimated; true 174), offset {:.1} ms; {} objects ({} circles, {} sliders, {} spinners); stars {:.2} (asked 4.0); {:.2} s",
         r.bpm, r.offset_ms, r.objects, r.counts.circles, r.counts.sliders, r.counts.spinners, r.stars_achieved, r.seconds
     );
+    let extractor = FeatureExtractor::new(FeatureConfig::default()).map_err(anyhow::Error::msg)?;
+    let features = featurize(AudioInput::File(&song), &extractor)?.features;
+    let onsets = pipeline::preview::OnsetTrack { values: features.onset(), frame_seconds: extractor.config().frame_seconds() };
+    let preview = out.join("song-preview.png");
+    operators::atomic::write(&preview, &pipeline::preview::render_png(&generated.map, Some(onsets))?)?;
+    println!("preview: {}", preview.display());
     println!("beatmap: {} (open it with osu! to play)", osz.display());
     Ok(())
 }
@@ -95,7 +108,7 @@ fn preprocess_a_synthetic_corpus(out: &std::path::Path) -> anyhow::Result<PathBu
         std::fs::remove_dir_all(out)?;
     }
     let corpus = out.join("corpus");
-    let spec = CorpusSpec { songs: 8, songs_per_shard: 4, seconds: 30.0, seed: 1, layout: Layout::Compressed, bad_inputs: true };
+    let spec = CorpusSpec { songs: 8, songs_per_shard: 4, seconds: 30.0, seed: 1, layout: Layout::Compressed, bad_inputs: true, fixtures: Vec::new() };
     let written = write_corpus(&corpus, &spec)?;
     println!(
         "\nsynth: {} songs ({:.0} s of Opus audio rendered from the bundled maps, {} beatmaps, 1 bad track) in {} tar shards",

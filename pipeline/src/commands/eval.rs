@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use pipeline::evaluate::{EvalOptions, run as evaluate, table};
+use pipeline::evaluate::{EvalOptions, run as evaluate, split_name, table};
 use pipeline::shards::rows::Split;
 
 use super::train::{parse_device, parse_split};
@@ -16,9 +16,9 @@ pub struct Args {
     /// The preprocessed data set.
     #[arg(long)]
     data: PathBuf,
-    /// Split to score: test (default), val or train.
-    #[arg(long, default_value = "test", value_parser = parse_split)]
-    split: Split,
+    /// Split to score: test (default), val, train, or all.
+    #[arg(long, default_value = "test")]
+    split: String,
     /// Score at most this many beatmaps.
     #[arg(long)]
     max_maps: Option<usize>,
@@ -33,13 +33,18 @@ pub struct Args {
     json: bool,
 }
 
+/// Parses a split name or `all` (`None`).
+fn parse_split_or_all(s: &str) -> Result<Option<Split>, String> {
+    if s == "all" { Ok(None) } else { parse_split(s).map(Some) }
+}
+
 /// Runs `mapflow eval`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let options =
-        EvalOptions { checkpoint: args.checkpoint.clone(), data: args.data, split: args.split, max_maps: args.max_maps, device: args.device };
+    let split = parse_split_or_all(&args.split).map_err(anyhow::Error::msg)?;
+    let options = EvalOptions { checkpoint: args.checkpoint.clone(), data: args.data, split, max_maps: args.max_maps, device: args.device };
     let report = evaluate(&options)?;
     let dir = if args.checkpoint.is_dir() { args.checkpoint.clone() } else { args.checkpoint.parent().map(PathBuf::from).unwrap_or_default() };
-    let path = args.report.unwrap_or_else(|| dir.join(format!("eval-{}.json", args.split.as_str())));
+    let path = args.report.unwrap_or_else(|| dir.join(format!("eval-{}.json", split_name(split))));
     let json = serde_json::to_string_pretty(&report)?;
     operators::atomic::write(&path, json.as_bytes())?;
     if args.json {

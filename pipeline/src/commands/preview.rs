@@ -37,7 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let onsets = song.as_ref().map(|s| OnsetTrack { values: s.features.onset(), frame_seconds });
     let png = render_png(&map, onsets)?;
-    std::fs::write(&args.output, &png).with_context(|| format!("writing {}", args.output.display()))?;
+    operators::atomic::write(&args.output, &png).with_context(|| format!("writing {}", args.output.display()))?;
     println!("{}: {} objects → {} ({} KiB)", map.name, map.objects.len(), args.output.display(), png.len() / 1024);
     Ok(())
 }

@@ -65,6 +65,21 @@ pub struct CorpusSpec {
     /// Also write bad inputs: a track of undecodable audio and an unparsable beatmap.
     #[arg(long)]
     pub bad_inputs: bool,
+    /// Draw songs only from these fixture maps (indices 0–6, comma-separated; default: all),
+    /// e.g. to hold some maps out of a training corpus.
+    #[arg(long, value_delimiter = ',')]
+    pub fixtures: Vec<usize>,
+}
+
+impl CorpusSpec {
+    /// The `render_fixture_song` index of song `song`: fixture `fixtures[song mod n]`, excerpt
+    /// variant `song div n`.
+    fn render_index(&self, song: usize) -> usize {
+        match self.fixtures.len() {
+            0 => song,
+            n => self.fixtures[song % n] % FIXTURE_MAPS.len() + FIXTURE_MAPS.len() * (song / n),
+        }
+    }
 }
 
 /// What was written.
@@ -185,8 +200,9 @@ pub fn render_fixture_song(index: usize, seconds: f64, seed: u64, stretch: f64) 
 }
 
 fn make_song(index: usize, spec: &CorpusSpec) -> anyhow::Result<Song> {
-    let (name, _) = FIXTURE_MAPS[index % FIXTURE_MAPS.len()];
-    let RenderedSong { map, pcm, .. } = render_fixture_song(index, spec.seconds, spec.seed, 1.0)?;
+    let render_index = spec.render_index(index);
+    let (name, _) = FIXTURE_MAPS[render_index % FIXTURE_MAPS.len()];
+    let RenderedSong { map, pcm, .. } = render_fixture_song(render_index, spec.seconds, spec.seed, 1.0)?;
     let (format, extension) = match (spec.layout, index % 2) {
         (Layout::Compressed, _) => (AudioFormat::Opus, "opus"),
         (Layout::Original, 0) => (AudioFormat::Mp3, "mp3"),

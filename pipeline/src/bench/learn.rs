@@ -1,0 +1,110 @@
+//! `mapflow bench learn`: does the tiny model learn rhythm that carries over to songs it never
+//! saw? Trains on songs rendered from 5 fixture maps and scores free-running generation on songs
+//! rendered from the other 2, after each segment of training: the learning curve.
+//!
+//! ```text
+//! fixtures 0–4 ─► train corpus ─► preprocess ─┐
+//! fixtures 5–6 ─► held-out corpus ─► preprocess ─┼─► [train segment (--resume) ─► eval held-out] × k
+//! ```
+//! Target (issue 6): rhythm F1 (±50 ms) ≥ 0.8 on the held-out songs within 15 minutes of training
+//! on a 2-core CPU.
+
+use std::path::Path;
+
+use model::config::ModelConfig;
+use pipeline::evaluate::{EvalOptions, run as evaluate};
+use pipeline::shards::rows::Split;
+use pipeline::synth::corpus::{CorpusSpec, Layout, write_corpus};
+use pipeline::train::{TrainOptions, run as train};
+
+/// Arguments of `mapflow bench learn`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Total training time, minutes.
+    #[arg(long, default_value_t = 15.0)]
+    minutes: f64,
+    /// Evaluations along the way (the points of the curve).
+    #[arg(long, default_value_t = 5)]
+    points: u32,
+    /// Training songs (from fixtures 0–4).
+    #[arg(long, default_value_t = 20)]
+    songs: usize,
+    /// Held-out songs (from fixtures 5–6).
+    #[arg(long, default_value_t = 6)]
+    held_out: usize,
+    /// Seconds per song.
+    #[arg(long, default_value_t = 30.0)]
+    seconds: f64,
+}
+
+fn corpus_to_shards(dir: &Path, name: &str, songs: usize, seconds: f64, fixtures: Vec<usize>) -> anyhow::Result<std::path::PathBuf> {
+    let corpus = dir.join(format!("{name}-corpus"));
+    let spec = CorpusSpec { songs, songs_per_shard: 8, seconds, seed: 5, layout: Layout::Compressed, bad_inputs: false, fixtures };
+    write_corpus(&corpus, &spec)?;
+    let shards = dir.join(name);
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .args(["preprocess", "--quiet", "--source"])
+        .arg(corpus.join("compressed"))
+        .arg("-o")
+        .arg(&shards)
+        .status()?;
+    anyhow::ensure!(status.success(), "preprocess of the {name} corpus failed");
+    Ok(shards)
+}
+
+/// Runs the benchmark.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let train_data = corpus_to_shards(dir.path(), "train", args.songs, args.seconds, vec![0, 1, 2, 3, 4])?;
+    let held_out = corpus_to_shards(dir.path(), "held-out", args.held_out, args.seconds, vec![5, 6])?;
+    let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/model/tiny.toml");
+    let model = ModelConfig::from_toml_file(&preset)?;
+    let run_dir = dir.path().join("run");
+    println!(
+        "bench learn: tiny model, CPU ({} threads); train: {} songs from fixtures 0-4; held out: {} songs from fixtures 5-6; {:.0} s each",
+        tch::get_num_threads(),
+        args.songs,
+        args.held_out,
+        args.seconds
+    );
+    println!("{:>8} {:>6} {:>11} {:>14} {:>14} {:>10}", "minutes", "step", "train loss", "held-out F1±50", "held-out F1±10", "hit F1");
+    let mut best = 0.0f64;
+    for point in 1..=args.points {
+        let mut options = TrainOptions::new(train_data.clone(), model.clone(), run_dir.clone());
+        options.max_minutes = Some(args.minutes / f64::from(args.points));
+        options.resume = point > 1;
+        options.train_splits = vec![Split::Train, Split::Val, Split::Test];
+        options.device = tch::Device::Cpu;
+        let summary = train(options)?;
+        let last_line = std::fs::read_to_string(run_dir.join("metrics.jsonl"))?
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["train_loss"].as_f64().is_some_and(|x| x > 0.0))
+            .last();
+        let loss = last_line.and_then(|v| v["train_loss"].as_f64()).unwrap_or(f64::NAN);
+        let report = evaluate(&EvalOptions {
+            checkpoint: run_dir.join("last.json"),
+            data: held_out.clone(),
+            split: None,
+            max_maps: None,
+            device: tch::Device::Cpu,
+        })?;
+        let f = &report.free_running;
+        best = best.max(f.rhythm_f1_50ms.f1);
+        println!(
+            "{:>8.1} {:>6} {:>11.4} {:>14.3} {:>14.3} {:>10.3}",
+            args.minutes * f64::from(point) / f64::from(args.points),
+            summary.step,
+            loss,
+            f.rhythm_f1_50ms.f1,
+            f.rhythm_f1_10ms.f1,
+            f.hit_f1.f1
+        );
+    }
+    println!(
+        "held-out rhythm F1 ±50 ms: best {best:.3} within {:.0} min (target >= 0.8: {})",
+        args.minutes,
+        if best >= 0.8 { "met" } else { "NOT met" }
+    );
+    Ok(())
+}
