@@ -14,7 +14,9 @@ use std::path::Path;
 use model::config::ModelConfig;
 use pipeline::evaluate::{EvalOptions, run as evaluate};
 use pipeline::shards::rows::Split;
-use pipeline::synth::corpus::{CorpusSpec, Layout, write_corpus};
+use pipeline::synth::corpus::{CorpusSpec, Layout};
+
+use super::synth_shards;
 use pipeline::train::{TrainOptions, run as train};
 
 /// Arguments of `mapflow bench learn`.
@@ -37,26 +39,12 @@ pub struct Args {
     seconds: f64,
 }
 
-fn corpus_to_shards(dir: &Path, name: &str, songs: usize, seconds: f64, fixtures: Vec<usize>) -> anyhow::Result<std::path::PathBuf> {
-    let corpus = dir.join(format!("{name}-corpus"));
-    let spec = CorpusSpec { songs, songs_per_shard: 8, seconds, seed: 5, layout: Layout::Compressed, bad_inputs: false, fixtures };
-    write_corpus(&corpus, &spec)?;
-    let shards = dir.join(name);
-    let status = std::process::Command::new(std::env::current_exe()?)
-        .args(["preprocess", "--quiet", "--source"])
-        .arg(corpus.join("compressed"))
-        .arg("-o")
-        .arg(&shards)
-        .status()?;
-    anyhow::ensure!(status.success(), "preprocess of the {name} corpus failed");
-    Ok(shards)
-}
-
 /// Runs the benchmark.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let train_data = corpus_to_shards(dir.path(), "train", args.songs, args.seconds, vec![0, 1, 2, 3, 4])?;
-    let held_out = corpus_to_shards(dir.path(), "held-out", args.held_out, args.seconds, vec![5, 6])?;
+    let spec = |songs, fixtures| CorpusSpec { songs, songs_per_shard: 8, seconds: args.seconds, seed: 5, layout: Layout::Compressed, bad_inputs: false, fixtures };
+    let train_data = synth_shards(dir.path(), "train", &spec(args.songs, vec![0, 1, 2, 3, 4]))?;
+    let held_out = synth_shards(dir.path(), "held-out", &spec(args.held_out, vec![5, 6]))?;
     let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/model/tiny.toml");
     let model = ModelConfig::from_toml_file(&preset)?;
     let run_dir = dir.path().join("run");

@@ -30,6 +30,23 @@ pub enum Bench {
     Learn(learn::Args),
 }
 
+/// Writes the synthetic corpus `spec` under `dir/<name>-corpus` and preprocesses it (a fresh
+/// `mapflow preprocess` process) into `dir/<name>`, which it returns.
+#[cfg(feature = "model")]
+fn synth_shards(dir: &std::path::Path, name: &str, spec: &pipeline::synth::corpus::CorpusSpec) -> anyhow::Result<std::path::PathBuf> {
+    let corpus = dir.join(format!("{name}-corpus"));
+    pipeline::synth::corpus::write_corpus(&corpus, spec)?;
+    let shards = dir.join(name);
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .args(["preprocess", "--quiet", "--source"])
+        .arg(corpus.join("compressed"))
+        .arg("-o")
+        .arg(&shards)
+        .status()?;
+    anyhow::ensure!(status.success(), "preprocess of the {name} corpus failed");
+    Ok(shards)
+}
+
 /// Runs the chosen benchmark.
 pub fn run(which: Bench) -> anyhow::Result<()> {
     match which {

@@ -14,8 +14,10 @@ use std::time::Duration;
 
 use model::config::ModelConfig;
 use pipeline::preprocess::peak_rss_mib;
-use pipeline::synth::corpus::{CorpusSpec, Layout, write_corpus};
+use pipeline::synth::corpus::{CorpusSpec, Layout};
 use pipeline::train::{TrainOptions, TrainSummary, run as train};
+
+use super::synth_shards;
 
 /// Arguments of `mapflow bench train`.
 #[derive(Debug, clap::Args)]
@@ -69,17 +71,16 @@ fn options(data: &Path, run: &Path, steps: u64) -> anyhow::Result<TrainOptions> 
 /// Runs the benchmark.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let corpus = dir.path().join("corpus");
-    let spec = CorpusSpec { songs: args.songs, songs_per_shard: 8, seconds: args.seconds, seed: 3, layout: Layout::Compressed, bad_inputs: false, fixtures: Vec::new() };
-    write_corpus(&corpus, &spec)?;
-    let data = dir.path().join("data");
-    let status = std::process::Command::new(std::env::current_exe()?)
-        .args(["preprocess", "--quiet", "--source"])
-        .arg(corpus.join("compressed"))
-        .arg("-o")
-        .arg(&data)
-        .status()?;
-    anyhow::ensure!(status.success(), "preprocess failed");
+    let spec = CorpusSpec {
+        songs: args.songs,
+        songs_per_shard: 8,
+        seconds: args.seconds,
+        seed: 3,
+        layout: Layout::Compressed,
+        bad_inputs: false,
+        fixtures: Vec::new(),
+    };
+    let data = synth_shards(dir.path(), "data", &spec)?;
     println!("bench train: tiny model, CPU ({} threads), {} songs × {:.0} s, {} steps per run", tch::get_num_threads(), args.songs, args.seconds, args.steps);
 
     let (normal, _) = sampled(options(&data, &dir.path().join("normal"), args.steps)?)?;
