@@ -13,6 +13,7 @@
 pub mod featurize;
 pub mod preprocess;
 pub mod rejects;
+pub mod retokenize;
 pub mod shards;
 pub mod sources;
 pub mod synth;

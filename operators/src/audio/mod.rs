@@ -15,7 +15,7 @@ mod resample;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{DecodeOptions, DecodedAudio, decode_bytes, decode_file};
+pub use decode::{DecodeOptions, DecodedAudio, decode_bytes, decode_count, decode_file};
 pub use error::AudioError;
 pub use resample::resample;
 

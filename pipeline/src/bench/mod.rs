@@ -2,6 +2,7 @@
 
 mod features;
 mod preprocess;
+mod retokenize;
 
 /// Which benchmark to run.
 #[derive(Debug, clap::Subcommand)]
@@ -10,6 +11,8 @@ pub enum Bench {
     Features(features::Args),
     /// Synthetic corpus → preprocess with 1 and 2 workers: throughput and peak RSS.
     Pipeline(preprocess::Args),
+    /// Synthetic corpus → full preprocess vs retokenize with a new config: the ratio.
+    Retokenize(retokenize::Args),
 }
 
 /// Runs the chosen benchmark.
@@ -17,5 +20,6 @@ pub fn run(which: Bench) -> anyhow::Result<()> {
     match which {
         Bench::Features(args) => features::run(args),
         Bench::Pipeline(args) => preprocess::run(args),
+        Bench::Retokenize(args) => retokenize::run(args),
     }
 }
