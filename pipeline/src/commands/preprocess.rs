@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use pipeline::preprocess::{ClusterArgs, PreprocessOptions, defaults, run, source_opener};
 use pipeline::sources::hub::HubOptions;
 use pipeline::sources::{SourceOptions, SourceUri};
