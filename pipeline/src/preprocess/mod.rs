@@ -135,34 +135,34 @@ pub fn tokens_metadata(feature_hash: &str, tokenizer: &TokenizerStage) -> Vec<(&
 }
 
 /// Completes `options.tokenizers` from the output's manifest: a re-run over a grown corpus
-/// tokenizes its new chunks with every config the output already has. A config the manifest
-/// lacks is refused once chunks are committed (its old chunks would stay without tokens):
-/// `mapflow retokenize` adds a config to every chunk.
+/// tokenizes its new chunks with every config the output already has. A config that committed
+/// chunks lack is refused (those chunks would stay without its tokens): `mapflow retokenize`
+/// adds a config to every chunk.
 fn with_recorded_tokenizers(mut options: PreprocessOptions) -> anyhow::Result<PreprocessOptions> {
-    let recorded = if options.out.join("manifest.json").is_file() {
+    if options.out.join("manifest.json").is_file() {
         let manifest = Manifest::read(&options.out)?;
-        TokenizerStage::all_recorded(&manifest.configs).map_err(anyhow::Error::msg)?
-    } else {
-        Vec::new()
-    };
-    let committed = !crate::shards::manifest::read_commits(&options.out)?.is_empty();
-    if let Some(new) = options.tokenizers.iter().find(|t| committed && !recorded.iter().any(|r| r.hash() == t.hash())) {
-        anyhow::bail!(
-            "{}: tokenizer config {} is not in this output's manifest; add it to every chunk with `mapflow retokenize --output {} --tokenizer CONFIG.toml`",
-            options.out.display(),
-            new.hash(),
-            options.out.display()
-        );
-    }
-    for stage in recorded {
-        if !options.tokenizers.iter().any(|t| t.hash() == stage.hash()) {
-            options.tokenizers.push(stage);
+        for stage in TokenizerStage::all_recorded(&manifest.configs).map_err(anyhow::Error::msg)? {
+            if !options.tokenizers.iter().any(|t| t.hash() == stage.hash()) {
+                options.tokenizers.push(stage);
+            }
         }
     }
     if options.tokenizers.is_empty() {
         options.tokenizers.push(TokenizerStage::new(operators::tokenizer::TokenizerConfig::default()).map_err(anyhow::Error::msg)?);
     }
     options.tokenizers.sort_by(|a, b| a.hash().cmp(b.hash()));
+    let commits = crate::shards::manifest::read_commits(&options.out)?;
+    for stage in &options.tokenizers {
+        if let Some(chunk) = commits.iter().find(|c| c.tracks.is_some() && !c.tokens.contains_key(stage.hash())) {
+            anyhow::bail!(
+                "{}: committed chunk {} has no tokens for tokenizer config {}; add a config to every chunk with `mapflow retokenize --output {} --tokenizer CONFIG.toml`",
+                options.out.display(),
+                chunk.chunk,
+                stage.hash(),
+                options.out.display()
+            );
+        }
+    }
     Ok(options)
 }
 
