@@ -56,8 +56,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (re, re_wall) = timed(&["retokenize", "--json", "--workers", &workers, "--tokenizer"], &[&config, Path::new("--output"), &out])?;
     println!("bench retokenize: {} songs × {:.0} s (synth, Opus), {} worker(s); each command a fresh process", args.songs, args.seconds, args.workers);
     println!("{:<28} {:>8} {:>8} {:>10} {:>14}", "command", "wall s", "tracks", "beatmaps", "audio decodes");
-    println!("{:<28} {:>8.2} {:>8} {:>10} {:>14}", "preprocess (full)", pre_wall, pre["tracks"], pre["beatmaps"], pre["audio_decodes"]);
-    println!("{:<28} {:>8.2} {:>8} {:>10} {:>14}", "retokenize (1 new config)", re_wall, "-", re["beatmaps"], re["audio_decodes"]);
+    let count = |summary: &serde_json::Value, key: &str| summary[key].as_u64().unwrap_or(0);
+    println!(
+        "{:<28} {:>8.2} {:>8} {:>10} {:>14}",
+        "preprocess (full)",
+        pre_wall,
+        count(&pre, "tracks"),
+        count(&pre, "beatmaps"),
+        count(&pre, "audio_decodes")
+    );
+    println!(
+        "{:<28} {:>8.2} {:>8} {:>10} {:>14}",
+        "retokenize (1 new config)",
+        re_wall,
+        "-",
+        count(&re, "beatmaps"),
+        count(&re, "audio_decodes")
+    );
     println!("preprocess / retokenize = {:.1}x (target >= 20x)", pre_wall / re_wall.max(1e-9));
     Ok(())
 }
