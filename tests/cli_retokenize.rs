@@ -4,9 +4,18 @@
 //! audio is decoded (the source is moved away and the decode counter reads 0); a corpus that
 //! grows decodes only its new tracks; an interrupted run resumes.
 
-use std::collections::BTreeMap;
+#[path = "support/snapshot.rs"]
+mod snapshot;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use snapshot::assert_same;
+
+/// Every file under `dir/sub` (path relative to `dir/sub` → bytes).
+fn tree(dir: &Path, sub: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    snapshot::snapshot(&dir.join(sub))
+}
 
 fn mapflow() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mapflow"))
@@ -51,31 +60,6 @@ fn retokenize(out: &Path, add: &[&Path], drop: &[&str], extra: &[&str]) -> serde
 
 fn preset(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/tokenizer").join(format!("{name}.toml"))
-}
-
-/// Every file under `dir/sub` (path relative to `dir` → bytes).
-fn snapshot(dir: &Path, sub: &str) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.join(sub)];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.insert(path.strip_prefix(dir).unwrap().to_string_lossy().into_owned(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
-}
-
-fn assert_same(got: &BTreeMap<String, Vec<u8>>, want: &BTreeMap<String, Vec<u8>>, what: &str) {
-    assert!(!want.is_empty(), "{what}: nothing to compare");
-    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "{what}: different files");
-    let differing: Vec<&String> = want.keys().filter(|k| got[*k] != want[*k]).collect();
-    assert!(differing.is_empty(), "{what}: these files differ: {differing:?}");
 }
 
 fn manifest(out: &Path) -> serde_json::Value {
@@ -129,20 +113,31 @@ fn retokenized_outputs_equal_fresh_preprocess_runs_shard_for_shard() {
     // 2. add the reference config: no audio decoded, the source is not even there.
     let hidden = dir.path().join("small-hidden");
     std::fs::rename(&small, &hidden).unwrap();
-    let tracks_before = snapshot(&out, "tracks");
+    let tracks_before = tree(&out, "tracks");
     let added = retokenize(&out, &[&reference], &[], &[]);
     std::fs::rename(&hidden, &small).unwrap();
     assert_eq!(added["audio_decodes"], 0, "{added}");
     assert_eq!(added["added"], serde_json::json!([h_reference]), "{added}");
     assert_eq!(added["shards_written"], 2, "one shard per chunk: {added}");
-    assert_eq!(snapshot(&out, "tracks"), tracks_before, "tracks/ is never touched");
+    assert_eq!(tree(&out, "tracks"), tracks_before, "tracks/ is never touched");
 
     // 3. the corpus grows: the new tracks only are decoded, every config gains their rows.
     let grown = preprocess(&large, &out, &[]);
     assert_eq!((grown["audio_decodes"].as_u64(), grown["tracks_resumed"].as_u64()), (Some(4), Some(4)), "{grown}");
+    // preprocess cannot add a config to committed chunks; it says to use retokenize.
+    let refused = mapflow()
+        .args(["preprocess", "--quiet", "--chunk-tracks", "2", "--source"])
+        .arg(&large)
+        .arg("-o")
+        .arg(&out)
+        .arg("--tokenizer")
+        .arg(&stride)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("mapflow retokenize"));
 
     // 4. swap configs in one run, on 2 workers: add the stride config, drop the default one.
-    let default_shards = snapshot(&out, &format!("tokens/{h_default}"));
+    let default_shards = tree(&out, &format!("tokens/{h_default}"));
     assert_eq!(default_shards.len(), 4);
     let swapped = retokenize(&out, &[&stride], &[&h_default], &["--workers", "2"]);
     assert_eq!((swapped["shards_written"].as_u64(), swapped["shards_deleted"].as_u64()), (Some(4), Some(4)), "{swapped}");
@@ -151,26 +146,27 @@ fn retokenized_outputs_equal_fresh_preprocess_runs_shard_for_shard() {
     // The oracle: every remaining config equals its fresh run, shard for shard.
     for (hash, fresh) in [(&h_reference, &fresh_reference), (&h_stride, &fresh_stride)] {
         let sub = format!("tokens/{hash}");
-        assert_same(&snapshot(&out, &sub), &snapshot(fresh, &sub), &sub);
+        assert_same(&tree(&out, &sub), &tree(fresh, &sub), &sub);
         assert_eq!(manifest_shards(&out, hash), manifest_shards(fresh, hash), "manifest sha256 of {hash}");
     }
-    assert_same(&snapshot(&out, "tracks"), &snapshot(&fresh_reference, "tracks"), "tracks");
-    assert_same(&snapshot(&out, "beatmaps"), &snapshot(&fresh_reference, "beatmaps"), "beatmaps");
+    assert_same(&tree(&out, "tracks"), &tree(&fresh_reference, "tracks"), "tracks");
+    assert_same(&tree(&out, "beatmaps"), &tree(&fresh_reference, "beatmaps"), "beatmaps");
     // The dropped config, before its removal, equalled its fresh run too.
-    assert_same(&default_shards, &snapshot(&fresh_default, &format!("tokens/{h_default}")), "dropped default");
+    assert_same(&default_shards, &tree(&fresh_default, &format!("tokens/{h_default}")), "dropped default");
     let m = manifest(&out);
     let configs: Vec<&String> = m["configs"]["tokenizers"].as_object().unwrap().keys().collect();
     let mut want = vec![&h_reference, &h_stride];
     want.sort();
     assert_eq!(configs, want);
     assert!(m["token_rows"].get(&h_default).is_none(), "{}", m["token_rows"]);
+    assert!(m["token_rows"][&h_reference].as_u64() > Some(0) && m["token_rows"][&h_stride].as_u64() > Some(0), "{}", m["token_rows"]);
     assert_eq!(std::fs::read(out.join("rejects.jsonl")).unwrap(), std::fs::read(fresh_reference.join("rejects.jsonl")).unwrap());
 
     // 5. re-adding the default config is the fresh default run again; adding an existing one is a no-op.
     let again = retokenize(&out, &[&default, &stride], &[], &[]);
     assert_eq!(again["already_present"], serde_json::json!([h_stride]), "{again}");
     let sub = format!("tokens/{h_default}");
-    assert_same(&snapshot(&out, &sub), &snapshot(&fresh_default, &sub), "re-added default");
+    assert_same(&tree(&out, &sub), &tree(&fresh_default, &sub), "re-added default");
 }
 
 #[test]
@@ -186,7 +182,7 @@ fn an_interrupted_retokenize_resumes_and_ends_identical() {
     let reference = preset("reference");
     let done = retokenize(&out, &[&reference], &[], &[]);
     let hash = done["added"][0].as_str().unwrap().to_owned();
-    let complete = snapshot(&out, "");
+    let complete = tree(&out, "");
 
     // As if killed before the last chunk was committed and before the manifest was merged: the
     // old manifest and one old commit record, a half-written temp file, no shard for that chunk.
@@ -198,11 +194,11 @@ fn an_interrupted_retokenize_resumes_and_ends_identical() {
     std::fs::write(shard.with_extension("parquet.tmp-4242"), b"half").unwrap();
     let resumed = retokenize(&out, &[&reference], &[], &[]);
     assert_eq!((resumed["shards_resumed"].as_u64(), resumed["shards_written"].as_u64()), (Some(2), Some(1)), "{resumed}");
-    assert_same(&snapshot(&out, ""), &complete, "resumed retokenize");
+    assert_same(&tree(&out, ""), &complete, "resumed retokenize");
 }
 
 fn copy_dir(from: &Path, to: &Path) {
-    for (relative, bytes) in snapshot(from, "") {
+    for (relative, bytes) in tree(from, "") {
         let path = to.join(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();

@@ -108,3 +108,67 @@ pub fn read_beatmaps(path: &Path) -> Result<Vec<BeatmapRow>, ShardReadError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shards::rows::{TrackRow, beatmaps_batch, tracks_batch};
+    use crate::shards::writer::write_parquet;
+
+    #[test]
+    fn written_rows_read_back_and_tracks_without_features() {
+        let dir = tempfile::tempdir().unwrap();
+        let track = |seq: u64, split| TrackRow {
+            seq,
+            track_id: format!("t{seq}"),
+            origin: "x.tar:000001".into(),
+            split,
+            duration_s: 1.5 + seq as f64,
+            source_sample_rate: 48_000,
+            feature_config: "f00".into(),
+            channels: 2,
+            frames: 3,
+            features: vec![7; 12],
+        };
+        let tracks = [track(0, Split::Train), track(1, Split::Test)];
+        write_parquet(dir.path(), "tracks/c.parquet", &tracks_batch(&tracks).unwrap(), 1, &[]).unwrap();
+        let read = read_tracks(&dir.path().join("tracks/c.parquet")).unwrap();
+        let want: Vec<StoredTrack> =
+            tracks.iter().map(|t| StoredTrack { track_id: t.track_id.clone(), split: t.split, duration_s: t.duration_s }).collect();
+        assert_eq!(read, want);
+
+        let beatmap = BeatmapRow {
+            track_row: 1,
+            track_id: "t1".into(),
+            split: Split::Test,
+            beatmap_id: 42,
+            beatmapset_id: 7,
+            name: "x.tar:000001#beatmap-42".into(),
+            stars: 4.123_456_789_012_345,
+            osu_text: "osu file format v14\n".into(),
+        };
+        let rows = vec![beatmap.clone(), BeatmapRow { track_row: 0, beatmap_id: 0, ..beatmap }];
+        write_parquet(dir.path(), "beatmaps/c.parquet", &beatmaps_batch(&rows).unwrap(), 1, &[]).unwrap();
+        assert_eq!(read_beatmaps(&dir.path().join("beatmaps/c.parquet")).unwrap(), rows, "stars are exact");
+    }
+
+    #[test]
+    fn a_missing_file_or_column_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("tracks/none.parquet");
+        assert!(read_tracks(&missing).unwrap_err().to_string().contains("none.parquet"));
+        let rows = [BeatmapRow {
+            track_row: 0,
+            track_id: "t".into(),
+            split: Split::Val,
+            beatmap_id: 1,
+            beatmapset_id: 1,
+            name: "n".into(),
+            stars: 1.0,
+            osu_text: String::new(),
+        }];
+        write_parquet(dir.path(), "b.parquet", &beatmaps_batch(&rows).unwrap(), 1, &[]).unwrap();
+        let error = read_tracks(&dir.path().join("b.parquet")).unwrap_err().to_string();
+        assert!(error.contains("b.parquet") && error.contains("duration_s"), "{error}");
+    }
+}
