@@ -69,7 +69,7 @@ pub fn write_token_shard(
 }
 
 /// `tokens/<hash>/<chunk>.parquet`, relative to the output directory.
-pub fn token_shard_path(hash: &str, chunk: &str) -> String {
+fn token_shard_path(hash: &str, chunk: &str) -> String {
     format!("tokens/{hash}/{chunk}.parquet")
 }
 
@@ -79,7 +79,7 @@ pub fn beatmap_shard_path(chunk: &str) -> String {
 }
 
 /// `tracks/<chunk>.parquet`, relative to the output directory.
-pub fn track_shard_path(chunk: &str) -> String {
+fn track_shard_path(chunk: &str) -> String {
     format!("tracks/{chunk}.parquet")
 }
 

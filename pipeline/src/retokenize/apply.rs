@@ -26,7 +26,7 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::dataflow::stable_hash;
 use super::refs::{ChunkJob, ConfigRef};
-use crate::preprocess::chunk_writer::{beatmap_shard_path, token_shard_path, write_token_shard};
+use crate::preprocess::chunk_writer::{beatmap_shard_path, write_token_shard};
 use crate::preprocess::tokenize::{PreparedBeatmap, TokenizerStage, window_rows};
 use crate::preprocess::tokens_metadata;
 use crate::rejects::Reject;
@@ -34,6 +34,13 @@ use crate::shards::manifest::CommitRecord;
 use crate::shards::read::read_beatmaps;
 use crate::shards::rows::TokenRow;
 use crate::shards::writer::ShardFile;
+
+/// A token shard: the config and what it is made from (an element of the collection).
+type Shard = (ConfigRef, ChunkJob);
+/// A round's updates, with the capability to report on them.
+type Round = (Capability<u64>, Vec<(Shard, isize)>);
+/// A chunk's consolidated changes: shards inserted, configs retracted.
+type ChunkChanges = (Vec<Shard>, BTreeSet<ConfigRef>);
 
 /// The round whose updates describe what is already on disk.
 pub const ON_DISK: u64 = 0;
@@ -84,7 +91,7 @@ impl ShardTarget {
     fn apply_chunk(
         &self,
         chunk: &str,
-        added: Vec<(ConfigRef, ChunkJob)>,
+        added: Vec<Shard>,
         dropped: Vec<ConfigRef>,
         rewritten: &BTreeSet<String>,
     ) -> Vec<ShardChange> {
@@ -96,6 +103,7 @@ impl ShardTarget {
                 return all.map(|c| change(&c.hash, Outcome::Failed(format!("{e:#}")))).collect();
             }
         };
+        let original = record.clone();
         let mut changes = Vec::new();
         // Configs already committed here (an interrupted run) are not redone.
         let (done, todo): (Vec<_>, Vec<_>) =
@@ -123,7 +131,9 @@ impl ShardTarget {
         let dropped: Vec<ConfigRef> = dropped.into_iter().filter(|c| record.tokens.contains_key(&c.hash)).collect();
         let files: Vec<String> = dropped.iter().filter_map(|c| record.tokens.remove(&c.hash)).map(|f| f.path).collect();
         // The record stops naming a file before the file goes, so no record names a missing file.
-        if let Err(e) = record.commit(&self.out) {
+        if record != original
+            && let Err(e) = record.commit(&self.out)
+        {
             let message = format!("{e:#}");
             return changes
                 .into_iter()
@@ -168,7 +178,6 @@ impl ShardTarget {
             let mut shard_rows = rows.remove(stage.hash()).unwrap_or_default();
             let metadata = tokens_metadata(&self.feature_hash, stage);
             let file = write_token_shard(&self.out, stage.hash(), &job.chunk, &mut shard_rows, &metadata)?;
-            debug_assert_eq!(file.path, token_shard_path(stage.hash(), &job.chunk));
             files.insert(stage.hash().to_owned(), file);
         }
         Ok((files, tokenized, rejects))
@@ -178,14 +187,14 @@ impl ShardTarget {
 /// Applies the collection's changes at every completed round after [`ON_DISK`]; emits one
 /// [`ShardChange`] per shard touched.
 pub fn apply_changes<'scope>(
-    shards: VecCollection<'scope, u64, (ConfigRef, ChunkJob)>,
+    shards: VecCollection<'scope, u64, Shard>,
     target: Arc<ShardTarget>,
 ) -> Stream<'scope, u64, Vec<ShardChange>> {
-    let route = Exchange::new(|((_, job), _, _): &((ConfigRef, ChunkJob), u64, isize)| stable_hash(&job.chunk));
+    let route = Exchange::new(|((_, job), _, _): &(Shard, u64, isize)| stable_hash(&job.chunk));
     shards
         .inner
         .unary_frontier(route, "ApplyTokenShards", move |_cap, _info| {
-            let mut rounds: BTreeMap<u64, (Capability<u64>, Vec<((ConfigRef, ChunkJob), isize)>)> = BTreeMap::new();
+            let mut rounds: BTreeMap<u64, Round> = BTreeMap::new();
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
                     for (shard, time, diff) in data.drain(..) {
@@ -199,7 +208,7 @@ pub fn apply_changes<'scope>(
                         continue;
                     }
                     consolidate(&mut updates);
-                    let mut per_chunk: BTreeMap<String, (Vec<(ConfigRef, ChunkJob)>, BTreeSet<ConfigRef>)> = BTreeMap::new();
+                    let mut per_chunk: BTreeMap<String, ChunkChanges> = BTreeMap::new();
                     for ((config, job), diff) in updates {
                         let entry = per_chunk.entry(job.chunk.clone()).or_default();
                         if diff > 0 {
