@@ -117,6 +117,9 @@ mod tests {
         expected
     }
 
+    /// One round's input updates: configs with their diffs, tracks and beatmaps added.
+    type Round = (Vec<(ConfigRef, isize)>, Vec<TrackRef>, Vec<BeatmapRef>);
+
     enum Change {
         AddConfig(&'static str),
         DropConfig(&'static str),
@@ -139,9 +142,9 @@ mod tests {
         // The accumulated inputs after each round, and the changes to feed.
         let (mut configs, mut tracks, mut beatmaps) = (Vec::new(), Vec::new(), Vec::new());
         let mut expected = Vec::new();
-        let mut feed: Vec<(Vec<(ConfigRef, isize)>, Vec<TrackRef>, Vec<BeatmapRef>)> = Vec::new();
+        let mut feed: Vec<Round> = Vec::new();
         for round in &rounds {
-            let mut step = (Vec::new(), Vec::new(), Vec::new());
+            let mut step: Round = (Vec::new(), Vec::new(), Vec::new());
             for change in round {
                 match change {
                     AddConfig(c) => {
