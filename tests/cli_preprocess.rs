@@ -4,11 +4,14 @@
 
 #[path = "support/mock_hub.rs"]
 mod mock_hub;
+#[path = "support/snapshot.rs"]
+mod snapshot;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use snapshot::{assert_same, snapshot};
 
 fn mapflow() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mapflow"))
@@ -34,31 +37,6 @@ fn preprocess(source: &str, out: &Path, extra: &[&str]) -> Command {
     let mut cmd = mapflow();
     cmd.args(["preprocess", "--quiet", "--json", "--chunk-tracks", "2", "--source", source, "-o"]).arg(out).args(extra);
     cmd
-}
-
-/// Every file under `dir` (relative path → bytes).
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.insert(path.strip_prefix(dir).unwrap().to_string_lossy().into_owned(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
-}
-
-/// Asserts two snapshots are equal, naming the files that differ (not dumping their bytes).
-fn assert_same(got: &BTreeMap<String, Vec<u8>>, want: &BTreeMap<String, Vec<u8>>, what: &str) {
-    let names = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
-    assert_eq!(names(got), names(want), "{what}: different files");
-    let differing: Vec<&String> = want.keys().filter(|k| got[*k] != want[*k]).collect();
-    assert!(differing.is_empty(), "{what}: these files differ: {differing:?}");
 }
 
 fn free_port() -> u16 {

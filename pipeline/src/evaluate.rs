@@ -24,7 +24,7 @@ use serde::Serialize;
 use tch::Device;
 
 use crate::generate::load_model;
-use crate::shards::reader::{read_token_rows, read_tracks};
+use crate::shards::training_rows::{read_token_rows, read_track_features};
 use crate::shards::rows::{Split, TokenRow};
 use crate::train::dataset::DataSet;
 
@@ -179,7 +179,7 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
         if rows.is_empty() {
             continue;
         }
-        let tracks = read_tracks(&chunk.tracks)?;
+        let tracks = read_track_features(&chunk.tracks)?;
         let mut by_map: BTreeMap<(String, i64), Vec<TokenRow>> = BTreeMap::new();
         for row in rows {
             by_map.entry((row.track_id.clone(), row.beatmap_id)).or_default().push(row);

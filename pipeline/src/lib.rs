@@ -20,6 +20,7 @@ pub mod generate;
 pub mod preprocess;
 pub mod preview;
 pub mod rejects;
+pub mod retokenize;
 pub mod shards;
 pub mod sources;
 pub mod synth;

@@ -25,6 +25,8 @@ enum Command {
     Synth(commands::synth::Args),
     /// Streams songs through the dataflow into Parquet shards.
     Preprocess(commands::preprocess::Args),
+    /// Adds (or drops) tokenizer configs of a preprocessed output, decoding no audio.
+    Retokenize(commands::retokenize::Args),
     /// Writes the [129, T] feature matrix of an audio file as .npy.
     Features(commands::features::Args),
     /// Shows what a beatmap holds: objects, stars, BPM, timing points.
@@ -67,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Features(args) => commands::features::run(args),
         Command::Synth(args) => commands::synth::run(args),
         Command::Preprocess(args) => commands::preprocess::run_command(args),
+        Command::Retokenize(args) => commands::retokenize::run_command(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Tokenize(args) => commands::tokenize::run(args),
         Command::Preview(args) => commands::preview::run(args),

@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::codecs::registry::CodecRegistry;
@@ -77,11 +78,21 @@ pub fn decode_bytes(name: &str, bytes: Vec<u8>, opts: &DecodeOptions) -> Result<
     decode_source(name.to_owned(), Box::new(Cursor::new(bytes)), opts)
 }
 
+/// Decodes started by this process (see [`decode_count`]).
+static DECODES: AtomicU64 = AtomicU64::new(0);
+
+/// How many decodes ([`decode_bytes`], [`decode_file`]) this process has started: lets a run
+/// prove that it decoded no audio, or only the new tracks.
+pub fn decode_count() -> u64 {
+    DECODES.load(Ordering::Relaxed)
+}
+
 fn decode_source(
     name: String,
     source: Box<dyn MediaSource>,
     opts: &DecodeOptions,
 ) -> Result<DecodedAudio, AudioError> {
+    DECODES.fetch_add(1, Ordering::Relaxed);
     let stream = MediaSourceStream::new(source, Default::default());
     // No extension hint: the container is recognised from its bytes alone.
     let mut format = symphonia::default::get_probe()

@@ -6,6 +6,7 @@ mod generate;
 #[cfg(feature = "model")]
 mod learn;
 mod preprocess;
+mod retokenize;
 mod tempo;
 #[cfg(feature = "model")]
 mod train;
@@ -28,6 +29,8 @@ pub enum Bench {
     /// Learnability: held-out rhythm F1 of the tiny model along 15 minutes of training.
     #[cfg(feature = "model")]
     Learn(learn::Args),
+    /// Synthetic corpus → full preprocess vs retokenize with a new config: the ratio.
+    Retokenize(retokenize::Args),
 }
 
 /// Writes the synthetic corpus `spec` under `dir/<name>-corpus` and preprocesses it (a fresh
@@ -59,5 +62,6 @@ pub fn run(which: Bench) -> anyhow::Result<()> {
         Bench::Generate(args) => generate::run(args),
         #[cfg(feature = "model")]
         Bench::Learn(args) => learn::run(args),
+        Bench::Retokenize(args) => retokenize::run(args),
     }
 }

@@ -4,6 +4,7 @@ pub mod demo;
 pub mod features;
 pub mod preprocess;
 pub mod preview;
+pub mod retokenize;
 pub mod synth;
 pub mod inspect;
 pub mod tokenize;
@@ -20,6 +21,18 @@ use std::path::Path;
 
 use anyhow::Context;
 use operators::features::FeatureConfig;
+
+/// Loads tokenizer presets (TOML), each validated and ready to run.
+pub fn load_tokenizers(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<pipeline::preprocess::tokenize::TokenizerStage>> {
+    paths
+        .iter()
+        .map(|path| {
+            let config = operators::tokenizer::TokenizerConfig::from_toml_file(path)
+                .with_context(|| format!("loading tokenizer config {}", path.display()))?;
+            pipeline::preprocess::tokenize::TokenizerStage::new(config).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        })
+        .collect()
+}
 
 /// Loads a feature preset, or the built-in default (= `configs/features/default.toml`).
 pub fn load_feature_config(path: Option<&Path>) -> anyhow::Result<FeatureConfig> {

@@ -2,9 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use operators::tokenizer::TokenizerConfig;
-use pipeline::preprocess::tokenize::TokenizerStage;
 use pipeline::preprocess::{ClusterArgs, PreprocessOptions, defaults, run, source_opener};
 use pipeline::sources::hub::HubOptions;
 use pipeline::sources::{SourceOptions, SourceUri};
@@ -19,7 +16,8 @@ pub struct Args {
     /// Output directory (created; an existing one is resumed).
     #[arg(short, long)]
     output: PathBuf,
-    /// Tokenizer preset(s); each gets its own tokens/<hash>/ table. Default: configs/tokenizer/default.toml.
+    /// Tokenizer preset(s); each gets its own tokens/<hash>/ table. Default: the configs of the
+    /// existing output's manifest, or configs/tokenizer/default.toml for a new output.
     #[arg(long)]
     tokenizer: Vec<PathBuf>,
     /// Feature preset. Default: configs/features/default.toml.
@@ -53,18 +51,7 @@ pub struct Args {
 /// Runs `mapflow preprocess`.
 pub fn run_command(args: Args) -> anyhow::Result<()> {
     let features = super::load_feature_config(args.features.as_deref())?;
-    let configs = if args.tokenizer.is_empty() {
-        vec![TokenizerConfig::default()]
-    } else {
-        args.tokenizer
-            .iter()
-            .map(|p| TokenizerConfig::from_toml_file(p).context("loading a tokenizer config"))
-            .collect::<anyhow::Result<_>>()?
-    };
-    let tokenizers = configs
-        .into_iter()
-        .map(|c| TokenizerStage::new(c).map_err(anyhow::Error::msg))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let tokenizers = super::load_tokenizers(&args.tokenizer)?;
     let source_options = SourceOptions {
         hub: HubOptions { cache_dir: args.cache_dir.clone(), keep_shards: args.keep_shards, ..HubOptions::default() },
         capacity: 0,

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! ChunkItem ──exchange(hash(chunk))──► stash[chunk] ──frontier ≥ chunk.end──► sort by time
-//!     ──► tracks/<chunk>.parquet, tokens/<hash>/<chunk>.parquet ──► commits/<chunk>.json
+//!     ──► tracks/<chunk>.parquet, beatmaps/<chunk>.parquet, tokens/<hash>/<chunk>.parquet
+//!     ──► commits/<chunk>.json
 //!     ──► CommitRecord downstream (to worker 0, for the manifest)
 //! ```
 //! Rows are sorted by (time, beatmap, window) before writing, so files are byte-identical
@@ -20,13 +21,15 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::stages::{ChunkItem, ChunkPart};
 use crate::shards::manifest::CommitRecord;
-use crate::shards::rows::{TokenRow, TrackRow, tokens_batch, tracks_batch};
-use crate::shards::writer::write_parquet;
+use crate::shards::rows::{BeatmapRow, TokenRow, TrackRow, beatmaps_batch, tokens_batch, tracks_batch};
+use crate::shards::writer::{ShardFile, write_parquet};
 
 /// Rows per row group of `tracks/` (each row holds a whole song's features, ~2 MB).
 pub const TRACK_ROWS_PER_GROUP: usize = 16;
 /// Rows per row group of `tokens/`.
 pub const TOKEN_ROWS_PER_GROUP: usize = 4096;
+/// Rows per row group of `beatmaps/` (each row holds a `.osu` text, ~10–100 kB).
+pub const BEATMAP_ROWS_PER_GROUP: usize = 256;
 
 /// Everything needed to write a chunk.
 #[derive(Debug, Clone)]
@@ -35,6 +38,8 @@ pub struct ChunkSink {
     pub out: PathBuf,
     /// Key-value metadata for `tracks/` files.
     pub tracks_metadata: Vec<(&'static str, String)>,
+    /// Key-value metadata for `beatmaps/` files.
+    pub beatmaps_metadata: Vec<(&'static str, String)>,
     /// Key-value metadata for `tokens/<hash>/` files, by hash.
     pub tokens_metadata: BTreeMap<String, Vec<(&'static str, String)>>,
 }
@@ -44,7 +49,38 @@ struct Stash {
     tracks: Vec<TrackRow>,
     tokens: BTreeMap<String, Vec<TokenRow>>,
     rejects: Vec<crate::rejects::Reject>,
-    beatmaps: u64,
+    /// `(time of the track, row)`.
+    beatmaps: Vec<(u64, BeatmapRow)>,
+}
+
+/// Writes `tokens/<hash>/<chunk>.parquet` from `rows`, in the one order every writer uses:
+/// (track time, beatmap id, window start), stable, so rows of one beatmap keep their order.
+pub fn write_token_shard(
+    out: &std::path::Path,
+    hash: &str,
+    chunk: &str,
+    rows: &mut [TokenRow],
+    metadata: &[(&'static str, String)],
+) -> anyhow::Result<ShardFile> {
+    rows.sort_by(|a, b| {
+        (a.seq, a.beatmap_id, a.window_start_ms.to_bits()).cmp(&(b.seq, b.beatmap_id, b.window_start_ms.to_bits()))
+    });
+    write_parquet(out, &token_shard_path(hash, chunk), &tokens_batch(rows)?, TOKEN_ROWS_PER_GROUP, metadata)
+}
+
+/// `tokens/<hash>/<chunk>.parquet`, relative to the output directory.
+fn token_shard_path(hash: &str, chunk: &str) -> String {
+    format!("tokens/{hash}/{chunk}.parquet")
+}
+
+/// `beatmaps/<chunk>.parquet`, relative to the output directory.
+pub fn beatmap_shard_path(chunk: &str) -> String {
+    format!("beatmaps/{chunk}.parquet")
+}
+
+/// `tracks/<chunk>.parquet`, relative to the output directory.
+fn track_shard_path(chunk: &str) -> String {
+    format!("tracks/{chunk}.parquet")
 }
 
 impl ChunkSink {
@@ -52,34 +88,42 @@ impl ChunkSink {
         stash.tracks.sort_by_key(|r| r.seq);
         stash.rejects.sort();
         let audio_seconds = stash.tracks.iter().map(|r| r.duration_s).sum();
-        let tracks = if stash.tracks.is_empty() {
-            None
+        let (tracks, beatmaps_file) = if stash.tracks.is_empty() {
+            (None, None)
         } else {
-            Some(write_parquet(
+            let tracks = write_parquet(
                 &self.out,
-                &format!("tracks/{name}.parquet"),
+                &track_shard_path(name),
                 &tracks_batch(&stash.tracks)?,
                 TRACK_ROWS_PER_GROUP,
                 &self.tracks_metadata,
-            )?)
+            )?;
+            // Beatmaps point at their track's row; sorting by time keeps a track's beatmaps in
+            // input order, the order `retokenize` tokenizes them in.
+            let track_rows: HashMap<u64, u32> = stash.tracks.iter().enumerate().map(|(i, t)| (t.seq, i as u32)).collect();
+            stash.beatmaps.sort_by_key(|(seq, _)| *seq);
+            let beatmaps: Vec<BeatmapRow> = stash
+                .beatmaps
+                .drain(..)
+                .map(|(seq, row)| BeatmapRow { track_row: track_rows[&seq], ..row })
+                .collect();
+            let file = write_parquet(
+                &self.out,
+                &beatmap_shard_path(name),
+                &beatmaps_batch(&beatmaps)?,
+                BEATMAP_ROWS_PER_GROUP,
+                &self.beatmaps_metadata,
+            )?;
+            (Some(tracks), Some(file))
         };
+        let beatmaps = beatmaps_file.as_ref().map_or(0, |f| f.rows);
         let mut tokens = BTreeMap::new();
         for (hash, metadata) in &self.tokens_metadata {
             let mut rows = stash.tokens.remove(hash).unwrap_or_default();
             if rows.is_empty() && tracks.is_none() {
                 continue;
             }
-            rows.sort_by(|a, b| {
-                (a.seq, a.beatmap_id, a.window_start_ms.to_bits()).cmp(&(b.seq, b.beatmap_id, b.window_start_ms.to_bits()))
-            });
-            let file = write_parquet(
-                &self.out,
-                &format!("tokens/{hash}/{name}.parquet"),
-                &tokens_batch(&rows)?,
-                TOKEN_ROWS_PER_GROUP,
-                metadata,
-            )?;
-            tokens.insert(hash.clone(), file);
+            tokens.insert(hash.clone(), write_token_shard(&self.out, hash, name, &mut rows, metadata)?);
         }
         let record = CommitRecord {
             chunk: name.to_owned(),
@@ -87,7 +131,8 @@ impl ChunkSink {
             tokens,
             rejects: stash.rejects,
             audio_seconds,
-            beatmaps: stash.beatmaps,
+            beatmaps,
+            beatmaps_file,
         };
         record.commit(&self.out)?;
         Ok(record)
@@ -122,7 +167,7 @@ pub fn write_chunks<'scope>(
                             ChunkPart::Track(row) => stash.tracks.push(row),
                             ChunkPart::Tokens(hash, row) => stash.tokens.entry(hash).or_default().push(row),
                             ChunkPart::Reject(reject) => stash.rejects.push(reject),
-                            ChunkPart::Beatmap => stash.beatmaps += 1,
+                            ChunkPart::Beatmap(row) => stash.beatmaps.push((item.seq, row)),
                         }
                     }
                 });

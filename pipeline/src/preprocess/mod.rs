@@ -16,7 +16,7 @@
 //! are complete, so memory is bounded by `max_in_flight` songs in decoding plus the open chunks,
 //! whatever the corpus size. Resume: chunks with a commit record are skipped by the reader.
 
-mod chunk_writer;
+pub(crate) mod chunk_writer;
 mod cluster;
 mod featurize_op;
 mod plan;
@@ -67,7 +67,8 @@ pub struct PreprocessOptions {
     pub out: PathBuf,
     /// Feature config.
     pub features: FeatureConfig,
-    /// Tokenizers (one `tokens/<hash>/` table each).
+    /// Tokenizers (one `tokens/<hash>/` table each). On an existing output the configs its
+    /// manifest lists are added (see [`run`]); empty on a new output: the default config.
     pub tokenizers: Vec<TokenizerStage>,
     /// Tracks per chunk.
     pub chunk_tracks: usize,
@@ -104,35 +105,71 @@ impl PreprocessOptions {
     }
 
     fn sink(&self) -> ChunkSink {
-        let version = ("mapflow_version", env!("CARGO_PKG_VERSION").to_owned());
+        let feature_hash = self.features.hash();
         ChunkSink {
             out: self.out.clone(),
             tracks_metadata: vec![
-                version.clone(),
-                ("feature_config_hash", self.features.hash()),
+                version_metadata(),
+                ("feature_config_hash", feature_hash.clone()),
                 ("feature_config", serde_json::to_string(&self.features).expect("configs serialise")),
                 ("features_encoding", "f16le rows 0..n_mels: mel dB; last row: onset strength".into()),
             ],
-            tokens_metadata: self
-                .tokenizers
-                .iter()
-                .map(|t| {
-                    let meta = vec![
-                        version.clone(),
-                        ("tokenizer_config_hash", t.hash().to_owned()),
-                        ("tokenizer_config", t.config_json().to_string()),
-                        ("feature_config_hash", self.features.hash()),
-                    ];
-                    (t.hash().to_owned(), meta)
-                })
-                .collect(),
+            beatmaps_metadata: vec![version_metadata(), ("feature_config_hash", feature_hash.clone())],
+            tokens_metadata: self.tokenizers.iter().map(|t| (t.hash().to_owned(), tokens_metadata(&feature_hash, t))).collect(),
         }
     }
+}
+
+fn version_metadata() -> (&'static str, String) {
+    ("mapflow_version", env!("CARGO_PKG_VERSION").to_owned())
+}
+
+/// Key-value metadata of a `tokens/<hash>/` file: the same whichever command writes it.
+pub fn tokens_metadata(feature_hash: &str, tokenizer: &TokenizerStage) -> Vec<(&'static str, String)> {
+    vec![
+        version_metadata(),
+        ("tokenizer_config_hash", tokenizer.hash().to_owned()),
+        ("tokenizer_config", tokenizer.config_json().to_string()),
+        ("feature_config_hash", feature_hash.to_owned()),
+    ]
+}
+
+/// Completes `options.tokenizers` from the output's manifest: a re-run over a grown corpus
+/// tokenizes its new chunks with every config the output already has. A config that committed
+/// chunks lack is refused (those chunks would stay without its tokens): `mapflow retokenize`
+/// adds a config to every chunk.
+fn with_recorded_tokenizers(mut options: PreprocessOptions) -> anyhow::Result<PreprocessOptions> {
+    if options.out.join("manifest.json").is_file() {
+        let manifest = Manifest::read(&options.out)?;
+        for stage in TokenizerStage::all_recorded(&manifest.configs).map_err(anyhow::Error::msg)? {
+            if !options.tokenizers.iter().any(|t| t.hash() == stage.hash()) {
+                options.tokenizers.push(stage);
+            }
+        }
+    }
+    if options.tokenizers.is_empty() {
+        options.tokenizers.push(TokenizerStage::new(operators::tokenizer::TokenizerConfig::default()).map_err(anyhow::Error::msg)?);
+    }
+    options.tokenizers.sort_by(|a, b| a.hash().cmp(b.hash()));
+    let commits = crate::shards::manifest::read_commits(&options.out)?;
+    for stage in &options.tokenizers {
+        if let Some(chunk) = commits.iter().find(|c| c.tracks.is_some() && !c.tokens.contains_key(stage.hash())) {
+            anyhow::bail!(
+                "{}: committed chunk {} has no tokens for tokenizer config {}; add a config to every chunk with `mapflow retokenize --output {} --tokenizer CONFIG.toml`",
+                options.out.display(),
+                chunk.chunk,
+                stage.hash(),
+                options.out.display()
+            );
+        }
+    }
+    Ok(options)
 }
 
 /// Runs the dataflow on this process's workers; returns the summary (complete on process 0).
 pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
+    let options = with_recorded_tokenizers(options)?;
     if options.cluster.process == 0 {
         // Half-written files of a run that was killed; no process writes before all have joined.
         remove_temp_files(&options.out)?;
@@ -218,7 +255,7 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
 }
 
 /// Removes the temp files of interrupted atomic writes (`*.tmp-<pid>`) under `dir`.
-fn remove_temp_files(dir: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn remove_temp_files(dir: &std::path::Path) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
         if path.is_dir() {

@@ -62,6 +62,9 @@ pub struct Summary {
     pub source_error: Option<String>,
     /// Peak resident memory of this process (Linux `VmHWM`), in MiB.
     pub peak_rss_mib: Option<f64>,
+    /// Audio decodes this process started (resumed chunks decode nothing).
+    #[serde(default)]
+    pub audio_decodes: u64,
 }
 
 /// Peak resident set size of this process in MiB, from `/proc/self/status` (Linux only).
@@ -206,6 +209,7 @@ impl Progress {
             }),
             source_error: self.source_error.lock().expect("not poisoned").clone(),
             peak_rss_mib: peak_rss_mib(),
+            audio_decodes: operators::audio::decode_count(),
         }
     }
 }

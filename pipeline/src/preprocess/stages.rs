@@ -11,9 +11,9 @@ use operators::features::FeatureExtractor;
 use serde::{Deserialize, Serialize};
 
 use super::plan::ChunkId;
-use super::tokenize::TokenizerStage;
+use super::tokenize::{PreparedBeatmap, TokenizerStage, window_rows};
 use crate::rejects::Reject;
-use crate::shards::rows::{Split, TokenRow, TrackRow, encode_features};
+use crate::shards::rows::{BeatmapRow, Split, TokenRow, TrackRow, encode_features};
 use crate::sources::{BeatmapRecord, TrackRecord};
 
 /// One input item at its logical time.
@@ -64,8 +64,8 @@ pub enum ChunkPart {
     Tokens(String, TokenRow),
     /// A skipped input.
     Reject(Reject),
-    /// A beatmap was tokenized (for counts).
-    Beatmap,
+    /// A tokenized beatmap, for the `beatmaps` table (`track_row` is set when the chunk is written).
+    Beatmap(BeatmapRow),
 }
 
 /// A part of a chunk's output.
@@ -132,11 +132,22 @@ impl Stages {
         match result {
             Err(reject) => out.push(item(ChunkPart::Reject(reject))),
             Ok((row, beatmaps)) => {
-                for beatmap in &beatmaps {
-                    match super::tokenize::tokenize_beatmap(&self.tokenizers, &row, beatmap) {
-                        Ok(rows) => {
-                            out.push(item(ChunkPart::Beatmap));
+                for beatmap in beatmaps {
+                    match PreparedBeatmap::prepare(&beatmap) {
+                        Ok(prepared) => {
+                            let ids = (beatmap.beatmap_id, beatmap.beatmapset_id);
+                            let rows = window_rows(&self.tokenizers, (&row).into(), ids, &prepared);
                             out.extend(rows.into_iter().map(|(hash, r)| item(ChunkPart::Tokens(hash, r))));
+                            out.push(item(ChunkPart::Beatmap(BeatmapRow {
+                                track_row: 0,
+                                track_id: row.track_id.clone(),
+                                split: row.split,
+                                beatmap_id: beatmap.beatmap_id,
+                                beatmapset_id: beatmap.beatmapset_id,
+                                name: beatmap.name,
+                                stars: prepared.stars(),
+                                osu_text: beatmap.osu_text,
+                            })));
                         }
                         Err(reject) => out.push(item(ChunkPart::Reject(reject))),
                     }

@@ -115,6 +115,7 @@ fn one_and_two_workers_write_identical_shards() {
     assert_eq!(
         names,
         [
+            "beatmaps/a-c0000.parquet", "beatmaps/b-c0000.parquet",
             "commits/a-c0000.json", "commits/b-c0000.json", "manifest.json", "rejects.jsonl",
             "tracks/a-c0000.parquet", "tracks/b-c0000.parquet",
         ]

@@ -21,6 +21,10 @@ pub struct CommitRecord {
     pub chunk: String,
     /// Its `tracks/` file (absent when every track of the chunk was rejected).
     pub tracks: Option<ShardFile>,
+    /// Its `beatmaps/` file (the tokenized beatmaps, for later tokenizer configs); absent when
+    /// every track was rejected, or in outputs written before the table existed.
+    #[serde(default)]
+    pub beatmaps_file: Option<ShardFile>,
     /// Its `tokens/<hash>/` file per tokenizer config hash.
     pub tokens: BTreeMap<String, ShardFile>,
     /// What was skipped in it.
@@ -48,10 +52,20 @@ impl CommitRecord {
             .with_context(|| format!("committing {}", path.display()))
     }
 
+    /// Reads `chunk`'s commit record.
+    pub fn read(out: &Path, chunk: &str) -> anyhow::Result<CommitRecord> {
+        read_record(&commit_path(out, chunk))
+    }
+
     /// Whether `chunk` was committed by an earlier run.
     pub fn is_committed(out: &Path, chunk: &str) -> bool {
         commit_path(out, chunk).is_file()
     }
+}
+
+fn read_record(path: &Path) -> anyhow::Result<CommitRecord> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading commit record {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing commit record {}", path.display()))
 }
 
 /// Reads every commit record under `out`, sorted by chunk name.
@@ -62,11 +76,7 @@ pub fn read_commits(out: &Path) -> anyhow::Result<Vec<CommitRecord>> {
         for entry in std::fs::read_dir(&dir)? {
             let path = entry?.path();
             if path.extension().is_some_and(|e| e == "json") {
-                let bytes = std::fs::read(&path)?;
-                records.push(
-                    serde_json::from_slice::<CommitRecord>(&bytes)
-                        .with_context(|| format!("reading commit record {}", path.display()))?,
-                );
+                records.push(read_record(&path)?);
             }
         }
     }

@@ -5,6 +5,7 @@
 //! ├── manifest.json                      every committed shard: rows, bytes, sha256; the configs
 //! ├── commits/<chunk>.json               one commit record per finished chunk (merged into ^)
 //! ├── tracks/<chunk>.parquet             one row per audio track: features [129, T] as f16
+//! ├── beatmaps/<chunk>.parquet           one row per tokenized beatmap: ids, stars, .osu text
 //! ├── tokens/<tokenizer-hash>/<chunk>.parquet   one row per beatmap window
 //! └── rejects.jsonl                      everything skipped, with the reason
 //! ```
@@ -15,6 +16,7 @@
 //! commit record is redone on resume.
 
 pub mod manifest;
-pub mod reader;
+pub mod read;
 pub mod rows;
+pub mod training_rows;
 pub mod writer;

@@ -6,6 +6,10 @@
 //! clip), the last row the onset strength. numpy: `np.frombuffer(b, '<f2').reshape(channels, frames)`.
 //!
 //! `tokens`: one row per beatmap window, found with its features by `(track_id, window_start_ms)`.
+//!
+//! `beatmaps`: one row per tokenized beatmap: `track_row` (its track's row in the chunk's
+//! `tracks` file), ids, split, exact stars and the `.osu` text — what `retokenize` reads
+//! instead of the source, so a new tokenizer config costs no audio decode.
 
 use std::sync::Arc;
 
@@ -38,6 +42,11 @@ impl Split {
             8 => Split::Val,
             _ => Split::Test,
         }
+    }
+
+    /// The split named `name` as stored (`train`, `val`, `test`).
+    pub fn from_stored(name: &str) -> Option<Split> {
+        [Split::Train, Split::Val, Split::Test].into_iter().find(|s| s.as_str() == name)
     }
 
     /// Lower-case name as stored.
@@ -116,6 +125,27 @@ pub struct TokenRow {
     pub n_spinners: u32,
 }
 
+/// One tokenized beatmap, as stored for later tokenizer configs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BeatmapRow {
+    /// Row of its track in the chunk's `tracks` file.
+    pub track_row: u32,
+    /// Its track.
+    pub track_id: String,
+    /// The track's split.
+    pub split: Split,
+    /// Beatmap id.
+    pub beatmap_id: i64,
+    /// Beatmap set id.
+    pub beatmapset_id: i64,
+    /// The name the beatmap had in the source (used in messages).
+    pub name: String,
+    /// Star rating (rosu-pp, NoMod), exact.
+    pub stars: f64,
+    /// The `.osu` file's text.
+    pub osu_text: String,
+}
+
 /// Schema of `tracks/*.parquet`.
 pub fn tracks_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -155,6 +185,20 @@ pub fn tokens_schema() -> SchemaRef {
     ]))
 }
 
+/// Schema of `beatmaps/*.parquet`.
+pub fn beatmaps_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("track_row", DataType::UInt32, false),
+        Field::new("track_id", DataType::Utf8, false),
+        Field::new("split", DataType::Utf8, false),
+        Field::new("beatmap_id", DataType::Int64, false),
+        Field::new("beatmapset_id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("stars", DataType::Float64, false),
+        Field::new("osu_text", DataType::Utf8, false),
+    ]))
+}
+
 fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(values))
 }
@@ -173,6 +217,23 @@ pub fn tracks_batch(rows: &[TrackRow]) -> arrow::error::Result<RecordBatch> {
             Arc::new(UInt16Array::from_iter_values(rows.iter().map(|r| r.channels))),
             Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.frames))),
             Arc::new(BinaryArray::from_iter_values(rows.iter().map(|r| r.features.as_slice()))),
+        ],
+    )
+}
+
+/// Builds the `beatmaps` batch of `rows` (in the given order).
+pub fn beatmaps_batch(rows: &[BeatmapRow]) -> arrow::error::Result<RecordBatch> {
+    RecordBatch::try_new(
+        beatmaps_schema(),
+        vec![
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.track_row))),
+            strings(rows.iter().map(|r| r.track_id.as_str())),
+            strings(rows.iter().map(|r| r.split.as_str())),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.beatmap_id))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.beatmapset_id))),
+            strings(rows.iter().map(|r| r.name.as_str())),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.stars))),
+            strings(rows.iter().map(|r| r.osu_text.as_str())),
         ],
     )
 }

@@ -26,7 +26,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::dataset::{ChunkFiles, DataSet};
-use crate::shards::reader::{StoredTrack, read_token_rows, read_tracks};
+use crate::shards::training_rows::{TrackFeatures, read_token_rows, read_track_features};
 use crate::shards::rows::{Split, TokenRow};
 
 /// Batches the reader may have ready ahead of the trainer.
@@ -114,7 +114,7 @@ fn name_seed(name: &str) -> u64 {
     u64::from_le_bytes(Sha256::digest(name.as_bytes())[..8].try_into().expect("8 bytes"))
 }
 
-type ChunkTracks = Arc<HashMap<String, StoredTrack>>;
+type ChunkTracks = Arc<HashMap<String, TrackFeatures>>;
 
 struct Reader {
     data: DataSet,
@@ -203,7 +203,7 @@ impl Reader {
         if let Some((_, tracks)) = self.loaded.iter().find(|(name, _)| *name == chunk.name) {
             return Ok(Arc::clone(tracks));
         }
-        let tracks: ChunkTracks = Arc::new(read_tracks(&chunk.tracks)?.into_iter().map(|t| (t.track_id.clone(), t)).collect());
+        let tracks: ChunkTracks = Arc::new(read_track_features(&chunk.tracks)?.into_iter().map(|t| (t.track_id.clone(), t)).collect());
         if self.loaded.len() == CHUNK_CACHE {
             self.loaded.pop_front();
         }

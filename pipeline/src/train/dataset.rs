@@ -4,7 +4,7 @@
 //! ```text
 //! OUT/manifest.json ─► tokenizer config (by hash), feature config check
 //! OUT/commits/*.json ─► chunks: tracks/<chunk>.parquet + tokens/<hash>/<chunk>.parquet
-//! (StoredTrack, TokenRow) ─► WindowExample (features sliced by window, silence-padded)
+//! (TrackFeatures, TokenRow) ─► WindowExample (features sliced by window, silence-padded)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use operators::features::FeatureConfig;
 use operators::tokenizer::{Residual, Tokenizer, TokenizerConfig};
 
 use crate::shards::manifest::{Manifest, read_commits};
-use crate::shards::reader::StoredTrack;
+use crate::shards::training_rows::TrackFeatures;
 use crate::shards::rows::TokenRow;
 
 /// One committed chunk's files.
@@ -108,7 +108,7 @@ impl DataSet {
     }
 
     /// The example of token `row`, whose track is `track`.
-    pub fn example(&self, track: &StoredTrack, row: &TokenRow) -> WindowExample {
+    pub fn example(&self, track: &TrackFeatures, row: &TokenRow) -> WindowExample {
         let start = (row.window_start_ms / 1000.0 * FRAMES_PER_SECOND).round() as i64;
         let features = window_features(track.channels, track.frames, start, self.frames_per_window, |c, j| track.value(c, j));
         let (grid_start, beats_per_frame) = WindowExample::grid(row.window_start_ms, row.grid_anchor_ms, row.beat_ms);

@@ -27,7 +27,7 @@ use self::batches::{BatchStream, DEFAULT_CAPACITY, ReaderPlan};
 use self::dataset::DataSet;
 use self::metrics_log::{MetricsLog, StepWindow, TrainProgress};
 use self::validation::{ValidationScores, ValidationWindow, load_windows, validate};
-use crate::shards::reader::read_tracks;
+use crate::shards::training_rows::read_track_features;
 use crate::shards::rows::Split;
 
 /// Tracks read to fix the feature statistics.
@@ -116,7 +116,7 @@ fn feature_statistics(data: &DataSet, splits: &[Split]) -> anyhow::Result<(Vec<f
     let (mut sum, mut sq, mut n) = (Vec::<f64>::new(), Vec::<f64>::new(), 0f64);
     let mut seen = 0;
     'chunks: for chunk in data.chunks()? {
-        for track in read_tracks(&chunk.tracks)?.into_iter().filter(|t| splits.contains(&t.split)) {
+        for track in read_track_features(&chunk.tracks)?.into_iter().filter(|t| splits.contains(&t.split)) {
             if seen == STATISTICS_TRACKS {
                 break 'chunks;
             }

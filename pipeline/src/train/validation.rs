@@ -17,7 +17,7 @@ use serde::Serialize;
 use tch::Device;
 
 use super::dataset::DataSet;
-use crate::shards::reader::{read_token_rows, read_tracks};
+use crate::shards::training_rows::{read_token_rows, read_track_features};
 use crate::shards::rows::Split;
 
 /// Slider multiplier assumed when decoding (only the reference layout reads it).
@@ -63,7 +63,7 @@ pub fn load_windows(data: &DataSet, split: Split, limit: usize) -> anyhow::Resul
         if rows.is_empty() {
             continue;
         }
-        let tracks = read_tracks(&chunk.tracks)?;
+        let tracks = read_track_features(&chunk.tracks)?;
         for row in rows.into_iter().take(limit - out.len()) {
             let Some(track) = tracks.iter().find(|t| t.track_id == row.track_id) else { continue };
             out.push(ValidationWindow {

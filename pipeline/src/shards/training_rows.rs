@@ -1,4 +1,6 @@
-//! Reads committed shards back: the small columns of `tracks` plus their f16 features, and
+//! Reads whole committed rows back for training and evaluation: tracks with their f16 features
+//! (`read_track_features`) and complete token rows (`read_token_rows`). `retokenize` reads only
+//! small columns instead (`shards::read`).
 //! whole `tokens` rows (training, evaluation).
 
 use std::fs::File;
@@ -13,7 +15,7 @@ use super::rows::{Split, TokenRow};
 
 /// One stored track: its features still as stored (f16 bytes).
 #[derive(Debug, Clone)]
-pub struct StoredTrack {
+pub struct TrackFeatures {
     /// The audio's id.
     pub track_id: String,
     /// Its split.
@@ -28,7 +30,7 @@ pub struct StoredTrack {
     pub features: Vec<u8>,
 }
 
-impl StoredTrack {
+impl TrackFeatures {
     /// Feature `(channel, frame)` as f32 (mel rows in dB).
     pub fn value(&self, channel: usize, frame: usize) -> f32 {
         let at = 2 * (channel * self.frames + frame);
@@ -54,7 +56,7 @@ fn column<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> anyhow::Result
 }
 
 /// Every track of a `tracks/*.parquet` file.
-pub fn read_tracks(path: &Path) -> anyhow::Result<Vec<StoredTrack>> {
+pub fn read_track_features(path: &Path) -> anyhow::Result<Vec<TrackFeatures>> {
     let mut out = Vec::new();
     for batch in batches(path)? {
         let ids = column(&batch, "track_id", path)?.as_string::<i32>();
@@ -64,7 +66,7 @@ pub fn read_tracks(path: &Path) -> anyhow::Result<Vec<StoredTrack>> {
         let frames = column(&batch, "frames", path)?.as_primitive::<UInt32Type>();
         let features = column(&batch, "features", path)?.as_binary::<i32>();
         for i in 0..batch.num_rows() {
-            out.push(StoredTrack {
+            out.push(TrackFeatures {
                 track_id: ids.value(i).to_owned(),
                 split: split_of(splits.value(i), path)?,
                 duration_s: durations.value(i),
