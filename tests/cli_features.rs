@@ -76,10 +76,16 @@ fn bad_audio_fails_with_the_file_name_and_no_output() {
 fn demo_runs_on_the_embedded_song_and_a_synthetic_corpus() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let run = mapflow().arg("demo").arg("--output").arg(&out).output().unwrap();
+    // A few seconds of training keep the test short; cli_model.rs covers learning itself.
+    let run = mapflow().args(["demo", "--train-minutes", "0.1", "--output"]).arg(&out).output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(stdout.contains("features: [129, 9001]"), "{stdout}");
     assert!(stdout.contains("preprocess (timely, 2 workers): 8 tracks"), "{stdout}");
     assert!(out.join("shards/manifest.json").is_file());
+    if cfg!(feature = "model") {
+        assert!(stdout.contains("train: ") && out.join("run/best.safetensors").is_file(), "{stdout}");
+        let generated = out.join("song.osz").is_file() && out.join("song-preview.png").is_file();
+        assert!(generated || stdout.contains("needs more training"), "{stdout}");
+    }
 }
