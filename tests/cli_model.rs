@@ -150,6 +150,21 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
         assert!(std::fs::read(straight.join(file)).unwrap() == std::fs::read(resumed.join(file)).unwrap(), "{file} differs after resume");
     }
 
+    // A run without validation windows still leaves a loadable best checkpoint.
+    let unvalidated = dir.path().join("unvalidated");
+    run_ok(
+        mapflow()
+            .args(["train", "--val-split", "test", "--max-steps", "1", "--data"])
+            .arg(&song.data)
+            .arg("--model")
+            .arg(overfit_preset())
+            .arg("-o")
+            .arg(&unvalidated),
+    );
+    let out = mapflow().arg("generate").arg(&song.audio).arg("--checkpoint").arg(&unvalidated).arg("-o").arg(dir.path().join("u.osu")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() || stderr.contains("placed no objects"), "{stderr}");
+
     let generate = |audio: &Path, checkpoint: &Path| {
         run_err(mapflow().arg("generate").arg(audio).arg("--checkpoint").arg(checkpoint).arg("-o").arg(dir.path().join("x.osu")))
     };

@@ -52,8 +52,8 @@ pub struct CheckpointRecord {
     pub step: u64,
     /// Optimizer updates applied.
     pub updates: i64,
-    /// Validation loss at this step (NaN before the first validation).
-    pub val_loss: f64,
+    /// Validation loss at this step (`None` without validation windows).
+    pub val_loss: Option<f64>,
     /// The model config.
     pub model: ModelConfig,
     /// Its network hash.
@@ -194,7 +194,7 @@ pub fn prune(run: &Path) -> Result<(), CheckpointError> {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
         if let Some(stem) = name.strip_prefix("step-").and_then(|s| s.strip_suffix(".json")) {
             let paths = CheckpointPaths::new(run, &format!("step-{stem}"));
-            let loss = paths.record().map(|r| r.val_loss).unwrap_or(f64::INFINITY);
+            let loss = paths.record().ok().and_then(|r| r.val_loss).unwrap_or(f64::INFINITY);
             scored.push((loss, paths));
         }
     }

@@ -142,7 +142,7 @@ fn feature_statistics(data: &DataSet, splits: &[Split]) -> anyhow::Result<(Vec<f
 }
 
 /// The record of the trainer's state now.
-fn record(trainer: &Trainer, data: &DataSet, val_loss: f64) -> CheckpointRecord {
+fn record(trainer: &Trainer, data: &DataSet, val_loss: Option<f64>) -> CheckpointRecord {
     CheckpointRecord {
         step: trainer.step,
         updates: trainer.optimizer.updates,
@@ -181,7 +181,7 @@ fn start_trainer(options: &TrainOptions, data: &DataSet) -> anyhow::Result<(Trai
         );
     }
     last.restore(&mut trainer)?;
-    let best = CheckpointPaths::new(&options.run, "best").record().map_or(f64::INFINITY, |r| r.val_loss);
+    let best = CheckpointPaths::new(&options.run, "best").record().ok().and_then(|r| r.val_loss).unwrap_or(f64::INFINITY);
     Ok((trainer, best))
 }
 
@@ -272,8 +272,8 @@ fn validate_and_checkpoint(
     best: &mut f64,
 ) -> anyhow::Result<Option<ValidationScores>> {
     let scores = (!windows.is_empty()).then(|| validate(trainer, data.tokenizer(), windows, options.device));
+    let rec = record(trainer, data, scores.map(|s| s.val_loss));
     let val_loss = scores.map_or(f64::NAN, |s| s.val_loss);
-    let rec = record(trainer, data, val_loss);
     let run = &options.run;
     CheckpointPaths::new(run, &format!("step-{:06}", trainer.step)).save(trainer, &rec, true)?;
     CheckpointPaths::new(run, "last").save(trainer, &rec, true)?;
