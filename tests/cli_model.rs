@@ -2,27 +2,14 @@
 //! Learnability: the tiny model overfits one song until free-running generation reproduces its
 //! rhythm; `--resume` continues exactly; bad inputs to `generate` get clear errors.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "support/cli.rs"]
+mod cli;
 
+use std::path::{Path, PathBuf};
+
+use cli::{mapflow, run_err, run_ok};
 use operators::beatmap::{HitObject, parse_beatmap, star_rating};
 use operators::metrics::rhythm_f1;
-
-fn mapflow() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mapflow"))
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn run_err(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(!out.status.success(), "{cmd:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
-}
 
 fn overfit_preset() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/model/overfit-tiny.toml")

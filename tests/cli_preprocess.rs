@@ -2,6 +2,8 @@
 //! workers and with 2 processes on 127.0.0.1; resume after `kill -9`; every bad-input kind in
 //! `rejects.jsonl`; the hub path against a mock hub.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/mock_hub.rs"]
 mod mock_hub;
 #[path = "support/snapshot.rs"]
@@ -11,17 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cli::{mapflow, run_ok};
 use snapshot::{assert_same, snapshot};
-
-fn mapflow() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mapflow"))
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// A corpus of 6 songs (2 per shard) plus bad inputs, and one truncated extra shard.
 fn corpus(dir: &Path) -> PathBuf {

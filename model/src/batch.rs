@@ -15,6 +15,11 @@ use crate::network::{AudioInputs, Conditioning, FEATURE_CHANNELS, tensor_f32};
 /// Feature frames per second (20 ms hop).
 pub const FRAMES_PER_SECOND: f64 = 50.0;
 
+/// The feature frame nearest to `ms` (negative before the song starts).
+pub fn frame_at(ms: f64) -> i64 {
+    (ms / 1000.0 * FRAMES_PER_SECOND).round() as i64
+}
+
 /// The stored value of a silent mel bin (dB of the power floor, 1e-10).
 pub const SILENT_MEL_DB: f32 = -100.0;
 

@@ -186,6 +186,29 @@ impl F1Score {
     }
 }
 
+/// F1 pooled over many windows or maps: matched pairs and object counts summed, F1 of the sums.
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct PooledF1 {
+    /// Matched pairs.
+    pub matched: usize,
+    /// Predicted objects.
+    pub predicted: usize,
+    /// True objects.
+    pub truth: usize,
+    /// F1 of the pooled counts.
+    pub f1: f64,
+}
+
+impl PooledF1 {
+    /// Adds one comparison of `predicted` against `truth` objects that matched `score.matched`.
+    pub fn add(&mut self, score: F1Score, predicted: usize, truth: usize) {
+        self.matched += score.matched;
+        self.predicted += predicted;
+        self.truth += truth;
+        self.f1 = F1Score::new(self.matched, self.predicted, self.truth).f1;
+    }
+}
+
 /// Hit F1: a predicted object hits a true one within `tolerance_ms` and `tolerance_px` of its
 /// start (any kinds); pairs are chosen optimally with cost `|Δt| (ms) + distance (px)`.
 pub fn hit_f1(predicted: &[HitObject], truth: &[HitObject], tolerance_ms: f64, tolerance_px: f32) -> F1Score {

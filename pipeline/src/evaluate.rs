@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use model::batch::WindowExample;
 use model::generate::{DecodedWindow, SamplingOptions, generate, teacher_forced};
 use operators::beatmap::write::to_osu_string;
-use operators::beatmap::{Beatmap, Difficulty, HitObject, Metadata, TimingModel, star_rating};
-use operators::metrics::{F1Score, score_map, token_edit_distance};
+use operators::beatmap::{Beatmap, Difficulty, HitObject, Metadata, star_rating};
+use operators::metrics::{PooledF1, score_map, token_edit_distance};
 use operators::tokenizer::{Tokenizer, Window, merge_predict_regions};
 use serde::Serialize;
 use tch::Device;
@@ -41,28 +41,6 @@ pub struct EvalOptions {
     pub max_maps: Option<usize>,
     /// Where the model runs.
     pub device: Device,
-}
-
-/// Pooled precision / recall / F1.
-#[derive(Debug, Default, Clone, Copy, Serialize)]
-pub struct PooledF1 {
-    /// Matched pairs.
-    pub matched: usize,
-    /// Predicted objects.
-    pub predicted: usize,
-    /// True objects.
-    pub truth: usize,
-    /// F1 of the pooled counts.
-    pub f1: f64,
-}
-
-impl PooledF1 {
-    fn add(&mut self, score: F1Score, predicted: usize, truth: usize) {
-        self.matched += score.matched;
-        self.predicted += predicted;
-        self.truth += truth;
-        self.f1 = F1Score::new(self.matched, self.predicted, self.truth).f1;
-    }
 }
 
 /// Object metrics of one decoding mode, over every map.
@@ -109,16 +87,12 @@ struct MapWindows {
     examples: Vec<WindowExample>,
 }
 
-fn window_timing(row: &TokenRow) -> TimingModel {
-    TimingModel::constant(row.grid_anchor_ms, 60_000.0 / row.beat_ms)
-}
-
 /// The objects decoded windows give, merged over predict regions.
 fn map_objects(tokenizer: &Tokenizer, rows: &[TokenRow], decoded: &[DecodedWindow]) -> Vec<HitObject> {
     let config = &tokenizer.config().windows;
     merge_predict_regions(rows.iter().zip(decoded).enumerate().map(|(i, (row, d))| {
         let window: Window = config.window_at(i, row.window_start_ms);
-        (window, tokenizer.detokenize(&d.tokens, &d.residuals, &window_timing(row), 1.4, &window).objects)
+        (window, tokenizer.detokenize(&d.tokens, &d.residuals, &row.grid_timing(), Difficulty::default().slider_multiplier, &window).objects)
     }))
 }
 
@@ -128,7 +102,7 @@ fn stars_of(objects: &[HitObject], row: &TokenRow) -> anyhow::Result<f64> {
         name: format!("beatmap {} (generated)", row.beatmap_id),
         metadata: Metadata::default(),
         difficulty: Difficulty::default(),
-        timing: window_timing(row),
+        timing: row.grid_timing(),
         objects: objects.to_vec(),
     };
     Ok(star_rating(&map.name, &to_osu_string(&map, "")?)?)

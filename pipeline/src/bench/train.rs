@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use model::config::ModelConfig;
-use pipeline::preprocess::peak_rss_mib;
+use pipeline::preprocess::{peak_rss_mib, rss_mib};
 use pipeline::synth::corpus::{CorpusSpec, Layout};
 use pipeline::train::{TrainOptions, TrainSummary, run as train};
 
@@ -31,13 +31,6 @@ pub struct Args {
     /// Training steps per run.
     #[arg(long, default_value_t = 40)]
     steps: u64,
-}
-
-/// Resident memory now (Linux `VmRSS`), MiB.
-fn rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
 }
 
 /// Trains while a thread samples the resident memory every 200 ms.

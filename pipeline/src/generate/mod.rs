@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use model::batch::{FRAMES_PER_SECOND, WindowExample, window_features};
+use model::batch::{WindowExample, frame_at, window_features};
 use model::checkpoint::{LoadedModel, load_for_inference};
 use model::generate::{SamplingOptions, generate};
 use operators::beatmap::write::{to_osu_string, write_osz};
@@ -34,8 +34,6 @@ pub const MIN_SECONDS: f64 = 2.0;
 /// Onset strength below which a song counts as silent (the envelope's maximum).
 const SILENCE_ONSET: f32 = 1e-3;
 
-/// Slider multiplier of generated maps.
-const SLIDER_MULTIPLIER: f64 = 1.4;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -182,12 +180,12 @@ pub fn generate_map(options: &GenerateOptions) -> anyhow::Result<Generated> {
     let timing = TimingModel::constant(offset_ms, bpm);
     let song_ms = song.seconds * 1000.0;
     let windows = tokenizer.config().windows.windows(song_ms, None);
-    let frames = (tokenizer.config().windows.window_ms / 1000.0 * FRAMES_PER_SECOND).round() as usize;
+    let frames = frame_at(tokenizer.config().windows.window_ms) as usize;
     let examples: Vec<WindowExample> = windows
         .iter()
         .map(|w| {
             let grid = tokenizer.grid(&timing, w);
-            let start = (w.start_ms / 1000.0 * FRAMES_PER_SECOND).round() as i64;
+            let start = frame_at(w.start_ms);
             let (grid_start, beats_per_frame) = WindowExample::grid(w.start_ms, grid.anchor_ms, grid.beat_ms);
             WindowExample {
                 features: window_features(song.channels, song.frames, start, frames, |c, j| song.values[c * song.frames + j]),
@@ -202,7 +200,7 @@ pub fn generate_map(options: &GenerateOptions) -> anyhow::Result<Generated> {
         .collect();
     let decoded = generate(&loaded.net, &tokenizer, &examples, 0, &options.sampling, options.device);
     let objects = merge_predict_regions(windows.iter().zip(&decoded).map(|(w, d)| {
-        (*w, tokenizer.detokenize(&d.tokens, &d.residuals, &timing, SLIDER_MULTIPLIER, w).objects)
+        (*w, tokenizer.detokenize(&d.tokens, &d.residuals, &timing, Difficulty::default().slider_multiplier, w).objects)
     }));
     let objects = cleanup::clean(objects, &timing, song_ms);
     if objects.is_empty() {
@@ -220,7 +218,7 @@ pub fn generate_map(options: &GenerateOptions) -> anyhow::Result<Generated> {
             tags: "mapflow generated".into(),
             audio_file: audio_file_name(&options.audio),
         },
-        difficulty: Difficulty { slider_multiplier: SLIDER_MULTIPLIER, ..Difficulty::default() },
+        difficulty: Difficulty::default(),
         timing,
         objects,
     };

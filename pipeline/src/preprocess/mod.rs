@@ -40,7 +40,7 @@ use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 pub use cluster::ClusterArgs;
-pub use progress::{Summary, peak_rss_mib};
+pub use progress::{Summary, peak_rss_mib, rss_mib};
 
 use self::chunk_writer::ChunkSink;
 use self::plan::ChunkPlan;

@@ -146,6 +146,13 @@ pub struct BeatmapRow {
     pub osu_text: String,
 }
 
+impl TokenRow {
+    /// The window's beat grid as a one-line timing model (what its TIME tokens count in).
+    pub fn grid_timing(&self) -> operators::beatmap::TimingModel {
+        operators::beatmap::TimingModel::constant(self.grid_anchor_ms, 60_000.0 / self.beat_ms)
+    }
+}
+
 /// Schema of `tracks/*.parquet`.
 pub fn tracks_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![

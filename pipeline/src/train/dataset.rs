@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use model::batch::{FRAMES_PER_SECOND, WindowExample, window_features};
+use model::batch::{FRAMES_PER_SECOND, WindowExample, frame_at, window_features};
 use operators::features::FeatureConfig;
 use operators::tokenizer::{Residual, Tokenizer, TokenizerConfig};
 
@@ -65,7 +65,7 @@ impl DataSet {
             .with_context(|| format!("{}: no token table {hash} in the manifest", root.display()))?;
         let config: TokenizerConfig = serde_json::from_value(config_json.clone())
             .with_context(|| format!("{}: unreadable tokenizer config {hash}", root.display()))?;
-        let frames_per_window = (config.windows.window_ms / 1000.0 * FRAMES_PER_SECOND).round() as usize;
+        let frames_per_window = frame_at(config.windows.window_ms) as usize;
         Ok(Self {
             root: root.to_owned(),
             tokenizer: Tokenizer::new(config).map_err(anyhow::Error::msg)?,
@@ -109,7 +109,7 @@ impl DataSet {
 
     /// The example of token `row`, whose track is `track`.
     pub fn example(&self, track: &TrackFeatures, row: &TokenRow) -> WindowExample {
-        let start = (row.window_start_ms / 1000.0 * FRAMES_PER_SECOND).round() as i64;
+        let start = frame_at(row.window_start_ms);
         let features = window_features(track.channels, track.frames, start, self.frames_per_window, |c, j| track.value(c, j));
         let (grid_start, beats_per_frame) = WindowExample::grid(row.window_start_ms, row.grid_anchor_ms, row.beat_ms);
         WindowExample {

@@ -10,8 +10,8 @@
 use model::batch::{ResidualScales, WindowExample, collate};
 use model::generate::{SamplingOptions, generate};
 use model::trainer::Trainer;
-use operators::beatmap::{HitObject, TimingModel};
-use operators::metrics::{F1Score, HIT_TOLERANCE_MS, HIT_TOLERANCE_PX, RHYTHM_TOLERANCES_MS, hit_f1, rhythm_f1};
+use operators::beatmap::{Difficulty, HitObject, TimingModel};
+use operators::metrics::{HIT_TOLERANCE_MS, PooledF1, HIT_TOLERANCE_PX, RHYTHM_TOLERANCES_MS, hit_f1, rhythm_f1};
 use operators::tokenizer::{Residual, Tokenizer, Window};
 use serde::Serialize;
 use tch::Device;
@@ -19,9 +19,6 @@ use tch::Device;
 use super::dataset::DataSet;
 use crate::shards::training_rows::{read_token_rows, read_track_features};
 use crate::shards::rows::Split;
-
-/// Slider multiplier assumed when decoding (only the reference layout reads it).
-const SLIDER_MULTIPLIER: f64 = 1.4;
 
 /// One validation window and where it lies.
 #[derive(Debug, Clone)]
@@ -69,37 +66,19 @@ pub fn load_windows(data: &DataSet, split: Split, limit: usize) -> anyhow::Resul
             out.push(ValidationWindow {
                 example: data.example(track, &row),
                 window: config.window_at(0, row.window_start_ms),
-                timing: TimingModel::constant(row.grid_anchor_ms, 60_000.0 / row.beat_ms),
+                timing: row.grid_timing(),
             });
         }
     }
     Ok(out)
 }
 
-/// The objects `tokens` encode inside `w`'s predict region.
+/// The objects `tokens` encode inside `w`'s predict region (the default slider multiplier:
+/// only the reference layout reads it).
 pub fn window_objects(tokenizer: &Tokenizer, w: &ValidationWindow, tokens: &[u32], residuals: &[Residual]) -> Vec<HitObject> {
-    let decoded = tokenizer.detokenize(tokens, residuals, &w.timing, SLIDER_MULTIPLIER, &w.window);
+    let multiplier = Difficulty::default().slider_multiplier;
+    let decoded = tokenizer.detokenize(tokens, residuals, &w.timing, multiplier, &w.window);
     decoded.objects.into_iter().filter(|o| w.window.keeps_decoded(o.time_ms)).collect()
-}
-
-/// Pooled F1 counts.
-#[derive(Debug, Default, Clone, Copy)]
-struct Tally {
-    matched: usize,
-    predicted: usize,
-    truth: usize,
-}
-
-impl Tally {
-    fn add(&mut self, score: F1Score, predicted: usize, truth: usize) {
-        self.matched += score.matched;
-        self.predicted += predicted;
-        self.truth += truth;
-    }
-
-    fn f1(&self) -> f64 {
-        F1Score::new(self.matched, self.predicted, self.truth).f1
-    }
 }
 
 /// Scores `windows` with the trainer's current network.
@@ -118,7 +97,7 @@ pub fn validate(trainer: &Trainer, tokenizer: &Tokenizer, windows: &[ValidationW
         weight += w;
     }
     let decoded = generate(&trainer.net, tokenizer, &examples, 0, &SamplingOptions::default(), device);
-    let (mut r50, mut r10, mut hits) = (Tally::default(), Tally::default(), Tally::default());
+    let (mut r50, mut r10, mut hits) = (PooledF1::default(), PooledF1::default(), PooledF1::default());
     for (w, d) in windows.iter().zip(&decoded) {
         let truth = window_objects(tokenizer, w, &w.example.tokens, &w.example.residuals);
         let predicted = window_objects(tokenizer, w, &d.tokens, &d.residuals);
@@ -131,9 +110,9 @@ pub fn validate(trainer: &Trainer, tokenizer: &Tokenizer, windows: &[ValidationW
     ValidationScores {
         val_loss: per(loss),
         val_token_loss: per(token_loss),
-        rhythm_f1_50ms: r50.f1(),
-        rhythm_f1_10ms: r10.f1(),
-        hit_f1: hits.f1(),
+        rhythm_f1_50ms: r50.f1,
+        rhythm_f1_10ms: r10.f1,
+        hit_f1: hits.f1,
         windows: windows.len(),
     }
 }
