@@ -152,6 +152,20 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() || stderr.contains("placed no objects"), "{stderr}");
 
+    // The one song is in the train split: no test windows to train on or beatmaps to score.
+    let no_windows = run_err(
+        mapflow()
+            .args(["train", "--train-split", "test", "--max-steps", "1", "--data"])
+            .arg(&song.data)
+            .arg("--model")
+            .arg(overfit_preset())
+            .arg("-o")
+            .arg(dir.path().join("empty")),
+    );
+    assert!(no_windows.contains("no training tracks") && no_windows.contains("data"), "{no_windows}");
+    let no_maps = run_err(mapflow().args(["eval", "--split", "test", "--checkpoint"]).arg(&straight).arg("--data").arg(&song.data));
+    assert!(no_maps.contains("no test beatmaps") && no_maps.contains("data"), "{no_maps}");
+
     let generate = |audio: &Path, checkpoint: &Path| {
         run_err(mapflow().arg("generate").arg(audio).arg("--checkpoint").arg(checkpoint).arg("-o").arg(dir.path().join("x.osu")))
     };
