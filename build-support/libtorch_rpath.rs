@@ -5,7 +5,8 @@
 // DEP_TCH_LIBTORCH_LIB; we bake that directory into every binary, test and bench we link.
 // With the `cuda` feature (full CUDA wheel set) libtorch.so is linked on purpose so that
 // libtorch_cuda.so is loaded and CUDA devices are found.
-fn main() {
+#[allow(dead_code)] // each build script uses part of this file
+fn link_libtorch_rpath() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     if let Some(lib) = std::env::var_os("DEP_TCH_LIBTORCH_LIB") {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.to_string_lossy());

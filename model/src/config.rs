@@ -105,6 +105,10 @@ pub struct TrainingConfig {
     pub validate_windows: usize,
     /// Seed of initialisation, data order and dropout (default 7).
     pub seed: u64,
+    /// bfloat16 autocast of the forward pass (matmuls, linears and convolutions in bf16; norms,
+    /// softmax and the losses in float32). Unset (default): on for CUDA, off on the CPU, where
+    /// bf16 matmuls are slower on most processors; `true` or `false` forces it on every device.
+    pub autocast_bf16: Option<bool>,
 }
 
 impl Default for TrainingConfig {
@@ -124,11 +128,17 @@ impl Default for TrainingConfig {
             validate_every: 200,
             validate_windows: 64,
             seed: 7,
+            autocast_bf16: None,
         }
     }
 }
 
 impl TrainingConfig {
+    /// Whether the forward pass runs under bf16 autocast on a CUDA device (`cuda`) or not.
+    pub fn bf16_autocast(&self, cuda: bool) -> bool {
+        self.autocast_bf16.unwrap_or(cuda)
+    }
+
     /// The curriculum stage in force at `step`.
     pub fn stage_at(&self, step: u64) -> CurriculumStage {
         self.curriculum.iter().take_while(|(from, _)| *from <= step).last().map_or(CurriculumStage::All, |(_, s)| *s)

@@ -1,6 +1,16 @@
-//! The libtorch runtime this binary linked: version, devices, and the device to train on.
+//! The libtorch runtime this binary linked: version, devices, the device to train on, and
+//! mixed precision ([`Autocast`]: bf16 autocast, which tch cannot set).
+//!
+//! ```text
+//! Autocast::bf16(device) ─► native/autocast.cpp ─► at::autocast::set_autocast_dtype/enabled
+//!   forward pass: matmul, linear, conv in bf16; reductions and losses stay float32
+//! drop ─► previous state restored (the outermost region also clears the cast cache)
+//! ```
 
-use tch::Device;
+use std::ffi::{CStr, c_char};
+use std::marker::PhantomData;
+
+use tch::{Device, Kind};
 
 /// What libtorch reports about this machine.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -37,6 +47,116 @@ pub fn runtime_info() -> RuntimeInfo {
     }
 }
 
+unsafe extern "C" {
+    fn mapflow_autocast_state(device: i32, enabled: *mut bool, dtype: *mut i32, error: *mut c_char, error_length: usize) -> i32;
+    fn mapflow_autocast_enter(device: i32, enabled: bool, dtype: i32, error: *mut c_char, error_length: usize) -> i32;
+    fn mapflow_autocast_exit(device: i32, enabled: bool, dtype: i32, error: *mut c_char, error_length: usize) -> i32;
+}
+
+/// Why autocast could not be set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AutocastError {
+    /// Autocast is only wired for the CPU and CUDA.
+    #[error("autocast is not available on {0:?} (cpu or cuda only)")]
+    Device(Device),
+    /// Autocast runs in float16 or bfloat16.
+    #[error("autocast runs in float16 or bfloat16, not {0:?}")]
+    Kind(Kind),
+    /// libtorch refused.
+    #[error("libtorch autocast: {0}")]
+    Torch(String),
+}
+
+/// The shim's device code (see native/autocast.cpp).
+fn device_code(device: Device) -> Result<i32, AutocastError> {
+    match device {
+        Device::Cpu => Ok(0),
+        Device::Cuda(_) => Ok(1),
+        other => Err(AutocastError::Device(other)),
+    }
+}
+
+/// The shim's dtype codes (see native/autocast.cpp).
+const DTYPES: [(i32, Kind); 3] = [(0, Kind::Float), (1, Kind::Half), (2, Kind::BFloat16)];
+
+/// Calls a shim function with an error buffer; its message on failure.
+fn shim(call: impl FnOnce(*mut c_char, usize) -> i32) -> Result<(), AutocastError> {
+    let mut buffer = [0 as c_char; 256];
+    if call(buffer.as_mut_ptr(), buffer.len()) == 0 {
+        return Ok(());
+    }
+    // SAFETY: the shim writes a NUL-terminated message into the buffer (zeroed otherwise).
+    let message = unsafe { CStr::from_ptr(buffer.as_ptr()) };
+    Err(AutocastError::Torch(message.to_string_lossy().into_owned()))
+}
+
+/// Whether autocast is on for `device`'s type on this thread, and its dtype (`None`: one the
+/// shim does not name).
+pub fn autocast_state(device: Device) -> Result<(bool, Option<Kind>), AutocastError> {
+    let code = device_code(device)?;
+    let (mut enabled, mut dtype) = (false, -1);
+    // SAFETY: the out-pointers are valid for the call; the shim catches every C++ exception.
+    shim(|error, length| unsafe { mapflow_autocast_state(code, &mut enabled, &mut dtype, error, length) })?;
+    Ok((enabled, DTYPES.iter().find(|(c, _)| *c == dtype).map(|(_, k)| *k)))
+}
+
+/// Mixed precision on one device type while the guard lives: libtorch's autocast runs the
+/// eligible ops (matmul, linear, convolutions) in `kind` and keeps precision-sensitive ones
+/// (softmax, norms, losses) in float32. Dropping it restores the previous state. libtorch keeps
+/// this state per thread, so the guard is neither `Send` nor `Sync`.
+///
+/// ```
+/// use model::runtime::Autocast;
+/// use tch::{Device, Kind, Tensor};
+/// let (a, b) = (Tensor::ones([2, 3], (Kind::Float, Device::Cpu)), Tensor::ones([3, 4], (Kind::Float, Device::Cpu)));
+/// {
+///     let _bf16 = Autocast::bf16(Device::Cpu).unwrap();
+///     assert_eq!(a.matmul(&b).kind(), Kind::BFloat16);
+/// }
+/// assert_eq!(a.matmul(&b).kind(), Kind::Float);
+/// ```
+#[derive(Debug)]
+pub struct Autocast {
+    device: i32,
+    previous_enabled: bool,
+    previous_dtype: i32,
+    _this_thread: PhantomData<*const ()>,
+}
+
+impl Autocast {
+    /// Turns autocast on for `device`'s type with `kind` (`Half` or `BFloat16`).
+    pub fn new(device: Device, kind: Kind) -> Result<Self, AutocastError> {
+        let code = device_code(device)?;
+        let dtype = match kind {
+            Kind::Half => 1,
+            Kind::BFloat16 => 2,
+            other => return Err(AutocastError::Kind(other)),
+        };
+        let (previous_enabled, previous_kind) = autocast_state(device)?;
+        let previous_dtype = previous_kind.and_then(|k| DTYPES.iter().find(|(_, d)| *d == k)).map_or(-1, |(c, _)| *c);
+        // SAFETY: plain values; the shim catches every C++ exception.
+        shim(|error, length| unsafe { mapflow_autocast_enter(code, true, dtype, error, length) })?;
+        Ok(Self { device: code, previous_enabled, previous_dtype, _this_thread: PhantomData })
+    }
+
+    /// bfloat16 autocast on `device`: float32's range (no loss scaling needed, unlike float16)
+    /// at half the memory traffic.
+    pub fn bf16(device: Device) -> Result<Self, AutocastError> {
+        Self::new(device, Kind::BFloat16)
+    }
+}
+
+impl Drop for Autocast {
+    fn drop(&mut self) {
+        let (device, enabled, dtype) = (self.device, self.previous_enabled, self.previous_dtype);
+        // SAFETY: plain values; the shim catches every C++ exception.
+        if let Err(e) = shim(|error, length| unsafe { mapflow_autocast_exit(device, enabled, dtype, error, length) }) {
+            // Restoring a state libtorch reported a moment ago cannot fail in practice.
+            eprintln!("restoring the autocast state: {e}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +178,29 @@ mod tests {
         }
         let x = tch::Tensor::from_slice(&[1.0f32, 2.0]).to_device(Device::Cuda(0));
         assert_eq!(f64::try_from((&x * 2).sum(tch::Kind::Float).to_device(Device::Cpu)).unwrap(), 6.0);
+    }
+
+    #[test]
+    fn bf16_autocast_on_the_cpu_and_restored_on_drop() {
+        let x = tch::Tensor::randn([4, 8], (Kind::Float, Device::Cpu));
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let linear = tch::nn::linear(vs.root(), 8, 3, Default::default());
+        let before = autocast_state(Device::Cpu).unwrap();
+        assert_eq!(x.apply(&linear).kind(), Kind::Float);
+        {
+            let _bf16 = Autocast::bf16(Device::Cpu).unwrap();
+            assert_eq!(autocast_state(Device::Cpu).unwrap(), (true, Some(Kind::BFloat16)));
+            assert_eq!(x.apply(&linear).kind(), Kind::BFloat16, "Linear under bf16 autocast");
+            assert_eq!(x.matmul(&x.tr()).kind(), Kind::BFloat16, "matmul under bf16 autocast");
+            {
+                let _half = Autocast::new(Device::Cpu, Kind::Half).unwrap();
+                assert_eq!(x.matmul(&x.tr()).kind(), Kind::Half, "nested float16 region");
+            }
+            assert_eq!(x.matmul(&x.tr()).kind(), Kind::BFloat16, "outer region restored");
+        }
+        assert_eq!(autocast_state(Device::Cpu).unwrap(), before);
+        assert_eq!(x.apply(&linear).kind(), Kind::Float, "Float again after the guard dropped");
+        assert_eq!(Autocast::new(Device::Cpu, Kind::Double).unwrap_err(), AutocastError::Kind(Kind::Double));
+        assert!(matches!(Autocast::bf16(Device::Mps), Err(AutocastError::Device(Device::Mps))));
     }
 }

@@ -2,7 +2,7 @@
 //! loss.
 //!
 //! ```text
-//! DeviceBatch ─► Mapper (dropout, bf16 autocast on CUDA) ─► CE(tokens, PAD ignored)
+//! DeviceBatch ─► Mapper (dropout, bf16 autocast: CUDA, or `training.autocast_bf16`) ─► CE(tokens, PAD ignored)
 //!             + residual_weight · SmoothL1(residuals where they count) ─► loss
 //! loss ─► finite? ─► backward ─► grad norm finite? ─► clip ─► AdamW(lr(step)) ; else skip + why
 //! ```
@@ -13,6 +13,7 @@ use crate::batch::{DeviceBatch, PAD};
 use crate::config::ModelConfig;
 use crate::network::Mapper;
 use crate::optim::{AdamW, learning_rate};
+use crate::runtime::Autocast;
 
 /// The parts of a batch's loss.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,9 +41,13 @@ pub struct StepOutcome {
     pub skipped: Option<String>,
 }
 
-/// The loss tensor and its parts for `batch` (dropout as given).
-fn loss_of(net: &Mapper, batch: &DeviceBatch, residual_weight: f64, dropout: f64) -> (Tensor, Tensor, Tensor) {
-    let (logits, residuals) = tch::autocast(true, || net.forward(&batch.audio, &batch.conditioning, &batch.inputs, dropout));
+/// The loss tensor and its parts for `batch` (dropout as given); the forward pass runs under
+/// bf16 autocast on `autocast`'s device when given (on a device the shim does not cover, in
+/// float32). The losses are taken in float32.
+fn loss_of(net: &Mapper, batch: &DeviceBatch, residual_weight: f64, dropout: f64, autocast: Option<Device>) -> (Tensor, Tensor, Tensor) {
+    let guard = autocast.and_then(|device| Autocast::bf16(device).ok());
+    let (logits, residuals) = net.forward(&batch.audio, &batch.conditioning, &batch.inputs, dropout);
+    drop(guard);
     let vocab = logits.size().last().copied().expect("logits have a vocab axis");
     let ce = logits.to_kind(Kind::Float).view([-1, vocab]).cross_entropy_loss::<Tensor>(
         &batch.targets.reshape([-1]),
@@ -87,6 +92,13 @@ impl Trainer {
         Self { vs, net, optimizer, config, step: 0 }
     }
 
+    /// The device whose forward passes run under bf16 autocast, if they do
+    /// (`training.autocast_bf16`; default: CUDA only).
+    pub fn autocast(&self) -> Option<Device> {
+        let device = self.vs.device();
+        self.config.training.bf16_autocast(device.is_cuda()).then_some(device)
+    }
+
     /// One optimisation step on `batch`.
     pub fn train_step(&mut self, batch: &DeviceBatch) -> StepOutcome {
         let t = &self.config.training;
@@ -95,7 +107,7 @@ impl Trainer {
         tch::manual_seed(t.seed.wrapping_add(self.step) as i64);
         self.step += 1;
         self.optimizer.zero_grad();
-        let (total, ce, smooth) = loss_of(&self.net, batch, t.residual_weight, self.config.network.dropout);
+        let (total, ce, smooth) = loss_of(&self.net, batch, t.residual_weight, self.config.network.dropout, self.autocast());
         let loss = loss_values(&total, &ce, &smooth);
         let mut outcome = StepOutcome { loss, lr, grad_norm: f64::NAN, tokens: batch.target_tokens, skipped: None };
         if !loss.total.is_finite() {
@@ -116,8 +128,61 @@ impl Trainer {
     /// The loss of `batch` without dropout or gradients.
     pub fn evaluate(&self, batch: &DeviceBatch) -> Loss {
         tch::no_grad(|| {
-            let (total, ce, smooth) = loss_of(&self.net, batch, self.config.training.residual_weight, 0.0);
+            let (total, ce, smooth) = loss_of(&self.net, batch, self.config.training.residual_weight, 0.0, self.autocast());
             loss_values(&total, &ce, &smooth)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use operators::tokenizer::{Residual, Tokenizer};
+
+    use super::*;
+    use crate::batch::{ResidualScales, WindowExample, collate};
+    use crate::network::FEATURE_CHANNELS;
+    use crate::runtime::autocast_state;
+
+    fn small_config() -> ModelConfig {
+        let mut config = ModelConfig::default();
+        let n = &mut config.network;
+        (n.d_model, n.heads, n.encoder_layers, n.decoder_layers, n.ff_dim, n.max_tokens) = (32, 2, 1, 1, 64, 16);
+        config.training.batch_size = 2;
+        config
+    }
+
+    fn batch(tokenizer: &Tokenizer) -> DeviceBatch {
+        let example = |seed: f32| WindowExample {
+            features: (0..FEATURE_CHANNELS as usize * 300).map(|i| ((i as f32 * 0.37 + seed).sin() * 20.0) - 40.0).collect(),
+            grid_start: -0.5,
+            beats_per_frame: 0.05,
+            stars: 4.0,
+            bpm: 180.0,
+            tokens: vec![1, 4, 9, 4, 2],
+            residuals: vec![Residual::default(); 5],
+        };
+        collate(&[example(0.0), example(1.0)], &ResidualScales::new(tokenizer), 16, Device::Cpu)
+    }
+
+    #[test]
+    fn training_steps_under_cpu_bf16_autocast_when_configured() {
+        let tokenizer = Tokenizer::new(Default::default()).unwrap();
+        let vocab = i64::from(tokenizer.vocab().size());
+        let batch = batch(&tokenizer);
+        assert_eq!(Trainer::new(small_config(), vocab, Device::Cpu).autocast(), None, "off on the CPU by default");
+
+        let mut config = small_config();
+        config.training.autocast_bf16 = Some(true);
+        let mut trainer = Trainer::new(config, vocab, Device::Cpu);
+        assert_eq!(trainer.autocast(), Some(Device::Cpu));
+        let before = autocast_state(Device::Cpu).unwrap();
+        for _ in 0..2 {
+            let outcome = trainer.train_step(&batch);
+            assert!(outcome.skipped.is_none() && outcome.loss.total.is_finite() && outcome.grad_norm > 0.0, "{outcome:?}");
+        }
+        assert!(trainer.evaluate(&batch).total.is_finite());
+        assert_eq!(autocast_state(Device::Cpu).unwrap(), before, "the step leaves autocast as it found it");
+        // The weights stay float32 (autocast casts copies for the forward pass only).
+        assert!(trainer.vs.trainable_variables().iter().all(|v| v.kind() == Kind::Float));
     }
 }
