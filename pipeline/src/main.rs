@@ -50,6 +50,10 @@ enum Command {
     /// Trains the model on preprocessed shards (libtorch).
     #[cfg(feature = "model")]
     Train(commands::train::Args),
+    /// Preprocesses and trains in one process: the trainer reads chunks as they commit, and a
+    /// slow trainer holds the preprocess back.
+    #[cfg(feature = "model")]
+    Run(commands::run::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -78,6 +82,8 @@ fn main() -> std::process::ExitCode {
         Command::Info(args) => commands::info::run(args),
         #[cfg(feature = "model")]
         Command::Train(args) => commands::train::run_command(args),
+        #[cfg(feature = "model")]
+        Command::Run(args) => commands::run::run_command(args),
         #[cfg(feature = "model")]
         Command::Generate(args) => commands::generate::run(args),
         #[cfg(feature = "model")]

@@ -7,6 +7,8 @@ mod generate;
 mod learn;
 mod preprocess;
 mod retokenize;
+#[cfg(feature = "model")]
+mod run;
 mod tempo;
 #[cfg(feature = "model")]
 mod train;
@@ -23,6 +25,9 @@ pub enum Bench {
     /// Training speed, data-wait share, and memory with a trainer slowed 10×.
     #[cfg(feature = "model")]
     Train(train::Args),
+    /// `mapflow run`: how the gate holds the preprocess back behind a normal and a slowed trainer.
+    #[cfg(feature = "model")]
+    Run(run::Args),
     /// Generation time for a 3-minute song (tiny, base) and tempo accuracy.
     #[cfg(feature = "model")]
     Generate(generate::Args),
@@ -58,6 +63,8 @@ pub fn run(which: Bench) -> anyhow::Result<()> {
         Bench::Tempo(args) => tempo::run(args),
         #[cfg(feature = "model")]
         Bench::Train(args) => train::run(args),
+        #[cfg(feature = "model")]
+        Bench::Run(args) => run::run(args),
         #[cfg(feature = "model")]
         Bench::Generate(args) => generate::run(args),
         #[cfg(feature = "model")]

@@ -125,6 +125,7 @@ fn preprocess_a_synthetic_corpus(out: &std::path::Path) -> anyhow::Result<PathBu
         split_seed: defaults::SPLIT_SEED,
         cluster: ClusterArgs { workers: 2, ..ClusterArgs::default() },
         progress: false,
+        gate: None,
     };
     let summary = pipeline::preprocess::run(options, opener)?;
     println!(

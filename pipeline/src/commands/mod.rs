@@ -15,6 +15,8 @@ pub mod generate;
 #[cfg(feature = "model")]
 pub mod info;
 #[cfg(feature = "model")]
+pub mod run;
+#[cfg(feature = "model")]
 pub mod train;
 
 use std::path::Path;

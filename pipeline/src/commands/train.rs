@@ -1,36 +1,27 @@
 //! `mapflow train --data OUT --model PRESET.toml --output RUN`: trains the model on shards.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use model::config::ModelConfig;
 use pipeline::shards::rows::Split;
-use pipeline::train::{TrainOptions, run};
+use pipeline::train::{Follow, TrainOptions, TrainSummary, run};
 
-/// Arguments of `mapflow train`.
+/// What to train and for how long: shared by `mapflow train` and `mapflow run`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
-    /// The preprocessed data set (a `mapflow preprocess` output directory).
-    #[arg(long)]
-    data: PathBuf,
+pub struct TrainArgs {
     /// Model preset (configs/model/tiny.toml, base.toml).
     #[arg(long)]
     model: PathBuf,
-    /// Run directory: checkpoints and metrics.jsonl.
-    #[arg(short, long)]
-    output: PathBuf,
     /// Stop at this step.
     #[arg(long)]
     max_steps: Option<u64>,
     /// Stop after this many minutes of training in this run.
     #[arg(long)]
     max_minutes: Option<f64>,
-    /// Keep reading chunks as a running `preprocess` commits them (continuous training).
+    /// Seed of initialisation, data order and dropout (default: the preset's training.seed).
     #[arg(long)]
-    follow: bool,
-    /// Continue the run in --output from its last checkpoint.
-    #[arg(long)]
-    resume: bool,
+    seed: Option<u64>,
     /// Token table to train on (default: the data set's only one).
     #[arg(long)]
     tokenizer_hash: Option<String>,
@@ -43,6 +34,44 @@ pub struct Args {
     /// cpu, cuda, or auto (CUDA when available).
     #[arg(long, default_value = "auto", value_parser = parse_device)]
     device: tch::Device,
+}
+
+impl TrainArgs {
+    /// The options for training on `data` into the run directory `run`.
+    pub fn options(&self, data: PathBuf, run: PathBuf, resume: bool) -> anyhow::Result<TrainOptions> {
+        let mut model = ModelConfig::from_toml_file(&self.model).context("loading the model preset")?;
+        if let Some(seed) = self.seed {
+            model.training.seed = seed;
+        }
+        let mut options = TrainOptions::new(data, model, run);
+        options.max_steps = self.max_steps;
+        options.max_minutes = self.max_minutes;
+        options.resume = resume;
+        options.tokenizer_hash = self.tokenizer_hash.clone();
+        options.train_splits = self.train_splits.clone();
+        options.val_split = self.val_split;
+        options.device = self.device;
+        Ok(options)
+    }
+}
+
+/// Arguments of `mapflow train`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The preprocessed data set (a `mapflow preprocess` output directory).
+    #[arg(long)]
+    data: PathBuf,
+    /// Run directory: checkpoints and metrics.jsonl.
+    #[arg(short, long)]
+    output: PathBuf,
+    #[command(flatten)]
+    train: TrainArgs,
+    /// Keep reading chunks as a running `preprocess` commits them (continuous training).
+    #[arg(long)]
+    follow: bool,
+    /// Continue the run in --output from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
     /// Print the final summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -67,36 +96,36 @@ pub fn parse_device(s: &str) -> Result<tch::Device, String> {
     }
 }
 
+/// The summary as text lines (`run`: the run directory).
+pub fn summary_text(summary: &TrainSummary, run: &Path) -> String {
+    let v = summary.last_validation;
+    format!(
+        "trained to step {} ({} this run, {:.2} steps/s, {:.0} tokens/s, data wait {:.1}%){}\ncheckpoints: {}/best.safetensors (metrics: {}/metrics.jsonl)",
+        summary.step,
+        summary.steps_this_run,
+        summary.steps_per_second,
+        summary.tokens_per_second,
+        100.0 * summary.data_wait_fraction,
+        v.map_or(String::new(), |v| format!(
+            "\nvalidation: loss {:.4}, rhythm F1 ±50 ms {:.3}, ±10 ms {:.3}, hit F1 {:.3} on {} windows",
+            v.val_loss, v.rhythm_f1_50ms, v.rhythm_f1_10ms, v.hit_f1, v.windows
+        )),
+        run.display(),
+        run.display()
+    )
+}
+
 /// Runs `mapflow train`.
 pub fn run_command(args: Args) -> anyhow::Result<()> {
-    let model = ModelConfig::from_toml_file(&args.model).context("loading the model preset")?;
-    let mut options = TrainOptions::new(args.data, model, args.output.clone());
-    options.max_steps = args.max_steps;
-    options.max_minutes = args.max_minutes;
-    options.follow = args.follow;
-    options.resume = args.resume;
-    options.tokenizer_hash = args.tokenizer_hash;
-    options.train_splits = args.train_splits;
-    options.val_split = args.val_split;
-    options.device = args.device;
+    let mut options = args.train.options(args.data, args.output.clone(), args.resume)?;
+    if args.follow {
+        options.follow = Follow::Polling;
+    }
     let summary = run(options)?;
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
-        let v = summary.last_validation;
-        println!(
-            "trained to step {} ({} this run, {:.2} steps/s, {:.0} tokens/s, data wait {:.1}%){}",
-            summary.step,
-            summary.steps_this_run,
-            summary.steps_per_second,
-            summary.tokens_per_second,
-            100.0 * summary.data_wait_fraction,
-            v.map_or(String::new(), |v| format!(
-                "\nvalidation: loss {:.4}, rhythm F1 ±50 ms {:.3}, ±10 ms {:.3}, hit F1 {:.3} on {} windows",
-                v.val_loss, v.rhythm_f1_50ms, v.rhythm_f1_10ms, v.hit_f1, v.windows
-            ))
-        );
-        println!("checkpoints: {}/best.safetensors (metrics: {}/metrics.jsonl)", args.output.display(), args.output.display());
+        println!("{}", summary_text(&summary, &args.output));
     }
     Ok(())
 }

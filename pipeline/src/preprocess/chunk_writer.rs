@@ -42,6 +42,9 @@ pub struct ChunkSink {
     pub beatmaps_metadata: Vec<(&'static str, String)>,
     /// Key-value metadata for `tokens/<hash>/` files, by hash.
     pub tokens_metadata: BTreeMap<String, Vec<(&'static str, String)>>,
+    /// `mapflow run`'s gate: a chunk that cannot be committed ends the run (its credit would
+    /// never come back).
+    pub gate: Option<crate::gate::ChunkGate>,
 }
 
 #[derive(Default)]
@@ -182,7 +185,12 @@ pub fn write_chunks<'scope>(
                         Ok(record) => output.session(&cap).give(record),
                         // A failed write (disk full, permissions) must not commit the chunk: the
                         // run reports it and a later run redoes the chunk.
-                        Err(e) => log::error!("chunk {name}: not committed: {e:#}"),
+                        Err(e) => {
+                            log::error!("chunk {name}: not committed: {e:#}");
+                            if let Some(gate) = &sink.gate {
+                                gate.fail(format!("chunk {name} was not committed: {e:#}"));
+                            }
+                        }
                     }
                 }
             }

@@ -15,6 +15,8 @@
 //! chunk writer keeps the rows of its open chunks (at most `chunk_tracks` songs each) until they
 //! are complete, so memory is bounded by `max_in_flight` songs in decoding plus the open chunks,
 //! whatever the corpus size. Resume: chunks with a commit record are skipped by the reader.
+//! In `mapflow run` a [`ChunkGate`] adds end-to-end backpressure: the source reader takes a
+//! credit before the first track of each chunk and the trainer's reader returns it.
 
 pub(crate) mod chunk_writer;
 mod cluster;
@@ -47,6 +49,7 @@ use self::plan::ChunkPlan;
 use self::progress::Progress;
 use self::stages::{SourceItem, Stages};
 use self::tokenize::TokenizerStage;
+use crate::gate::ChunkGate;
 use crate::shards::manifest::{CommitRecord, Manifest, ManifestConfigs};
 use crate::sources::{self, SourceEntry, SourceOptions, SourceUri};
 
@@ -58,6 +61,8 @@ pub mod defaults {
     pub const MAX_IN_FLIGHT: u64 = 8;
     /// Seed of the train/val/test assignment.
     pub const SPLIT_SEED: u64 = 0x6d61_7066_6c6f_77;
+    /// `mapflow run`: chunks the input may have admitted and the trainer not yet read.
+    pub const MAX_CHUNKS_AHEAD: usize = 2;
 }
 
 /// Everything `preprocess` needs besides the source.
@@ -80,6 +85,9 @@ pub struct PreprocessOptions {
     pub cluster: ClusterArgs,
     /// Show progress on stderr.
     pub progress: bool,
+    /// `mapflow run`: credits shared with the trainer, taken per chunk before its first track
+    /// is admitted (`None`: no end-to-end backpressure, as in `mapflow preprocess`).
+    pub gate: Option<ChunkGate>,
 }
 
 /// Opens the input; called once, on global worker 0 only.
@@ -116,6 +124,7 @@ impl PreprocessOptions {
             ],
             beatmaps_metadata: vec![version_metadata(), ("feature_config_hash", feature_hash.clone())],
             tokens_metadata: self.tokenizers.iter().map(|t| (t.hash().to_owned(), tokens_metadata(&feature_hash, t))).collect(),
+            gate: self.gate.clone(),
         }
     }
 }
@@ -193,6 +202,7 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     let configs = options.manifest_configs();
     let (out, chunk_tracks, max_in_flight) = (options.out.clone(), options.chunk_tracks, options.max_in_flight);
     let worker_progress = Arc::clone(&progress);
+    let gate = options.gate.clone();
 
     let guards = timely::execute(timely_config, move |worker| {
         let index = worker.index();
@@ -203,6 +213,7 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
         let probe = ProbeHandle::new();
         let progress = Arc::clone(&worker_progress);
         let out_dir = out.clone();
+        let commit_gate = gate.clone();
         worker.dataflow::<u64, _, _>(|scope| {
             let items = scope.input_from(&mut input);
             let featurized = featurize_op::featurize(items, Arc::clone(&stages));
@@ -232,6 +243,9 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
                         log::error!("recording commit of {}: {e:#}", record.chunk);
                     }
                     progress.chunk_committed(record);
+                    if let Some(gate) = &commit_gate {
+                        gate.committed(&record.chunk, record.tracks.is_some());
+                    }
                 })
                 .probe_with(&probe);
         });
@@ -239,7 +253,8 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
         if index == 0 {
             let opener = opener.lock().expect("not poisoned").take();
             if let Some(opener) = opener {
-                feed_input(worker, &mut input, &flowing, opener, &out, chunk_tracks, max_in_flight, &worker_progress);
+                let source = SourceFeed { opener, out: out.clone(), chunk_tracks, max_in_flight, gate: gate.clone() };
+                feed_input(worker, &mut input, &flowing, source, &worker_progress);
             }
         }
         input.close();
@@ -268,34 +283,65 @@ pub(crate) fn remove_temp_files(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the source reader needs: the source, where committed chunks are, and its bounds.
+struct SourceFeed {
+    opener: SourceOpener,
+    out: PathBuf,
+    chunk_tracks: usize,
+    max_in_flight: u64,
+    gate: Option<ChunkGate>,
+}
+
+/// What the source reader hands the input.
+enum Fed {
+    /// A track (or what could not be read) at its time.
+    Item(SourceItem),
+    /// Nothing before this time follows: the input may advance to it, so the chunks before it
+    /// complete and commit while the reader waits for a gate credit.
+    Frontier(u64),
+}
+
 /// Global worker 0: reads the source on a thread and feeds the dataflow, at most
-/// `max_in_flight` tracks ahead of the probe.
-#[allow(clippy::too_many_arguments)]
+/// `max_in_flight` tracks ahead of the probe (and, with a gate, a credit per chunk).
 fn feed_input(
     worker: &mut timely::worker::Worker,
     input: &mut InputHandleVec<u64, SourceItem>,
     probe: &ProbeHandle<u64>,
-    opener: SourceOpener,
-    out: &std::path::Path,
-    chunk_tracks: usize,
-    max_in_flight: u64,
+    source: SourceFeed,
     progress: &Arc<Progress>,
 ) {
-    let (tx, rx) = bounded::<SourceItem>(2);
-    let out = out.to_path_buf();
+    let (tx, rx) = bounded::<Fed>(2);
+    let SourceFeed { opener, out, chunk_tracks, max_in_flight, gate } = source;
     let reader_progress = Arc::clone(progress);
     let reader = std::thread::Builder::new()
         .name("source-reader".into())
         .spawn(move || -> anyhow::Result<()> {
             let mut plan = ChunkPlan::new(chunk_tracks);
+            let mut admitted: Option<String> = None;
             for entry in opener()? {
                 let (seq, chunk) = plan.next(&entry.shard);
                 if CommitRecord::is_committed(&out, &chunk.name) {
                     reader_progress.track_resumed();
                     continue;
                 }
+                if let Some(gate) = &gate
+                    && admitted.as_deref() != Some(chunk.name.as_str())
+                {
+                    // The chunks before this one must be able to commit (and be read) while we
+                    // wait, so the input moves past them first.
+                    if tx.send(Fed::Frontier(seq)).is_err() {
+                        break;
+                    }
+                    // Only before a chunk's first track: stopping here ends the input at a
+                    // chunk boundary, so every admitted chunk is completed and committed.
+                    if let Err(closed) = gate.admit(&chunk.name) {
+                        log::info!("source: {closed}; stopping before chunk {}", chunk.name);
+                        break;
+                    }
+                    admitted = Some(chunk.name.clone());
+                }
                 reader_progress.track_read(entry.item.as_ref().map_or(0, |t| t.audio.len()));
-                if tx.send(SourceItem { seq, chunk, payload: entry.item }).is_err() {
+                if tx.send(Fed::Item(SourceItem { seq, chunk, payload: entry.item })).is_err() {
                     break;
                 }
             }
@@ -304,7 +350,11 @@ fn feed_input(
         .expect("spawning the source reader");
     loop {
         match rx.recv_timeout(Duration::from_millis(5)) {
-            Ok(item) => {
+            Ok(Fed::Frontier(seq)) => {
+                input.advance_to(seq);
+                worker.step();
+            }
+            Ok(Fed::Item(item)) => {
                 let seq = item.seq;
                 // Move the input's time first (skipped, already committed chunks leave gaps), then
                 // wait until every track more than `max_in_flight` behind has flowed through.

@@ -76,6 +76,7 @@ fn options(out: &Path, workers: usize) -> PreprocessOptions {
         split_seed: defaults::SPLIT_SEED,
         cluster: ClusterArgs { workers, ..Default::default() },
         progress: false,
+        gate: None,
     }
 }
 

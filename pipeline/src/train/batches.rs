@@ -3,19 +3,22 @@
 //! at `capacity` batches), a fast one finds batches ready.
 //!
 //! ```text
-//! epoch e: chunks (re-listed: --follow sees new commits) shuffled by (seed, e)
+//! epoch e: chunks (re-listed each epoch) shuffled by (seed, e)
 //!   chunk: tokens rows (train split, curriculum stage of the batch being filled) shuffled
 //!          ─► pending ─► every batch_size rows: features sliced from the chunk's tracks
 //!          ─► bounded channel ─► trainer
+//!   following a producer: after each chunk, chunks committed since are read next
+//!          (fresh data first); the first read of a chunk returns its gate credit
 //! ```
 //! Batch `n` depends only on the data, the seed and `n`, so `--resume` at step `n` replays
-//! the order without loading features for the skipped batches.
+//! the order without loading features for the skipped batches (not when following a
+//! producer: then the order depends on when chunks commit).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossbeam::channel::{Receiver, Sender, bounded};
@@ -26,6 +29,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::dataset::{ChunkFiles, DataSet};
+use crate::gate::ChunkGate;
 use crate::shards::training_rows::{TrackFeatures, read_token_rows, read_track_features};
 use crate::shards::rows::{Split, TokenRow};
 
@@ -35,8 +39,90 @@ pub const DEFAULT_CAPACITY: usize = 4;
 /// Loaded chunks kept for rows still waiting in a partial batch.
 const CHUNK_CACHE: usize = 4;
 
-/// How often `--follow` looks for new commits when it has seen every chunk.
+/// How often `--follow` looks for new commits (with a gate: the longest wait between looks).
 const FOLLOW_POLL: Duration = Duration::from_millis(500);
+
+/// Where new chunks come from while training.
+#[derive(Debug, Clone, Default)]
+pub enum Follow {
+    /// Only the chunks committed when each epoch starts; none is an error (`mapflow train`).
+    #[default]
+    No,
+    /// A `preprocess` in another process may still commit: look for commits every
+    /// [`FOLLOW_POLL`], forever (`mapflow train --follow`).
+    Polling,
+    /// `mapflow run`'s producer in this process: woken by its commits, credits returned on
+    /// each chunk's first read; following ends when the producer has finished.
+    Gate(ChunkGate),
+}
+
+/// What a follower has seen of the commits: the gate's change counter, or the last look.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitWatch {
+    changes: u64,
+    looked: Instant,
+}
+
+impl Follow {
+    /// Whether new chunks may still come. Asked before listing chunks, so a listing made after
+    /// it said `false` holds every chunk there will be.
+    pub fn active(&self) -> bool {
+        match self {
+            Follow::No => false,
+            Follow::Polling => true,
+            Follow::Gate(gate) => gate.producing(),
+        }
+    }
+
+    /// What has been seen now.
+    pub fn watch(&self) -> CommitWatch {
+        let changes = match self {
+            Follow::Gate(gate) => gate.changes(),
+            _ => 0,
+        };
+        CommitWatch { changes, looked: Instant::now() }
+    }
+
+    /// Whether chunks may have been committed since `watch` (which is moved on if so).
+    pub fn news(&self, watch: &mut CommitWatch) -> bool {
+        let news = match self {
+            Follow::No => false,
+            Follow::Polling => watch.looked.elapsed() >= FOLLOW_POLL,
+            Follow::Gate(gate) => gate.changes() != watch.changes,
+        };
+        if news {
+            *watch = self.watch();
+        }
+        news
+    }
+
+    /// Waits for a commit after `watch` (at most [`FOLLOW_POLL`]); returns the new watch.
+    pub fn wait(&self, watch: CommitWatch) -> CommitWatch {
+        match self {
+            Follow::No => {}
+            Follow::Polling => std::thread::sleep(FOLLOW_POLL),
+            Follow::Gate(gate) => {
+                gate.wait_for_change(watch.changes, FOLLOW_POLL);
+            }
+        }
+        self.watch()
+    }
+
+    /// The reader has read `chunk` (the first read returns the chunk's credit).
+    fn consumed(&self, chunk: &str) {
+        if let Follow::Gate(gate) = self {
+            gate.consumed(chunk);
+        }
+    }
+
+    /// Why training must stop early: the producer failed.
+    pub fn failure(&self) -> Option<String> {
+        match self {
+            Follow::Gate(gate) => gate.failure(),
+            _ => None,
+        }
+    }
+}
 
 /// One batch of training windows.
 #[derive(Debug)]
@@ -54,9 +140,9 @@ pub struct ReaderPlan {
     pub training: TrainingConfig,
     /// First batch to send (earlier ones are replayed without features).
     pub start_batch: u64,
-    /// Keep looking for new chunks at the end of each epoch instead of cycling only the ones
-    /// committed so far; wait while there are none.
-    pub follow: bool,
+    /// Where new chunks come from: while following, read new commits as they come and wait
+    /// while there is nothing to train on.
+    pub follow: Follow,
     /// Batches buffered in the channel.
     pub capacity: usize,
     /// Splits trained on (normally just `train`).
@@ -132,28 +218,51 @@ impl Reader {
     }
 
     fn run(mut self) -> anyhow::Result<()> {
-        for epoch in 0u64.. {
+        let follow = self.plan.follow.clone();
+        let mut watch = follow.watch();
+        let mut epoch = 0u64;
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let following = follow.active();
             let mut chunks = self.data.chunks()?;
             if chunks.is_empty() {
-                if !self.plan.follow {
+                if !following {
                     anyhow::bail!("{}: no committed chunks with training tokens", self.data.root().display());
                 }
-                std::thread::sleep(FOLLOW_POLL);
+                watch = follow.wait(watch);
                 continue;
             }
             chunks.shuffle(&mut ChaCha8Rng::seed_from_u64(self.plan.training.seed ^ epoch.wrapping_mul(0xA076_1D64_78BD_642F)));
+            let mut listed: HashSet<String> = chunks.iter().map(|c| c.name.clone()).collect();
+            let mut queue = VecDeque::from(chunks);
             let mut admitted = 0;
-            for chunk in chunks {
+            while let Some(chunk) = queue.pop_front() {
+                let name = chunk.name.clone();
                 match self.feed_chunk(chunk, epoch)? {
                     Some(rows) => admitted += rows,
                     None => return Ok(()),
                 }
+                follow.consumed(&name);
+                if following && follow.news(&mut watch) {
+                    // Chunks committed since the epoch began come next, in name order.
+                    let fresh: Vec<ChunkFiles> = self.data.chunks()?.into_iter().filter(|c| !listed.contains(&c.name)).collect();
+                    for chunk in fresh.into_iter().rev() {
+                        listed.insert(chunk.name.clone());
+                        queue.push_front(chunk);
+                    }
+                }
             }
-            if admitted == 0 && !self.plan.follow {
-                anyhow::bail!("{}: no training windows (splits trained on, curriculum stage)", self.data.root().display());
+            if admitted == 0 {
+                if !following {
+                    anyhow::bail!("{}: no training windows (splits trained on, curriculum stage)", self.data.root().display());
+                }
+                // Nothing to train on yet: wait for a commit instead of re-reading the same chunks.
+                watch = follow.wait(watch);
             }
+            epoch += 1;
         }
-        Ok(())
     }
 
     /// Adds `chunk`'s admitted rows, sending every full batch: how many rows were admitted, or

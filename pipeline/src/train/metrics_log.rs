@@ -77,6 +77,11 @@ impl StepWindow {
         self.grad_norm += outcome.grad_norm;
     }
 
+    /// Seconds spent waiting for batches.
+    pub fn wait_seconds(&self) -> f64 {
+        self.wait.as_secs_f64()
+    }
+
     /// Waiting time / total time.
     pub fn wait_fraction(&self) -> f64 {
         self.wait.as_secs_f64() / self.busy.as_secs_f64().max(1e-9)

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! OUT shards ─► batch reader thread ─► bounded channel ─► trainer thread (this one)
-//!                                                        ├─ step: loss, AdamW, schedule
+//!   (following a producer: new chunks                     ├─ feature statistics (fresh run)
+//!    read as they commit)                                 ├─ step: loss, AdamW, schedule
 //!                                                        ├─ every N: validation (loss + free-running F1)
 //!                                                        │           ─► checkpoints (best 3, best, last)
 //!                                                        └─ metrics.jsonl + progress bar
@@ -23,6 +24,7 @@ use model::config::ModelConfig;
 use model::trainer::Trainer;
 use tch::Device;
 
+pub use self::batches::Follow;
 use self::batches::{BatchStream, DEFAULT_CAPACITY, ReaderPlan};
 use self::dataset::DataSet;
 use self::metrics_log::{MetricsLog, StepWindow, TrainProgress};
@@ -49,8 +51,8 @@ pub struct TrainOptions {
     pub max_steps: Option<u64>,
     /// Stop after this much training time in this run.
     pub max_minutes: Option<f64>,
-    /// Keep reading newly committed chunks (continuous training).
-    pub follow: bool,
+    /// Keep reading newly committed chunks (continuous training), and from where.
+    pub follow: Follow,
     /// Continue from `RUN/last`.
     pub resume: bool,
     /// The token table to train on (default: the only one).
@@ -76,7 +78,7 @@ impl TrainOptions {
             run,
             max_steps: None,
             max_minutes: None,
-            follow: false,
+            follow: Follow::No,
             resume: false,
             tokenizer_hash: None,
             train_splits: vec![Split::Train],
@@ -101,6 +103,10 @@ pub struct TrainSummary {
     pub tokens_per_second: f64,
     /// Fraction of the wall time spent waiting for data.
     pub data_wait_fraction: f64,
+    /// Seconds the trainer waited for batches.
+    pub data_wait_seconds: f64,
+    /// Seconds a fresh run waited for its first training tracks (following a producer).
+    pub start_wait_seconds: f64,
     /// Batches skipped by the non-finite guard.
     pub skipped_batches: u64,
     /// The last validation.
@@ -111,8 +117,15 @@ pub struct TrainSummary {
     pub wall_seconds: f64,
 }
 
+/// Per-channel feature mean and std, and how many training tracks they were taken from.
+struct FeatureStatistics {
+    mean: Vec<f32>,
+    std: Vec<f32>,
+    tracks: usize,
+}
+
 /// Per-channel mean and std of the features of up to [`STATISTICS_TRACKS`] training tracks.
-fn feature_statistics(data: &DataSet, splits: &[Split]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+fn feature_statistics(data: &DataSet, splits: &[Split]) -> anyhow::Result<FeatureStatistics> {
     let (mut sum, mut sq, mut n) = (Vec::<f64>::new(), Vec::<f64>::new(), 0f64);
     let mut seen = 0;
     'chunks: for chunk in data.chunks()? {
@@ -133,12 +146,39 @@ fn feature_statistics(data: &DataSet, splits: &[Split]) -> anyhow::Result<(Vec<f
             n += track.frames as f64;
         }
     }
-    if n == 0.0 {
-        bail!("{}: no training tracks to take feature statistics from", data.root().display());
-    }
+    let n = n.max(1.0);
     let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
     let std = sq.iter().zip(&sum).map(|(q, s)| ((q / n - (s / n).powi(2)).max(0.0).sqrt().max(1e-3)) as f32).collect();
-    Ok((mean, std))
+    Ok(FeatureStatistics { mean, std, tracks: seen })
+}
+
+/// The feature statistics of a fresh run. Following a producer, they wait for training tracks:
+/// until [`STATISTICS_TRACKS`] are committed, the producer has finished, or (with a gate) it
+/// waits for the reader, which shows that no more will come before training starts.
+fn statistics_for_a_fresh_run(options: &TrainOptions, data: &DataSet) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+    let follow = &options.follow;
+    let mut watch = follow.watch();
+    loop {
+        let following = follow.active();
+        let stats = feature_statistics(data, &options.train_splits)?;
+        let enough = match follow {
+            Follow::Gate(gate) => stats.tracks >= STATISTICS_TRACKS || (stats.tracks > 0 && gate.producer_waiting()),
+            _ => stats.tracks > 0,
+        };
+        if enough || !following {
+            if stats.tracks == 0 {
+                bail!("{}: no training tracks to take feature statistics from", data.root().display());
+            }
+            if stats.tracks < STATISTICS_TRACKS {
+                log::info!("feature statistics from {} training tracks", stats.tracks);
+            }
+            return Ok((stats.mean, stats.std));
+        }
+        if let Some(failure) = follow.failure() {
+            bail!("the preprocess failed before training could start: {failure}");
+        }
+        watch = follow.wait(watch);
+    }
 }
 
 /// The record of the trainer's state now.
@@ -156,17 +196,27 @@ fn record(trainer: &Trainer, data: &DataSet, val_loss: Option<f64>) -> Checkpoin
     }
 }
 
-/// Sets up a trainer: fresh (feature statistics from the data) or resumed from `RUN/last`.
+/// Checks what can be checked before any data exists: a limit is given, and the run directory
+/// holds a run exactly when resuming.
+pub fn check_run_directory(options: &TrainOptions) -> anyhow::Result<()> {
+    if options.max_steps.is_none() && options.max_minutes.is_none() {
+        bail!("give --max-steps or --max-minutes");
+    }
+    let last = CheckpointPaths::new(&options.run, "last");
+    if options.resume {
+        last.record().context("--resume: no checkpoint to resume")?;
+    } else if last.record.exists() {
+        bail!("{} already holds a run: pass --resume to continue it, or choose another run directory", options.run.display());
+    }
+    Ok(())
+}
+
+/// Sets up a trainer: fresh (the caller sets its feature statistics) or resumed from `RUN/last`.
 fn start_trainer(options: &TrainOptions, data: &DataSet) -> anyhow::Result<(Trainer, f64)> {
     let vocab = i64::from(data.tokenizer().vocab().size());
     let last = CheckpointPaths::new(&options.run, "last");
     let mut trainer = Trainer::new(options.model.clone(), vocab, options.device);
     if !options.resume {
-        if last.record.exists() {
-            bail!("{} already holds a run: pass --resume to continue it, or choose another --output", options.run.display());
-        }
-        let (mean, std) = feature_statistics(data, &options.train_splits)?;
-        trainer.net.encoder.set_statistics(&mean, &std);
         return Ok((trainer, f64::INFINITY));
     }
     let saved = last.record().context("--resume: no checkpoint to resume")?;
@@ -185,19 +235,13 @@ fn start_trainer(options: &TrainOptions, data: &DataSet) -> anyhow::Result<(Trai
     Ok((trainer, best))
 }
 
-/// Trains until `max_steps`, `max_minutes` or the end of the data (`--follow`: never).
+/// Trains until `max_steps` or `max_minutes` (or, following a producer, until it fails).
 pub fn run(options: TrainOptions) -> anyhow::Result<TrainSummary> {
-    if options.max_steps.is_none() && options.max_minutes.is_none() {
-        bail!("give --max-steps or --max-minutes");
-    }
+    check_run_directory(&options)?;
     std::fs::create_dir_all(&options.run).with_context(|| format!("creating {}", options.run.display()))?;
     let data = DataSet::open(&options.data, options.tokenizer_hash.as_deref())?;
     let (mut trainer, mut best_val) = start_trainer(&options, &data)?;
     let training = options.model.training.clone();
-    let val_windows = load_windows(&data, options.val_split, training.validate_windows)?;
-    if val_windows.is_empty() {
-        log::warn!("{}: no {} windows: validation is skipped", data.root().display(), options.val_split.as_str());
-    }
     let scales = ResidualScales::new(data.tokenizer());
     let max_tokens = options.model.network.max_tokens as usize;
     let mut stream = BatchStream::spawn(
@@ -205,11 +249,26 @@ pub fn run(options: TrainOptions) -> anyhow::Result<TrainSummary> {
         ReaderPlan {
             training: training.clone(),
             start_batch: trainer.step,
-            follow: options.follow,
+            follow: options.follow.clone(),
             capacity: options.reader_capacity,
             splits: options.train_splits.clone(),
         },
     );
+    // The reader runs meanwhile: following a producer, its reads return the credits that let
+    // training tracks be committed.
+    let start_wait = Instant::now();
+    if !options.resume {
+        let (mean, std) = statistics_for_a_fresh_run(&options, &data)?;
+        trainer.net.encoder.set_statistics(&mean, &std);
+    }
+    let start_wait = start_wait.elapsed();
+    // Following, the validation set grows with the data until it holds `validate_windows`
+    // (settled: loaded when no more data could come).
+    let mut val_settled = !options.follow.active();
+    let mut val_windows = load_windows(&data, options.val_split, training.validate_windows)?;
+    if val_windows.is_empty() && val_settled {
+        log::warn!("{}: no {} windows: validation is skipped", data.root().display(), options.val_split.as_str());
+    }
     let mut metrics = MetricsLog::open(&options.run.join("metrics.jsonl"))?;
     let progress = TrainProgress::new(options.max_steps);
     let started = Instant::now();
@@ -217,7 +276,10 @@ pub fn run(options: TrainOptions) -> anyhow::Result<TrainSummary> {
     let deadline = options.max_minutes.map(|m| started + Duration::from_secs_f64(m * 60.0));
     let (mut window, mut total) = (StepWindow::default(), StepWindow::default());
     let mut last_validation = None;
-    let finished = |step: u64| options.max_steps.is_some_and(|m| step >= m) || deadline.is_some_and(|d| Instant::now() >= d);
+    // A failed producer ends training at the next step (with a checkpoint): the caller reports it.
+    let finished = |step: u64| {
+        options.max_steps.is_some_and(|m| step >= m) || deadline.is_some_and(|d| Instant::now() >= d) || options.follow.failure().is_some()
+    };
     let mut last = finished(trainer.step);
     while !last {
         let waited = Instant::now();
@@ -238,6 +300,10 @@ pub fn run(options: TrainOptions) -> anyhow::Result<TrainSummary> {
         if trainer.step % LOG_EVERY == 0 || validating {
             let mut line = window.line(trainer.step, &training);
             if validating {
+                if !val_settled && val_windows.len() < training.validate_windows {
+                    val_settled = !options.follow.active();
+                    val_windows = load_windows(&data, options.val_split, training.validate_windows)?;
+                }
                 line.validation = validate_and_checkpoint(&options, &trainer, &data, &val_windows, &mut best_val)?;
                 last_validation = line.validation.or(last_validation);
             }
@@ -255,6 +321,8 @@ pub fn run(options: TrainOptions) -> anyhow::Result<TrainSummary> {
         steps_per_second: (trainer.step - first_step) as f64 / wall.max(1e-9),
         tokens_per_second: total.tokens as f64 / total.busy.as_secs_f64().max(1e-9),
         data_wait_fraction: total.wait_fraction(),
+        data_wait_seconds: total.wait_seconds(),
+        start_wait_seconds: start_wait.as_secs_f64(),
         skipped_batches: total.skipped,
         last_validation,
         best_val_loss: best_val,
