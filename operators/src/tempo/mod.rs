@@ -8,6 +8,8 @@
 //!  events + candidates ─► grid: most coherent candidate, refined (±4 %, ~0.001 BPM)
 //!                              ─► beat phase = mode of the events folded modulo the beat
 //!                                 (or the one half a beat away, if the bass is on it)
+//!                              ─► octave: BPM / 2 when alternate beats have no bass, × 2 when
+//!                                 the half beats carry the accents and bass too (then re-phased)
 //!                              ─► confidence (on-grid share) + steadiness (drift per segment)
 //!  grid + mel rows ─► bar: which beat of 4 is the downbeat (onset accent + bass/chord change)
 //!                  ─► TempoEstimate { bpm, offset_ms (a downbeat), confidence, steady, .. }
@@ -20,6 +22,7 @@
 
 mod bar;
 mod grid;
+mod octave;
 mod onsets;
 mod salience;
 #[cfg(test)]
@@ -148,18 +151,18 @@ pub fn estimate_tempo(input: &TempoInput<'_>, config: &TempoConfig) -> Result<Te
     }
     let rate = f64::from(input.feature_config.sample_rate);
     let events = onsets::onset_events(input.samples, input.feature_config.sample_rate);
-    let no_beat = || TempoError::NoBeat {
-        name: input.name.to_owned(),
-        onsets: events.len(),
-        seconds: input.samples.len() as f64 / rate,
-    };
+    let no_beat = || TempoError::NoBeat { name: input.name.to_owned(), onsets: events.len(), seconds: input.samples.len() as f64 / rate };
     if events.len() < MIN_ONSETS {
         return Err(no_beat());
     }
     let frame_seconds = input.feature_config.frame_seconds();
-    let envelope = salience::tempo_envelope(input.features, bands_below(input.feature_config, KICK_BASS_MAX_HZ));
+    let onset: Vec<f64> = input.features.onset().iter().map(|&x| f64::from(x)).collect();
+    let bass = salience::bass_flux(input.features, bands_below(input.feature_config, KICK_BASS_MAX_HZ));
+    let envelope = salience::tempo_envelope(&onset, &bass);
     let candidates = salience::candidates(&envelope, frame_seconds, config).ok_or_else(no_beat)?;
     let beat = grid::fit(&events, &candidates, &envelope, frame_seconds, config);
+    let bpm = octave::settle(&beat, &onset, &bass, frame_seconds, config);
+    let beat = if bpm == beat.bpm { beat } else { grid::place(&events, bpm, &envelope, frame_seconds) };
     let chord_bands = bands_below(input.feature_config, BASS_CHORD_MAX_HZ);
     let downbeat = bar::downbeat(&events, &beat, input.features, chord_bands, frame_seconds, config.beats_per_bar);
     let beat_s = 60.0 / beat.bpm;

@@ -97,3 +97,20 @@ fn estimates_are_deterministic() {
     let samples = click_track(174.5, 1.2345, 20.0);
     assert_eq!(estimate(&samples).unwrap(), estimate(&samples).unwrap());
 }
+
+/// The bundled drum & bass song (tests/data/reference: 174 BPM, beats from 0 s, kick on 1 and
+/// 3½, snare on 2 and 4) through the MP3 decoder: the backbeat makes 87 BPM as periodic as 174,
+/// and the kick alone pulses at 87; mappers and the song's maker say 174.
+#[test]
+fn the_bundled_drum_and_bass_song_is_at_174_bpm() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/reference/song.mp3");
+    let feature_config = FeatureConfig::default();
+    let audio = crate::audio::load_file(&path, feature_config.sample_rate, &Default::default()).unwrap();
+    let features = FeatureExtractor::new(feature_config.clone()).unwrap().extract(&audio.samples);
+    let input = TempoInput { name: "song.mp3", features: &features, feature_config: &feature_config, samples: &audio.samples };
+    let est = estimate_tempo(&input, &TempoConfig::default()).unwrap();
+    assert!((est.bpm - 174.0).abs() < 0.05, "{est:?}");
+    let beat_error = off_grid_ms(est.offset_ms, 0.0, 60_000.0 / 174.0);
+    assert!(beat_error.abs() < 5.0, "offset off the beat by {beat_error} ms: {est:?}");
+    assert!(est.steady && !est.low_confidence, "{est:?}");
+}
