@@ -146,7 +146,7 @@ fn peak(scores: &[f64]) -> (usize, f64) {
 
 /// Where (−0.5…0.5, relative to the middle) the parabola through three equally spaced values
 /// peaks; 0 when the middle is no peak.
-fn parabola_vertex(a: f64, b: f64, c: f64) -> f64 {
+pub(super) fn parabola_vertex(a: f64, b: f64, c: f64) -> f64 {
     let denom = a - 2.0 * b + c;
     if denom < 0.0 { (0.5 * (a - c) / denom).clamp(-0.5, 0.5) } else { 0.0 }
 }
