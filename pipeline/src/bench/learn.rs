@@ -39,7 +39,7 @@ pub struct Args {
     seconds: f64,
     /// Tempo spread of the training songs (see `mapflow synth --tempo-spread`); the held-out
     /// songs keep their maps' own tempos.
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.0)]
     tempo_spread: f64,
 }
 
