@@ -118,6 +118,8 @@ fn tiny_model_overfits_one_song_and_generation_reproduces_its_rhythm() {
     .unwrap();
     assert!(eval["free_running"]["rhythm_f1_50ms"]["f1"].as_f64().unwrap() >= 0.9, "{eval}");
     assert!(eval["teacher_forced_token_accuracy"].as_f64().unwrap() > 0.5, "{eval}");
+    // The tempo estimator on the stored features finds the rendered song's BPM.
+    assert!(eval["bpm_within_half"].as_f64().unwrap() == 1.0 && eval["bpm_error"].as_f64().unwrap() < 0.5, "{eval}");
     assert!(run.join("eval-train.json").is_file());
 }
 
@@ -179,6 +181,24 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
     std::fs::write(&short, wav(&(0..22_050 / 2).map(|i| ((i * 97) % 2000) as i16 - 1000).collect::<Vec<_>>())).unwrap();
     assert!(generate(&short, &straight).contains("too short"));
     assert!(generate(&song.audio, &dir.path().join("no-such-run")).contains("no-such-run"));
+
+    // A checkpoint whose record names another feature, tokenizer or network config than its
+    // own is refused, naming the checkpoint.
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(straight.join("best.json")).unwrap()).unwrap();
+    let tampered = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let run = dir.path().join(name);
+        std::fs::create_dir(&run).unwrap();
+        std::fs::copy(straight.join("best.safetensors"), run.join("best.safetensors")).unwrap();
+        let mut record = record.clone();
+        edit(&mut record);
+        std::fs::write(run.join("best.json"), serde_json::to_vec(&record).unwrap()).unwrap();
+        let err = generate(&song.audio, &run);
+        assert!(err.contains(name), "{err}");
+        err
+    };
+    assert!(tampered("other-features", &|r| r["feature_config"] = "0000".into()).contains("trained on features"));
+    assert!(tampered("other-tokenizer", &|r| r["tokenizer"]["grid_x"] = 16.into()).contains("does not match its hash"));
+    assert!(tampered("other-network", &|r| r["model"]["network"]["d_model"] = 64.into()).contains("network hash does not match"));
 }
 
 /// A mono 16-bit 22,050 Hz WAV file.

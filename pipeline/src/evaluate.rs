@@ -8,8 +8,8 @@
 //!          (hit F1, rhythm F1, timing MAE, slider IoU, stars), token edit distance per window
 //! ```
 //! The beat grid of each window is the map's own (oracle timing), so these numbers measure the
-//! model. The tempo estimator needs the audio samples, which the shards do not keep: its BPM
-//! and offset errors are measured by `mapflow bench tempo` / `bench generate` on rendered songs.
+//! model. The BPM error is the tempo estimator's on each map's track, from the stored features
+//! (the shards keep no samples; `mapflow bench tempo` measures the offset from the audio).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,13 +18,15 @@ use model::batch::WindowExample;
 use model::generate::{DecodedWindow, SamplingOptions, generate, teacher_forced};
 use operators::beatmap::write::to_osu_string;
 use operators::beatmap::{Beatmap, Difficulty, HitObject, Metadata, star_rating};
+use operators::features::FeatureConfig;
 use operators::metrics::{PooledF1, score_map, token_edit_distance};
+use operators::tempo::{TempoConfig, TempoInput, estimate_tempo};
 use operators::tokenizer::{Tokenizer, Window, merge_predict_regions};
 use serde::Serialize;
 use tch::Device;
 
 use crate::generate::load_model;
-use crate::shards::training_rows::{read_token_rows, read_track_features};
+use crate::shards::training_rows::{TrackFeatures, read_token_rows, read_track_features};
 use crate::shards::rows::{Split, TokenRow};
 use crate::train::dataset::DataSet;
 
@@ -77,6 +79,11 @@ pub struct EvalReport {
     pub teacher_forced_token_accuracy: f64,
     /// |stars of the generated map − stars of the true map|, mean over maps.
     pub star_rating_error: f64,
+    /// |estimated BPM − the map's BPM|, mean over the maps whose track got an estimate
+    /// (`operators::tempo` on the stored features).
+    pub bpm_error: f64,
+    /// Share of maps whose estimated BPM is within 0.5 of the map's (no estimate: a miss).
+    pub bpm_within_half: f64,
     /// Wall seconds.
     pub seconds: f64,
 }
@@ -85,6 +92,15 @@ pub struct EvalReport {
 struct MapWindows {
     rows: Vec<TokenRow>,
     examples: Vec<WindowExample>,
+    /// The tempo estimated for its track (`None`: no beat found).
+    estimated_bpm: Option<f64>,
+}
+
+/// The BPM `operators::tempo` finds in a stored track's features (`None`: no beat).
+fn estimate_bpm(track: &TrackFeatures, config: &FeatureConfig) -> Option<f64> {
+    let features = track.matrix();
+    let input = TempoInput { name: &track.track_id, features: &features, feature_config: config, samples: None };
+    estimate_tempo(&input, &TempoConfig::default()).ok().map(|e| e.bpm)
 }
 
 /// The objects decoded windows give, merged over predict regions.
@@ -154,6 +170,7 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
             continue;
         }
         let tracks = read_track_features(&chunk.tracks)?;
+        let mut bpm_of: BTreeMap<String, Option<f64>> = BTreeMap::new();
         let mut by_map: BTreeMap<(String, i64), Vec<TokenRow>> = BTreeMap::new();
         for row in rows {
             by_map.entry((row.track_id.clone(), row.beatmap_id)).or_default().push(row);
@@ -165,7 +182,8 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
             let Some(track) = tracks.iter().find(|t| t.track_id == track_id) else { continue };
             rows.sort_by(|a, b| a.window_start_ms.total_cmp(&b.window_start_ms));
             let examples = rows.iter().map(|r| data.example(track, r)).collect();
-            maps.push(MapWindows { rows, examples });
+            let estimated_bpm = *bpm_of.entry(track_id).or_insert_with(|| estimate_bpm(track, data.feature_config()));
+            maps.push(MapWindows { rows, examples, estimated_bpm });
         }
     }
     if maps.is_empty() {
@@ -191,6 +209,8 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
         let stars = if objects.is_empty() { 0.0 } else { stars_of(objects, &map.rows[0])? };
         star_error += (stars - f64::from(map.rows[0].stars)).abs();
     }
+    let bpm_errors: Vec<f64> =
+        maps.iter().filter_map(|m| m.estimated_bpm.map(|bpm| (bpm - f64::from(m.rows[0].bpm)).abs())).collect();
     Ok(EvalReport {
         split: options.split,
         maps: maps.len(),
@@ -199,6 +219,8 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
         teacher_forced: teacher,
         teacher_forced_token_accuracy: right as f64 / total.max(1) as f64,
         star_rating_error: star_error / maps.len() as f64,
+        bpm_error: bpm_errors.iter().sum::<f64>() / bpm_errors.len().max(1) as f64,
+        bpm_within_half: bpm_errors.iter().filter(|&&e| e <= 0.5).count() as f64 / maps.len() as f64,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -222,6 +244,12 @@ pub fn table(r: &EvalReport) -> String {
     out += &row("slider IoU", format!("{:.3}", a.slider_iou), format!("{:.3}", b.slider_iou));
     out += &row("token edit distance", format!("{:.3}", a.edit_distance), format!("{:.3}", b.edit_distance));
     out += &row("token accuracy", "-".into(), format!("{:.3}", r.teacher_forced_token_accuracy));
-    out += &format!("star rating error {:.2} | {:.1} s\n", r.star_rating_error, r.seconds);
+    out += &format!(
+        "star rating error {:.2} | BPM error {:.2} (estimated from the stored features; within 0.5 on {:.0} % of maps) | {:.1} s\n",
+        r.star_rating_error,
+        r.bpm_error,
+        100.0 * r.bpm_within_half,
+        r.seconds
+    );
     out
 }

@@ -65,6 +65,9 @@ pub struct SongResult {
     pub offset_error_ms: f64,
     /// The estimated offset is a true downbeat (within the offset tolerance, modulo 4 beats).
     pub downbeat_right: bool,
+    /// BPM error of the estimate from the features alone (no samples: what `mapflow eval` can
+    /// do on stored shards).
+    pub features_only_bpm_error: f64,
     /// Decode + resample + features.
     pub features_time: Duration,
     /// `estimate_tempo` alone.
@@ -91,6 +94,8 @@ pub struct TempoAccuracy {
     pub within_targets_share: f64,
     /// Share of the songs within targets whose offset is also a downbeat.
     pub downbeat_share: f64,
+    /// Share with the BPM within tolerance when estimated from the features alone.
+    pub features_only_bpm_share: f64,
     /// Share flagged `low_confidence`.
     pub low_confidence_share: f64,
     /// `estimate_tempo` time, scaled to a 3-minute song (mean, s).
@@ -123,11 +128,13 @@ pub fn accuracy(spec: &TempoBenchSpec) -> anyhow::Result<TempoAccuracy> {
             let audio = load_bytes(&name, bytes, feature_config.sample_rate, &DecodeOptions::default())?;
             let features = extractor.extract(&audio.samples);
             let features_time = clock.elapsed();
-            let input = TempoInput { name: &name, features: &features, feature_config: &feature_config, samples: &audio.samples };
+            let input = TempoInput { name: &name, features: &features, feature_config: &feature_config, samples: Some(&audio.samples) };
             let clock = Instant::now();
             let estimate = estimate_tempo(&input, &tempo_config).ok();
             let estimate_time = clock.elapsed();
             let beat_ms = song.grid.beat_length_ms;
+            let stored = TempoInput { samples: None, ..input };
+            let features_only_bpm_error = estimate_tempo(&stored, &tempo_config).map_or(f64::INFINITY, |e| e.bpm - 60_000.0 / beat_ms);
             let (bpm_error, offset_error_ms, downbeat_right) = match &estimate {
                 Some(e) => {
                     let shift = e.offset_ms - song.grid.offset_ms;
@@ -145,6 +152,7 @@ pub fn accuracy(spec: &TempoBenchSpec) -> anyhow::Result<TempoAccuracy> {
                 bpm_error,
                 offset_error_ms,
                 downbeat_right,
+                features_only_bpm_error,
                 features_time,
                 estimate_time,
             });
@@ -161,6 +169,7 @@ pub fn accuracy(spec: &TempoBenchSpec) -> anyhow::Result<TempoAccuracy> {
         offset_share: share(&|s| s.offset_error_ms.abs() <= OFFSET_TOLERANCE_MS),
         within_targets_share: within as f64 / songs.len() as f64,
         downbeat_share: songs.iter().filter(|s| s.within_targets() && s.downbeat_right).count() as f64 / within.max(1) as f64,
+        features_only_bpm_share: share(&|s| s.features_only_bpm_error.abs() <= BPM_TOLERANCE),
         low_confidence_share: share(&|s| s.estimate.is_none_or(|e| e.low_confidence)),
         estimate_seconds_per_3min: per_3min(&|s| s.estimate_time),
         features_seconds_per_3min: per_3min(&|s| s.features_time),

@@ -8,7 +8,7 @@
 //!  period P ─► fold: histogram of t_i mod P (0.5 ms bins, Gaussian σ = 2 ms) ─► its mode, or
 //!              the mode half a beat away if the tempo envelope (bass) is stronger there
 //!          ─► share of weight within 10 ms of a 1/4 or 1/3 beat line ─► confidence
-//!          ─► fold mode of each 16-beat segment vs the song's phase ─► drift (largest)
+//!          ─► lag of each 16-beat segment's fold against the song's fold ─► drift (largest)
 //! ```
 //! The harmonics 2 and 4 keep the coherence high when half or quarter beats carry as much weight
 //! as beats (a 1/2 stream), where the first harmonic alone would cancel out. The phase is the
@@ -38,6 +38,9 @@ const ON_GRID_SECONDS: f64 = 0.010;
 const DRIFT_SEGMENT_BEATS: f64 = 16.0;
 /// Fewest events a segment needs to count toward the drift.
 const DRIFT_MIN_EVENTS: usize = 8;
+/// Share of the median segment's onset weight a segment needs to count toward the drift: a
+/// break with a few soft notes (slow attacks, timed late) says little about the grid.
+const DRIFT_MIN_WEIGHT_SHARE: f64 = 0.5;
 
 /// A fitted beat grid: beats at `phase_s + n · 60 / bpm`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,9 +56,8 @@ pub(super) struct BeatFit {
 }
 
 /// Fits the grid to `events` (at least one): of the `candidates` whose coherence is at least
-/// [`MIN_RELATIVE_COHERENCE`] of the best one's, the most salient; the beat phase is the fold's mode or
-/// the mode half a beat away, whichever the tempo `envelope` (one value per `frame_seconds`)
-/// is stronger on.
+/// [`MIN_RELATIVE_COHERENCE`] of the best one's, the most salient, refined, then [`place`]d on
+/// the tempo `envelope` (one value per `frame_seconds`).
 pub(super) fn fit(events: &[OnsetEvent], candidates: &[Candidate], envelope: &[f64], frame_seconds: f64, config: &TempoConfig) -> BeatFit {
     let lobe = 60.0 / (events[events.len() - 1].time_s - events[0].time_s).max(1.0);
     let scanned: Vec<(f64, f64, f64)> = candidates
@@ -73,7 +75,12 @@ pub(super) fn fit(events: &[OnsetEvent], candidates: &[Candidate], envelope: &[f
     // The fourth harmonic's lobes are 4× narrower: a quarter of one per step, then 1/80.
     let (mid, _) = best_tempo(events, rough, lobe / 4.0, lobe / 16.0);
     let (bpm, _) = best_tempo(events, mid, lobe / 16.0, lobe / 320.0);
-    let bpm = bpm.clamp(config.min_bpm, config.max_bpm);
+    place(events, bpm.clamp(config.min_bpm, config.max_bpm), envelope, frame_seconds)
+}
+
+/// The grid at `bpm`: beat phase (the fold's mode or the mode half a beat away, whichever the
+/// tempo `envelope` is stronger on), confidence and drift.
+pub(super) fn place(events: &[OnsetEvent], bpm: f64, envelope: &[f64], frame_seconds: f64) -> BeatFit {
     let period = 60.0 / bpm;
     let fold = Fold::new(events, period);
     let on_beat = fold.mode_near(0.0, period);
@@ -89,7 +96,7 @@ pub(super) fn fit(events: &[OnsetEvent], candidates: &[Candidate], envelope: &[f
         sum
     };
     let phase_s = if comb(off_beat) > comb(on_beat) { off_beat } else { on_beat };
-    BeatFit { bpm, phase_s, confidence: on_grid_confidence(events, period, phase_s), drift_ms: drift_ms(events, period, phase_s) }
+    BeatFit { bpm, phase_s, confidence: on_grid_confidence(events, period, phase_s), drift_ms: drift_ms(events, period) }
 }
 
 /// The most coherent tempo within `center ± half_width` on a grid of `step` BPM (refined by a
@@ -139,7 +146,7 @@ fn peak(scores: &[f64]) -> (usize, f64) {
 
 /// Where (−0.5…0.5, relative to the middle) the parabola through three equally spaced values
 /// peaks; 0 when the middle is no peak.
-fn parabola_vertex(a: f64, b: f64, c: f64) -> f64 {
+pub(super) fn parabola_vertex(a: f64, b: f64, c: f64) -> f64 {
     let denom = a - 2.0 * b + c;
     if denom < 0.0 { (0.5 * (a - c) / denom).clamp(-0.5, 0.5) } else { 0.0 }
 }
@@ -163,11 +170,7 @@ impl Fold {
         let reach = (3.0 * sigma).ceil() as isize;
         let kernel: Vec<f64> = (-reach..=reach).map(|d| (-0.5 * (d as f64 / sigma).powi(2)).exp()).collect();
         let smooth = (0..bins as isize)
-            .map(|i| {
-                (-reach..=reach)
-                    .map(|d| hist[(i + d).rem_euclid(bins as isize) as usize] * kernel[(d + reach) as usize])
-                    .sum()
-            })
+            .map(|i| (-reach..=reach).map(|d| hist[(i + d).rem_euclid(bins as isize) as usize] * kernel[(d + reach) as usize]).sum())
             .collect();
         Self { smooth, bin_s }
     }
@@ -183,6 +186,18 @@ impl Fold {
         let best = (c - reach..c + reach).fold(c - reach, |b, i| if at(i) > at(b) { i } else { b });
         let shift = parabola_vertex(at(best - 1), at(best), at(best + 1));
         ((best as f64 + 0.5 + shift) * self.bin_s).rem_euclid(period)
+    }
+
+    /// The lag (s, within ±`max_s`, refined by a parabola) at which this fold best matches
+    /// `other`, a fold of the same period: `other` shifted by it looks most like `self`.
+    fn shift_against(&self, other: &Fold, max_s: f64) -> f64 {
+        let bins = self.smooth.len() as isize;
+        let reach = ((max_s / self.bin_s) as isize).min(bins / 2);
+        let score =
+            |lag: isize| -> f64 { (0..bins).map(|i| self.smooth[i as usize] * other.smooth[(i - lag).rem_euclid(bins) as usize]).sum() };
+        let scores: Vec<f64> = (-reach..=reach).map(score).collect();
+        let (_, at) = peak(&scores);
+        (at - reach as f64) * self.bin_s
     }
 }
 
@@ -210,15 +225,26 @@ fn on_grid_confidence(events: &[OnsetEvent], period: f64, phase_s: f64) -> f64 {
     ((on_grid / total - chance) / (1.0 - chance)).clamp(0.0, 1.0)
 }
 
-/// Largest distance (ms) from the song's beat phase to the phase of any 16-beat segment (each
-/// segment's own fold mode), taken modulo half a beat so that a segment of off-beat notes is no
-/// drift.
-fn drift_ms(events: &[OnsetEvent], period: f64, phase_s: f64) -> f64 {
+/// Largest shift (ms) between the fold of any 16-beat segment (with enough onsets) and the fold
+/// of the whole song:
+/// the lag, within ±1/8 beat, at which the segment's onset pattern best matches the song's. A
+/// segment of off-beat or 1/4-beat notes matches the song's pattern where it is, so only a
+/// moving grid (a tempo change, free tempo, a wrong BPM) shows as drift.
+fn drift_ms(events: &[OnsetEvent], period: f64) -> f64 {
+    let song = Fold::new(events, period);
     let segment_s = DRIFT_SEGMENT_BEATS * period;
-    events
+    let segments: Vec<&[OnsetEvent]> = events
         .chunk_by(|a, b| (a.time_s / segment_s).floor() == (b.time_s / segment_s).floor())
         .filter(|segment| segment.len() >= DRIFT_MIN_EVENTS)
-        .map(|segment| residual(Fold::new(segment, period).mode_near(0.0, period), phase_s, period / 2.0).abs() * 1000.0)
+        .collect();
+    let weight = |segment: &[OnsetEvent]| segment.iter().map(|e| e.weight).sum::<f64>();
+    let mut weights: Vec<f64> = segments.iter().map(|s| weight(s)).collect();
+    weights.sort_by(f64::total_cmp);
+    let typical = weights.get(weights.len() / 2).copied().unwrap_or(0.0);
+    segments
+        .into_iter()
+        .filter(|segment| weight(segment) >= DRIFT_MIN_WEIGHT_SHARE * typical)
+        .map(|segment| Fold::new(segment, period).shift_against(&song, period / 8.0).abs() * 1000.0)
         .fold(0.0, f64::max)
 }
 

@@ -8,6 +8,8 @@
 //!  events + candidates ─► grid: most coherent candidate, refined (±4 %, ~0.001 BPM)
 //!                              ─► beat phase = mode of the events folded modulo the beat
 //!                                 (or the one half a beat away, if the bass is on it)
+//!                              ─► octave: BPM / 2 when alternate beats have no bass, × 2 when
+//!                                 the half beats carry the accents and bass too (then re-phased)
 //!                              ─► confidence (on-grid share) + steadiness (drift per segment)
 //!  grid + mel rows ─► bar: which beat of 4 is the downbeat (onset accent + bass/chord change)
 //!                  ─► TempoEstimate { bpm, offset_ms (a downbeat), confidence, steady, .. }
@@ -20,6 +22,7 @@
 
 mod bar;
 mod grid;
+mod octave;
 mod onsets;
 mod salience;
 #[cfg(test)]
@@ -30,7 +33,8 @@ use thiserror::Error;
 
 use crate::features::{FeatureConfig, FeatureMatrix, hz_to_mel};
 
-/// What the estimator reads: one song's features and its samples at the feature sample rate.
+/// What the estimator reads: one song's features and, where they are at hand, its samples at
+/// the feature sample rate.
 #[derive(Debug, Clone, Copy)]
 pub struct TempoInput<'a> {
     /// The song's name, for errors.
@@ -39,8 +43,10 @@ pub struct TempoInput<'a> {
     pub features: &'a FeatureMatrix,
     /// The config that made `features` (frame rate, mel scale).
     pub feature_config: &'a FeatureConfig,
-    /// Mono samples at `feature_config.sample_rate`.
-    pub samples: &'a [f32],
+    /// Mono samples at `feature_config.sample_rate`: onsets timed to 1.5 ms. `None` (stored
+    /// features only): onsets from the onset row, 20 ms frames interpolated; the BPM is as good,
+    /// the offset within a few ms plus the onset function's lag.
+    pub samples: Option<&'a [f32]>,
 }
 
 /// Knobs of the estimator; the defaults suit osu! songs.
@@ -147,19 +153,22 @@ pub fn estimate_tempo(input: &TempoInput<'_>, config: &TempoConfig) -> Result<Te
         return Err(fail_config("beats_per_bar, prior_bpm and prior_octaves must be positive"));
     }
     let rate = f64::from(input.feature_config.sample_rate);
-    let events = onsets::onset_events(input.samples, input.feature_config.sample_rate);
-    let no_beat = || TempoError::NoBeat {
-        name: input.name.to_owned(),
-        onsets: events.len(),
-        seconds: input.samples.len() as f64 / rate,
+    let frame_seconds = input.feature_config.frame_seconds();
+    let onset: Vec<f64> = input.features.onset().iter().map(|&x| f64::from(x)).collect();
+    let (events, seconds) = match input.samples {
+        Some(samples) => (onsets::onset_events(samples, input.feature_config.sample_rate), samples.len() as f64 / rate),
+        None => (onsets::row_events(&onset, frame_seconds), input.features.frames as f64 * frame_seconds),
     };
+    let no_beat = || TempoError::NoBeat { name: input.name.to_owned(), onsets: events.len(), seconds };
     if events.len() < MIN_ONSETS {
         return Err(no_beat());
     }
-    let frame_seconds = input.feature_config.frame_seconds();
-    let envelope = salience::tempo_envelope(input.features, bands_below(input.feature_config, KICK_BASS_MAX_HZ));
+    let bass = salience::bass_flux(input.features, bands_below(input.feature_config, KICK_BASS_MAX_HZ));
+    let envelope = salience::tempo_envelope(&onset, &bass);
     let candidates = salience::candidates(&envelope, frame_seconds, config).ok_or_else(no_beat)?;
     let beat = grid::fit(&events, &candidates, &envelope, frame_seconds, config);
+    let bpm = octave::settle(&beat, &onset, &bass, frame_seconds, config);
+    let beat = if bpm == beat.bpm { beat } else { grid::place(&events, bpm, &envelope, frame_seconds) };
     let chord_bands = bands_below(input.feature_config, BASS_CHORD_MAX_HZ);
     let downbeat = bar::downbeat(&events, &beat, input.features, chord_bands, frame_seconds, config.beats_per_bar);
     let beat_s = 60.0 / beat.bpm;

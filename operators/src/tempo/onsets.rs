@@ -76,6 +76,42 @@ pub(super) fn onset_events(samples: &[f32], sample_rate: u32) -> Vec<OnsetEvent>
     events
 }
 
+use super::grid::parabola_vertex;
+
+/// Fewest frames between two onsets of the feature row (±40 ms at 50 fps).
+const ROW_PEAK_RADIUS: usize = 2;
+/// A peak of the onset row counts when it stands this many standard deviations above its mean.
+const ROW_MIN_Z: f64 = 0.5;
+
+/// Onset events from a feature matrix's onset row alone (frames `frame_seconds` apart), for
+/// songs whose samples are gone (stored shards): the peaks of the row that stand out, timed by a
+/// parabola through the peak and its neighbours, weighted by their height above the mean. The
+/// BPM fits as well as from samples (it pools the whole song); the phase is good to a few ms, with
+/// the onset function's own lag.
+pub(super) fn row_events(onset: &[f64], frame_seconds: f64) -> Vec<OnsetEvent> {
+    let n = onset.len();
+    if n < 3 {
+        return Vec::new();
+    }
+    let mean = onset.iter().sum::<f64>() / n as f64;
+    let std = (onset.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+    let top = onset.iter().copied().fold(0.0f64, f64::max);
+    if !(std > 0.0 && top > mean) {
+        return Vec::new();
+    }
+    let mut events = Vec::new();
+    for k in 1..n - 1 {
+        let v = onset[k];
+        let (from, to) = (k.saturating_sub(ROW_PEAK_RADIUS), (k + ROW_PEAK_RADIUS + 1).min(n));
+        let is_peak = onset[from..k].iter().all(|&x| x < v) && onset[k + 1..to].iter().all(|&x| x <= v);
+        if is_peak && v >= mean + ROW_MIN_Z * std {
+            let shift = parabola_vertex(onset[k - 1], v, onset[k + 1]);
+            events.push(OnsetEvent { time_s: (k as f64 + shift) * frame_seconds, weight: v - mean, amplitude: v / top });
+        }
+    }
+    events
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,20 +84,24 @@ pub(super) fn candidates(envelope: &[f64], frame_seconds: f64, config: &TempoCon
     (!candidates.is_empty()).then_some(candidates)
 }
 
-/// The envelope the tempo is read from: the onset row plus the linear power flux of the lowest
-/// `low_bands` mel bands, each minus its mean and scaled to unit variance (a flat part adds 0).
-pub(super) fn tempo_envelope(features: &FeatureMatrix, low_bands: usize) -> Vec<f64> {
-    let frames = features.frames;
-    let mut bass = vec![0.0f64; frames];
+/// The envelope the tempo is read from: the `onset` row plus the `bass` flux ([`bass_flux`]),
+/// each minus its mean and scaled to unit variance (a flat part adds 0).
+pub(super) fn tempo_envelope(onset: &[f64], bass: &[f64]) -> Vec<f64> {
+    let onset = unit_variance(centred(onset.iter().copied()));
+    let bass = unit_variance(centred(bass.iter().copied()));
+    onset.iter().zip(&bass).map(|(a, b)| a + b).collect()
+}
+
+/// The linear power flux of the lowest `low_bands` mel bands: Σ max(0, S[b, t] − S[b, t − 1]).
+pub(super) fn bass_flux(features: &FeatureMatrix, low_bands: usize) -> Vec<f64> {
+    let mut bass = vec![0.0f64; features.frames];
     for band in 0..low_bands.min(features.channels - 1) {
         let row = features.row(band);
-        for t in 1..frames {
+        for t in 1..features.frames {
             bass[t] += f64::from(row[t] - row[t - 1]).max(0.0);
         }
     }
-    let onset = unit_variance(centred(features.onset().iter().map(|&x| f64::from(x))));
-    let bass = unit_variance(centred(bass.into_iter()));
-    onset.iter().zip(&bass).map(|(a, b)| a + b).collect()
+    bass
 }
 
 /// The values minus their mean.

@@ -43,9 +43,15 @@ fn click_track(bpm: f64, offset_s: f64, seconds: f64) -> Vec<f32> {
 }
 
 fn estimate(samples: &[f32]) -> Result<TempoEstimate, TempoError> {
+    estimate_from(samples, true)
+}
+
+/// The estimate from the features, and from the samples too when `with_samples`.
+fn estimate_from(samples: &[f32], with_samples: bool) -> Result<TempoEstimate, TempoError> {
     let feature_config = FeatureConfig::default();
     let features = FeatureExtractor::new(feature_config.clone()).unwrap().extract(samples);
-    let input = TempoInput { name: "clicks", features: &features, feature_config: &feature_config, samples };
+    let input =
+        TempoInput { name: "clicks", features: &features, feature_config: &feature_config, samples: with_samples.then_some(samples) };
     estimate_tempo(&input, &TempoConfig::default())
 }
 
@@ -72,6 +78,17 @@ fn click_tracks_give_bpm_offset_and_downbeat() {
 }
 
 #[test]
+fn stored_features_alone_give_the_bpm_and_the_beat() {
+    for (bpm, offset_s) in [(120.0, 0.5), (174.5, 1.2345), (93.33, 0.0771)] {
+        let est = estimate_from(&click_track(bpm, offset_s, 60.0), false).unwrap();
+        assert!((est.bpm - bpm).abs() < 0.05, "{bpm}: {est:?}");
+        let beat_error = off_grid_ms(est.offset_ms, offset_s * 1000.0, 60_000.0 / bpm);
+        assert!(beat_error.abs() < 15.0, "{bpm} @ {offset_s}: offset off the beat by {beat_error} ms: {est:?}");
+    }
+    assert!(matches!(estimate_from(&vec![0.0; 22_050 * 5], false), Err(TempoError::NoBeat { onsets: 0, .. })));
+}
+
+#[test]
 fn a_tempo_change_is_flagged() {
     let mut samples = click_track(150.0, 0.3, 30.0);
     samples.extend(click_track(165.0, 0.1, 30.0));
@@ -87,7 +104,7 @@ fn silence_and_bad_configs_are_errors() {
     let samples = click_track(120.0, 0.5, 10.0);
     let feature_config = FeatureConfig::default();
     let features = FeatureExtractor::new(feature_config.clone()).unwrap().extract(&samples);
-    let input = TempoInput { name: "clicks", features: &features, feature_config: &feature_config, samples: &samples };
+    let input = TempoInput { name: "clicks", features: &features, feature_config: &feature_config, samples: Some(&samples) };
     let bad = TempoConfig { min_bpm: 200.0, max_bpm: 100.0, ..Default::default() };
     assert!(matches!(estimate_tempo(&input, &bad), Err(TempoError::Config { .. })));
 }
@@ -96,4 +113,21 @@ fn silence_and_bad_configs_are_errors() {
 fn estimates_are_deterministic() {
     let samples = click_track(174.5, 1.2345, 20.0);
     assert_eq!(estimate(&samples).unwrap(), estimate(&samples).unwrap());
+}
+
+/// The bundled drum & bass song (tests/data/reference: 174 BPM, beats from 0 s, kick on 1 and
+/// 3½, snare on 2 and 4) through the MP3 decoder: the backbeat makes 87 BPM as periodic as 174,
+/// and the kick alone pulses at 87; mappers and the song's maker say 174.
+#[test]
+fn the_bundled_drum_and_bass_song_is_at_174_bpm() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/reference/song.mp3");
+    let feature_config = FeatureConfig::default();
+    let audio = crate::audio::load_file(&path, feature_config.sample_rate, &Default::default()).unwrap();
+    let features = FeatureExtractor::new(feature_config.clone()).unwrap().extract(&audio.samples);
+    let input = TempoInput { name: "song.mp3", features: &features, feature_config: &feature_config, samples: Some(&audio.samples) };
+    let est = estimate_tempo(&input, &TempoConfig::default()).unwrap();
+    assert!((est.bpm - 174.0).abs() < 0.05, "{est:?}");
+    let beat_error = off_grid_ms(est.offset_ms, 0.0, 60_000.0 / 174.0);
+    assert!(beat_error.abs() < 5.0, "offset off the beat by {beat_error} ms: {est:?}");
+    assert!(est.steady && !est.low_confidence, "{est:?}");
 }

@@ -37,21 +37,35 @@ pub struct Args {
     /// Seconds per song.
     #[arg(long, default_value_t = 30.0)]
     seconds: f64,
+    /// Tempo spread of the training songs (see `mapflow synth --tempo-spread`); the held-out
+    /// songs keep their maps' own tempos.
+    #[arg(long, default_value_t = 0.0)]
+    tempo_spread: f64,
 }
 
 /// Runs the benchmark.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let spec = |songs, fixtures| CorpusSpec { songs, songs_per_shard: 8, seconds: args.seconds, seed: 5, layout: Layout::Compressed, bad_inputs: false, fixtures };
-    let train_data = synth_shards(dir.path(), "train", &spec(args.songs, vec![0, 1, 2, 3, 4]))?;
-    let held_out = synth_shards(dir.path(), "held-out", &spec(args.held_out, vec![5, 6]))?;
+    let spec = |songs, fixtures, tempo_spread| CorpusSpec {
+        songs,
+        songs_per_shard: 8,
+        seconds: args.seconds,
+        seed: 5,
+        layout: Layout::Compressed,
+        bad_inputs: false,
+        fixtures,
+        tempo_spread,
+    };
+    let train_data = synth_shards(dir.path(), "train", &spec(args.songs, vec![0, 1, 2, 3, 4], args.tempo_spread))?;
+    let held_out = synth_shards(dir.path(), "held-out", &spec(args.held_out, vec![5, 6], 0.0))?;
     let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/model/tiny.toml");
     let model = ModelConfig::from_toml_file(&preset)?;
     let run_dir = dir.path().join("run");
     println!(
-        "bench learn: tiny model, CPU ({} threads); train: {} songs from fixtures 0-4; held out: {} songs from fixtures 5-6; {:.0} s each",
+        "bench learn: tiny model, CPU ({} threads); train: {} songs from fixtures 0-4 (tempo spread {}); held out: {} songs from fixtures 5-6; {:.0} s each",
         tch::get_num_threads(),
         args.songs,
+        args.tempo_spread,
         args.held_out,
         args.seconds
     );

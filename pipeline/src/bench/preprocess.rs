@@ -44,7 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("{:<8} {:>6} {:>8} {:>9} {:>8} {:>11} {:>9} {:>13}", "corpus", "songs", "workers", "audio s", "wall s", "x realtime", "tracks/s", "peak RSS MiB");
     for (label, songs) in [("small", args.songs), ("4x", args.songs * 4)] {
         let corpus = dir.path().join(label);
-        let spec = CorpusSpec { songs, songs_per_shard: 8, seconds: args.seconds, seed: 7, layout: Layout::Compressed, bad_inputs: false, fixtures: Vec::new() };
+        let spec = CorpusSpec { songs, songs_per_shard: 8, seconds: args.seconds, seed: 7, layout: Layout::Compressed, bad_inputs: false, fixtures: Vec::new(), tempo_spread: 0.0 };
         write_corpus(&corpus, &spec)?;
         let mut per_worker = Vec::new();
         for workers in [1, 2] {

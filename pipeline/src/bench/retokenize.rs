@@ -45,7 +45,7 @@ fn timed(args: &[&str], paths: &[&Path]) -> anyhow::Result<(serde_json::Value, f
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let corpus = dir.path().join("corpus");
-    let spec = CorpusSpec { songs: args.songs, songs_per_shard: 8, seconds: args.seconds, seed: 7, layout: Layout::Compressed, bad_inputs: false, fixtures: Vec::new() };
+    let spec = CorpusSpec { songs: args.songs, songs_per_shard: 8, seconds: args.seconds, seed: 7, layout: Layout::Compressed, bad_inputs: false, fixtures: Vec::new(), tempo_spread: 0.0 };
     write_corpus(&corpus, &spec)?;
     let config = dir.path().join("new.toml");
     std::fs::write(&config, NEW_CONFIG)?;

@@ -59,9 +59,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         pct(result.within_targets_share)
     );
     println!(
-        "downbeat right on {:.1} % of those; low-confidence flag on {:.1} %",
+        "downbeat right on {:.1} % of those; low-confidence flag on {:.1} %; from the features alone (as `mapflow eval` on shards): BPM within {BPM_TOLERANCE} {:.1} %",
         pct(result.downbeat_share),
-        pct(result.low_confidence_share)
+        pct(result.low_confidence_share),
+        pct(result.features_only_bpm_share)
     );
     println!(
         "per 3-minute song: estimate {:.1} ms, decode + features {:.1} ms ({} build)",

@@ -72,6 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         layout: Layout::Compressed,
         bad_inputs: false,
         fixtures: Vec::new(),
+        tempo_spread: 0.0,
     };
     let data = synth_shards(dir.path(), "data", &spec)?;
     println!("bench train: tiny model, CPU ({} threads), {} songs × {:.0} s, {} steps per run", tch::get_num_threads(), args.songs, args.seconds, args.steps);

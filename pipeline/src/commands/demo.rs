@@ -108,7 +108,7 @@ fn preprocess_a_synthetic_corpus(out: &std::path::Path) -> anyhow::Result<PathBu
         std::fs::remove_dir_all(out)?;
     }
     let corpus = out.join("corpus");
-    let spec = CorpusSpec { songs: 8, songs_per_shard: 4, seconds: 30.0, seed: 1, layout: Layout::Compressed, bad_inputs: true, fixtures: Vec::new() };
+    let spec = CorpusSpec { songs: 8, songs_per_shard: 4, seconds: 30.0, seed: 1, layout: Layout::Compressed, bad_inputs: true, fixtures: Vec::new(), tempo_spread: 0.0 };
     let written = write_corpus(&corpus, &spec)?;
     println!(
         "\nsynth: {} songs ({:.0} s of Opus audio rendered from the bundled maps, {} beatmaps, 1 bad track) in {} tar shards",

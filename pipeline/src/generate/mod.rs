@@ -150,7 +150,7 @@ pub fn read_song(audio: &Path, estimate: bool) -> anyhow::Result<Song> {
     let name = audio.display().to_string();
     let tempo = estimate
         .then(|| {
-            let input = TempoInput { name: &name, features: &features, feature_config: &config, samples: &mono.samples };
+            let input = TempoInput { name: &name, features: &features, feature_config: &config, samples: Some(&mono.samples) };
             estimate_tempo(&input, &TempoConfig::default())
         })
         .transpose()?;

@@ -1,7 +1,6 @@
 //! Reads whole committed rows back for training and evaluation: tracks with their f16 features
 //! (`read_track_features`) and complete token rows (`read_token_rows`). `retokenize` reads only
 //! small columns instead (`shards::read`).
-//! whole `tokens` rows (training, evaluation).
 
 use std::fs::File;
 use std::path::Path;
@@ -9,6 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float32Type, Float64Type, Int64Type, UInt8Type, UInt16Type, UInt32Type};
+use operators::features::FeatureMatrix;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::rows::{Split, TokenRow};
@@ -35,6 +35,17 @@ impl TrackFeatures {
     pub fn value(&self, channel: usize, frame: usize) -> f32 {
         let at = 2 * (channel * self.frames + frame);
         half::f16::from_le_bytes([self.features[at], self.features[at + 1]]).to_f32()
+    }
+
+    /// The whole matrix as the feature extractor made it: mel rows back in power (from dB), the
+    /// onset row as stored.
+    pub fn matrix(&self) -> FeatureMatrix {
+        let mel_rows = self.channels.saturating_sub(1);
+        let data = (0..self.channels)
+            .flat_map(|c| (0..self.frames).map(move |j| (c, j)))
+            .map(|(c, j)| if c < mel_rows { 10f32.powf(self.value(c, j) / 10.0) } else { self.value(c, j) })
+            .collect();
+        FeatureMatrix { channels: self.channels, frames: self.frames, data }
     }
 }
 

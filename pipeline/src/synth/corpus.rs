@@ -69,6 +69,11 @@ pub struct CorpusSpec {
     /// e.g. to hold some maps out of a training corpus.
     #[arg(long, value_delimiter = ',')]
     pub fixtures: Vec<usize>,
+    /// Spread of the songs' tempos: each song is time-stretched by a seeded factor between
+    /// 1 / (1 + spread) and 1 + spread (0: as mapped), its map with it, so a corpus from a few
+    /// fixture maps covers many tempos.
+    #[arg(long, default_value_t = 0.0)]
+    pub tempo_spread: f64,
 }
 
 impl CorpusSpec {
@@ -79,6 +84,13 @@ impl CorpusSpec {
             0 => song,
             n => self.fixtures[song % n] % FIXTURE_MAPS.len() + FIXTURE_MAPS.len() * (song / n),
         }
+    }
+
+    /// The time-stretch of song `song`: log-uniform within the tempo spread, seeded.
+    fn stretch(&self, song: usize) -> f64 {
+        let reach = (1.0 + self.tempo_spread.max(0.0)).ln();
+        let unit = (SplitMix64::new(self.seed ^ 0x7465_6d70_6f00 ^ song as u64).next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        (reach * (2.0 * unit - 1.0)).exp()
     }
 }
 
@@ -102,10 +114,11 @@ const TAIL_MS: f64 = 2_000.0;
 /// Sample rate of the rendered audio (the data set's originals are mostly 44.1 kHz).
 pub const RENDER_RATE: u32 = 44_100;
 
-/// The stretch `[start, start + len)` of `map`, moved to begin `LEAD_IN_MS` into the song and
-/// mirrored horizontally when `mirror`.
-fn excerpt(map: &Beatmap, start_ms: f64, len_ms: f64, mirror: bool) -> Beatmap {
-    let shift = LEAD_IN_MS - start_ms;
+/// The span `[start, start + len)` of `map`, moved to begin `LEAD_IN_MS` into the song, every
+/// time after the lead-in multiplied by `stretch` (beat lengths and slider spans too: the same map
+/// at another tempo), and mirrored horizontally when `mirror`.
+fn excerpt(map: &Beatmap, start_ms: f64, len_ms: f64, mirror: bool, stretch: f64) -> Beatmap {
+    let moved = |t: f64| LEAD_IN_MS + (t - start_ms) * stretch;
     let end_ms = start_ms + len_ms;
     let flip = |x: f32| if mirror { PLAYFIELD_WIDTH - x } else { x };
     let objects: Vec<HitObject> = map
@@ -114,12 +127,17 @@ fn excerpt(map: &Beatmap, start_ms: f64, len_ms: f64, mirror: bool) -> Beatmap {
         .filter(|o| o.time_ms >= start_ms && o.end_time_ms() < end_ms)
         .map(|o| {
             let mut o = o.clone();
-            o.time_ms += shift;
+            o.time_ms = moved(o.time_ms);
             o.pos.x = flip(o.pos.x);
-            if let ObjectKind::Slider(slider) = &mut o.kind {
-                for p in &mut slider.path {
-                    p.pos.x = flip(p.pos.x);
+            match &mut o.kind {
+                ObjectKind::Slider(slider) => {
+                    slider.span_ms *= stretch;
+                    for p in &mut slider.path {
+                        p.pos.x = flip(p.pos.x);
+                    }
                 }
+                ObjectKind::Spinner { duration_ms } => *duration_ms *= stretch,
+                ObjectKind::Circle => {}
             }
             o
         })
@@ -127,11 +145,12 @@ fn excerpt(map: &Beatmap, start_ms: f64, len_ms: f64, mirror: bool) -> Beatmap {
     // Keep the timing lines in force at `start` (moved with everything else) and those after it.
     let red = map.timing.red_lines();
     let first_red = red.iter().rposition(|l| l.time_ms <= start_ms).unwrap_or(0);
-    let red: Vec<RedLine> = red[first_red..].iter().map(|l| RedLine { time_ms: l.time_ms + shift, ..*l }).collect();
+    let red: Vec<RedLine> =
+        red[first_red..].iter().map(|l| RedLine { time_ms: moved(l.time_ms), beat_len_ms: l.beat_len_ms * stretch, ..*l }).collect();
     let green = map.timing.green_lines();
     let first_green = green.iter().rposition(|l| l.time_ms <= start_ms).unwrap_or(0);
     let green: Vec<GreenLine> =
-        green.get(first_green..).unwrap_or(&[]).iter().map(|l| GreenLine { time_ms: l.time_ms + shift, ..*l }).collect();
+        green.get(first_green..).unwrap_or(&[]).iter().map(|l| GreenLine { time_ms: moved(l.time_ms), ..*l }).collect();
     Beatmap { timing: TimingModel::new(red, green), objects, ..map.clone() }
 }
 
@@ -165,44 +184,40 @@ struct Song {
 pub struct RenderedSong {
     /// `{fixture}-v{variant}`.
     pub name: String,
-    /// The excerpt (times not stretched).
+    /// The excerpt, stretched like the audio.
     pub map: Beatmap,
     /// Mono PCM at [`RENDER_RATE`].
     pub pcm: Vec<f32>,
-    /// The true beat grid (stretched): its offset is a downbeat, the first beat of a 4-beat bar.
+    /// The true beat grid: its offset is a downbeat, the first beat of a 4-beat bar.
     pub grid: BeatGrid,
 }
 
 /// Song `index` of a corpus of `seconds`-long excerpts (fixture `index mod k`, variant
-/// `index div k`), rendered with every time multiplied by `stretch` (1 = as mapped; 1.25 = 20 %
-/// slower). The corpus uses `stretch = 1`.
+/// `index div k`), with every time after the lead-in multiplied by `stretch` (1 = as mapped;
+/// 1.25 = 20 % slower): the map and the audio alike.
 pub fn render_fixture_song(index: usize, seconds: f64, seed: u64, stretch: f64) -> anyhow::Result<RenderedSong> {
     let (name, text) = FIXTURE_MAPS[index % FIXTURE_MAPS.len()];
     let variant = index / FIXTURE_MAPS.len();
     let base = parse_beatmap(name, text).with_context(|| format!("bundled fixture {name}"))?;
     let first = base.objects.first().map_or(0.0, |o| o.time_ms);
     let last = base.objects.iter().map(HitObject::end_time_ms).fold(first, f64::max);
-    let len_ms = (seconds * 1000.0 - LEAD_IN_MS - TAIL_MS).max(1_000.0);
+    let len_ms = ((seconds * 1000.0 - LEAD_IN_MS - TAIL_MS) / stretch).max(1_000.0);
     // Variant v starts 20 s further into the song, wrapping around its mapped span.
     let span = (last - first - len_ms).max(1.0);
     let start = first + (variant as f64 * 20_000.0) % span;
-    let map = excerpt(&base, start, len_ms, variant % 2 == 1);
+    let map = excerpt(&base, start, len_ms, variant % 2 == 1, stretch);
     let song_ms = map.objects.iter().map(HitObject::end_time_ms).fold(LEAD_IN_MS, f64::max) + TAIL_MS;
     let red = map.timing.red_lines().first().copied();
-    let grid = red.map_or(BeatGrid { offset_ms: 0.0, beat_length_ms: 0.0 }, |r| BeatGrid {
-        offset_ms: r.time_ms * stretch,
-        beat_length_ms: r.beat_len_ms * stretch,
-    });
+    let grid = red.map_or(BeatGrid { offset_ms: 0.0, beat_length_ms: 0.0 }, |r| BeatGrid { offset_ms: r.time_ms, beat_length_ms: r.beat_len_ms });
     let seed = SplitMix64::new(seed ^ (index as u64).wrapping_mul(0x9e37_79b9)).next_u64();
-    let events = events(&map).into_iter().map(|e| AudioEvent { time_ms: e.time_ms * stretch, ..e }).collect();
-    let pcm = render_track(&RenderSpec { sample_rate: RENDER_RATE, length_ms: song_ms * stretch, beat_grid: grid, events, seed });
+    let pcm = render_track(&RenderSpec { sample_rate: RENDER_RATE, length_ms: song_ms, beat_grid: grid, events: events(&map), seed });
     Ok(RenderedSong { name: format!("{name}-v{variant}"), map, pcm, grid })
 }
 
 fn make_song(index: usize, spec: &CorpusSpec) -> anyhow::Result<Song> {
     let render_index = spec.render_index(index);
     let (name, _) = FIXTURE_MAPS[render_index % FIXTURE_MAPS.len()];
-    let RenderedSong { map, pcm, .. } = render_fixture_song(render_index, spec.seconds, spec.seed, 1.0)?;
+    let RenderedSong { map, pcm, .. } = render_fixture_song(render_index, spec.seconds, spec.seed, spec.stretch(index))?;
     let (format, extension) = match (spec.layout, index % 2) {
         (Layout::Compressed, _) => (AudioFormat::Opus, "opus"),
         (Layout::Original, 0) => (AudioFormat::Mp3, "mp3"),
@@ -258,4 +273,47 @@ pub fn write_corpus(out: &Path, spec: &CorpusSpec) -> anyhow::Result<CorpusSumma
         summary.audio_seconds += group.iter().map(|s| s.seconds).sum::<f64>();
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::render::find_onsets;
+
+    #[test]
+    fn a_stretched_song_keeps_its_map_on_its_audio() {
+        let plain = render_fixture_song(1, 20.0, 1, 1.0).unwrap();
+        let slow = render_fixture_song(1, 20.0, 1, 1.25).unwrap();
+        let beat = |song: &RenderedSong| song.map.timing.red_lines()[0].beat_len_ms;
+        assert!((beat(&slow) / beat(&plain) - 1.25).abs() < 1e-9);
+        assert_eq!(slow.grid.beat_length_ms, beat(&slow));
+        let seconds = slow.pcm.len() as f64 / f64::from(RENDER_RATE);
+        assert!((15.0..=21.0).contains(&seconds), "{seconds} s");
+        // Every circle of the stretched map starts a hit in the stretched audio, to the sample.
+        let onsets = find_onsets(&slow.pcm, RENDER_RATE, 0.2, 30.0);
+        let circles: Vec<f64> = slow.map.objects.iter().filter(|o| matches!(o.kind, ObjectKind::Circle)).map(|o| o.time_ms).collect();
+        assert!(circles.len() > 10);
+        for ms in circles {
+            let at = (ms * f64::from(RENDER_RATE) / 1000.0).round() as usize;
+            assert!(onsets.iter().any(|&s| s.abs_diff(at) <= 1), "no hit at {ms} ms");
+        }
+    }
+
+    #[test]
+    fn tempo_spread_stretches_songs_within_its_range() {
+        let spec = CorpusSpec {
+            songs: 50,
+            songs_per_shard: 8,
+            seconds: 10.0,
+            seed: 1,
+            layout: Layout::Compressed,
+            bad_inputs: false,
+            fixtures: Vec::new(),
+            tempo_spread: 0.25,
+        };
+        let stretches: Vec<f64> = (0..50).map(|i| spec.stretch(i)).collect();
+        assert!(stretches.iter().all(|s| (0.8..=1.25).contains(s)), "{stretches:?}");
+        assert!(stretches.iter().any(|&s| s < 0.9) && stretches.iter().any(|&s| s > 1.1), "{stretches:?}");
+        assert_eq!(CorpusSpec { tempo_spread: 0.0, ..spec.clone() }.stretch(3), 1.0);
+    }
 }

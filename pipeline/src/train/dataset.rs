@@ -35,6 +35,7 @@ pub struct DataSet {
     root: PathBuf,
     tokenizer: Tokenizer,
     tokenizer_hash: String,
+    feature_config: FeatureConfig,
     feature_config_hash: String,
     frames_per_window: usize,
 }
@@ -70,6 +71,7 @@ impl DataSet {
             root: root.to_owned(),
             tokenizer: Tokenizer::new(config).map_err(anyhow::Error::msg)?,
             tokenizer_hash: hash,
+            feature_config: features,
             feature_config_hash: manifest.configs.feature_config_hash,
             frames_per_window,
         })
@@ -85,7 +87,12 @@ impl DataSet {
         &self.tokenizer_hash
     }
 
-    /// The feature config hash.
+    /// The config the stored features were made with.
+    pub fn feature_config(&self) -> &FeatureConfig {
+        &self.feature_config
+    }
+
+    /// The hash of [`Self::feature_config`].
     pub fn feature_config_hash(&self) -> &str {
         &self.feature_config_hash
     }
