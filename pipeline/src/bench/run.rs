@@ -107,6 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         layout: Layout::Compressed,
         bad_inputs: false,
         fixtures: Vec::new(),
+        tempo_spread: 0.0,
     };
     let corpus = dir.path().join("corpus");
     write_corpus(&corpus, &spec)?;
