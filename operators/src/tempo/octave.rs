@@ -35,16 +35,13 @@ pub(super) fn settle(beat: &BeatFit, onset: &[f64], bass: &[f64], frame_seconds:
     if bass_pulse && even.min(odd) < NO_BASS_RATIO * even.max(odd) && beat.bpm / 2.0 >= config.min_bpm {
         return beat.bpm / 2.0;
     }
-    let on_beats = |env: &[f64]| {
-        let (even, odd) = parity_means(env, frame_seconds, beat.phase_s, period);
+    // Both parities together: the envelope on the grid shifted by `shift` (0: beats, P/2: half beats).
+    let on_grid = |env: &[f64], shift: f64| {
+        let (even, odd) = parity_means(env, frame_seconds, beat.phase_s + shift, period);
         even + odd
     };
-    let half_beats = |env: &[f64]| {
-        let (even, odd) = parity_means(env, frame_seconds, beat.phase_s + period / 2.0, period);
-        even + odd
-    };
-    let accented_half = half_beats(onset) >= HALF_BEAT_LEAD * on_beats(onset);
-    let bass_on_half = half_beats(bass) >= NO_BASS_RATIO * on_beats(bass);
+    let accented_half = on_grid(onset, period / 2.0) >= HALF_BEAT_LEAD * on_grid(onset, 0.0);
+    let bass_on_half = on_grid(bass, period / 2.0) >= NO_BASS_RATIO * on_grid(bass, 0.0);
     if accented_half && bass_on_half && beat.bpm * 2.0 <= config.max_bpm {
         return beat.bpm * 2.0;
     }
