@@ -96,11 +96,15 @@ struct MapWindows {
     estimated_bpm: Option<f64>,
 }
 
-/// The BPM `operators::tempo` finds in a stored track's features (`None`: no beat).
+/// The BPM `operators::tempo` finds in a stored track's features (`None`: no beat, logged with
+/// the track's id).
 fn estimate_bpm(track: &TrackFeatures, config: &FeatureConfig) -> Option<f64> {
     let features = track.matrix();
     let input = TempoInput { name: &track.track_id, features: &features, feature_config: config, samples: None };
-    estimate_tempo(&input, &TempoConfig::default()).ok().map(|e| e.bpm)
+    estimate_tempo(&input, &TempoConfig::default())
+        .inspect_err(|e| log::warn!("BPM error skips a track: {e}"))
+        .ok()
+        .map(|e| e.bpm)
 }
 
 /// The objects decoded windows give, merged over predict regions.
