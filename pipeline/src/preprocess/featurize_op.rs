@@ -21,13 +21,13 @@ use super::stages::{FeaturizedTrack, SourceItem, Stages};
 /// Tracks handed to the decode thread but not yet returned.
 const DECODE_QUEUE: usize = 2;
 
-/// Routes each track to a worker by the hash of its track id and featurizes it there.
+/// Deals the tracks out to the workers ([`SourceItem::route`]) and featurizes each there.
 pub fn featurize<'scope>(
     items: Stream<'scope, u64, Vec<SourceItem>>,
     stages: Arc<Stages>,
 ) -> Stream<'scope, u64, Vec<FeaturizedTrack>> {
     let scope = items.scope();
-    let route = Exchange::new(|item: &SourceItem| item.route_hash());
+    let route = Exchange::new(|item: &SourceItem| item.route());
     items
         .unary(route, "Featurize", move |_cap, info| {
             let activator = scope.worker().sync_activator_for(info.address.to_vec());

@@ -3,7 +3,7 @@
 //! ```text
 //!  reader thread (worker 0) ── bounded channel ──► input (paced: ≤ max_in_flight tracks ahead
 //!   source → ChunkPlan                               of the probe)
-//!        │ exchange(hash(track id))
+//!        │ exchange(track time: round-robin)
 //!        ▼
 //!  featurize (decode thread per worker) ─► tokenize (per beatmap, every tokenizer config)
 //!        │ exchange(hash(chunk))

@@ -4,8 +4,6 @@
 //! SourceItem ─featurize─► FeaturizedTrack ─tokenize─► ChunkItem* ─► chunk writer
 //! ```
 
-use std::hash::{Hash, Hasher};
-
 use operators::audio::{self, DecodeOptions};
 use operators::features::FeatureExtractor;
 use serde::{Deserialize, Serialize};
@@ -27,20 +25,13 @@ pub struct SourceItem {
     pub payload: Result<TrackRecord, Reject>,
 }
 
-fn stable_hash(value: &impl Hash) -> u64 {
-    // SipHash with fixed keys: the same routing on every process.
-    let mut hasher = std::hash::DefaultHasher::new();
-    value.hash(&mut hasher);
-    hasher.finish()
-}
-
 impl SourceItem {
-    /// Work is spread over workers by track: the hash of the track id.
-    pub fn route_hash(&self) -> u64 {
-        match &self.payload {
-            Ok(track) => stable_hash(&track.track_id),
-            Err(reject) => stable_hash(&reject.origin),
-        }
+    /// Which worker featurizes it: tracks are dealt round-robin by their logical time, which is
+    /// dense within a chunk, so `n` consecutive tracks land on `n` different workers (hashing
+    /// the track id left one worker with 5 of 8 and the other idle). The output does not depend
+    /// on it: chunks are assembled and sorted by time downstream.
+    pub fn route(&self) -> u64 {
+        self.seq
     }
 }
 
