@@ -10,11 +10,12 @@
 
 use std::path::{Path, PathBuf};
 
+use operators::tokenizer::{Tokenizer, TokenizerConfig};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor, nn};
 
 use crate::config::ModelConfig;
-use crate::network::Mapper;
+use crate::network::{Mapper, VocabLayout};
 use crate::trainer::Trainer;
 
 /// Checkpoints kept by validation loss (besides `best` and `last`).
@@ -160,6 +161,26 @@ pub struct LoadedModel {
     pub net: Mapper,
     /// The record.
     pub record: CheckpointRecord,
+    /// The tokenizer of the record's config.
+    pub tokenizer: Tokenizer,
+}
+
+impl CheckpointRecord {
+    /// The tokenizer the record names, checked against its hash and the vocabulary size;
+    /// `path` (the record) names errors.
+    pub fn tokenizer_of(&self, path: &Path) -> Result<Tokenizer, CheckpointError> {
+        let mismatch = |reason: String| CheckpointError::Mismatch { path: path.display().to_string(), reason };
+        let config: TokenizerConfig =
+            serde_json::from_value(self.tokenizer.clone()).map_err(|e| mismatch(format!("unreadable tokenizer config: {e}")))?;
+        if config.hash() != self.tokenizer_hash {
+            return Err(mismatch(format!("tokenizer config does not match its hash {}", self.tokenizer_hash)));
+        }
+        let tokenizer = Tokenizer::new(config).map_err(|e| mismatch(format!("tokenizer config: {e}")))?;
+        if i64::from(tokenizer.vocab().size()) != self.vocab {
+            return Err(mismatch(format!("vocabulary of {} ids, the tokenizer has {}", self.vocab, tokenizer.vocab().size())));
+        }
+        Ok(tokenizer)
+    }
 }
 
 /// Loads a checkpoint for inference: `path` is a run directory (its `best`), or a
@@ -179,10 +200,11 @@ pub fn load_for_inference(path: &Path, device: Device) -> Result<LoadedModel, Ch
             reason: "the record's network hash does not match its network config".into(),
         });
     }
+    let tokenizer = record.tokenizer_of(&paths.record)?;
     let vs = nn::VarStore::new(device);
-    let net = Mapper::new(&vs.root(), &record.model.network, record.vocab);
+    let net = Mapper::new(&vs.root(), &record.model.network, &VocabLayout::of(&tokenizer));
     load_weights(&vs, &paths.weights)?;
-    Ok(LoadedModel { vs, net, record })
+    Ok(LoadedModel { vs, net, record, tokenizer })
 }
 
 /// Keeps the [`KEEP_BEST`] `step-*` checkpoints of `run` with the lowest validation loss and

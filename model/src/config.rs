@@ -32,6 +32,9 @@ pub struct NetworkConfig {
     pub frontend_stride: i64,
     /// Longest token sequence, BOS and EOS included; longer windows are cut (default 512).
     pub max_tokens: i64,
+    /// The time pointer (`network::time_pointer`): TIME tokens scored and embedded from the
+    /// audio at their bin's time (default true).
+    pub time_pointer: bool,
 }
 
 impl Default for NetworkConfig {
@@ -46,6 +49,7 @@ impl Default for NetworkConfig {
             conv_kernel: 5,
             frontend_stride: 2,
             max_tokens: 512,
+            time_pointer: true,
         }
     }
 }

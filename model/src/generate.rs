@@ -113,7 +113,7 @@ fn generate_batch(
     let eos = vocab.id(Token::Eos).expect("EOS exists");
     let batch = collate(windows, scales, 2, device);
     let memory = net.memory(&batch.audio, &batch.conditioning, 0.0);
-    let mut cache = net.decoder.start(&memory);
+    let mut cache = net.decoder.start(memory);
     let mut rngs: Vec<ChaCha8Rng> =
         (0..windows.len() as u64).map(|i| ChaCha8Rng::seed_from_u64(options.seed ^ (first_index + i).wrapping_mul(0x9E37_79B9_7F4A_7C15))).collect();
     let mut decoded: Vec<DecodedWindow> =

@@ -11,7 +11,7 @@ use tch::{Device, Kind, Reduction, Tensor, nn};
 
 use crate::batch::{DeviceBatch, PAD};
 use crate::config::ModelConfig;
-use crate::network::Mapper;
+use crate::network::{Mapper, VocabLayout};
 use crate::optim::{AdamW, learning_rate};
 use crate::runtime::Autocast;
 
@@ -83,8 +83,8 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A freshly initialised network on `device` for a vocabulary of `vocab` ids.
-    pub fn new(config: ModelConfig, vocab: i64, device: Device) -> Self {
+    /// A freshly initialised network on `device` for the vocabulary `vocab`.
+    pub fn new(config: ModelConfig, vocab: &VocabLayout, device: Device) -> Self {
         tch::manual_seed(config.training.seed as i64);
         let vs = nn::VarStore::new(device);
         let net = Mapper::new(&vs.root(), &config.network, vocab);
@@ -167,13 +167,13 @@ mod tests {
     #[test]
     fn training_steps_under_cpu_bf16_autocast_when_configured() {
         let tokenizer = Tokenizer::new(Default::default()).unwrap();
-        let vocab = i64::from(tokenizer.vocab().size());
+        let vocab = VocabLayout::of(&tokenizer);
         let batch = batch(&tokenizer);
-        assert_eq!(Trainer::new(small_config(), vocab, Device::Cpu).autocast(), None, "off on the CPU by default");
+        assert_eq!(Trainer::new(small_config(), &vocab, Device::Cpu).autocast(), None, "off on the CPU by default");
 
         let mut config = small_config();
         config.training.autocast_bf16 = Some(true);
-        let mut trainer = Trainer::new(config, vocab, Device::Cpu);
+        let mut trainer = Trainer::new(config, &vocab, Device::Cpu);
         assert_eq!(trainer.autocast(), Some(Device::Cpu));
         let before = autocast_state(Device::Cpu).unwrap();
         for _ in 0..2 {

@@ -165,7 +165,8 @@ fn score_mode(tokenizer: &Tokenizer, maps: &[MapWindows], decoded: &[DecodedWind
 /// Runs the evaluation.
 pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
     let started = std::time::Instant::now();
-    let (loaded, tokenizer) = load_model(&options.checkpoint, options.device)?;
+    let loaded = load_model(&options.checkpoint, options.device)?;
+    let tokenizer = &loaded.tokenizer;
     let data = DataSet::open(&options.data, Some(&loaded.record.tokenizer_hash))?;
     let mut maps: Vec<MapWindows> = Vec::new();
     'chunks: for chunk in data.chunks()? {
@@ -195,12 +196,12 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
     }
     let examples: Vec<WindowExample> = maps.iter().flat_map(|m| m.examples.iter().cloned()).collect();
     let max_tokens = loaded.record.model.network.max_tokens as usize;
-    let free = generate(&loaded.net, &tokenizer, &examples, 0, &SamplingOptions::default(), options.device);
-    let forced = teacher_forced(&loaded.net, &tokenizer, &examples, max_tokens, options.device);
+    let free = generate(&loaded.net, tokenizer, &examples, 0, &SamplingOptions::default(), options.device);
+    let forced = teacher_forced(&loaded.net, tokenizer, &examples, max_tokens, options.device);
     let mut free_running = ModeScores::default();
-    let predicted = score_mode(&tokenizer, &maps, &free, &mut free_running);
+    let predicted = score_mode(tokenizer, &maps, &free, &mut free_running);
     let mut teacher = ModeScores::default();
-    score_mode(&tokenizer, &maps, &forced, &mut teacher);
+    score_mode(tokenizer, &maps, &forced, &mut teacher);
     let (mut right, mut total) = (0usize, 0usize);
     for (d, e) in forced.iter().zip(&examples) {
         for (p, t) in d.tokens.iter().zip(&e.tokens).skip(1) {

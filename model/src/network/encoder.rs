@@ -93,6 +93,11 @@ impl AudioEncoder {
         }
     }
 
+    /// Feature frames per encoder frame.
+    pub fn stride(&self) -> i64 {
+        self.stride
+    }
+
     /// Sets the fixed per-channel feature statistics used in training and generation alike.
     pub fn set_statistics(&mut self, mean: &[f32], std: &[f32]) {
         tch::no_grad(|| {

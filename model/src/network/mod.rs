@@ -1,20 +1,59 @@
 //! The whole network: audio encoder, conditioning token, token decoder.
 //!
 //! ```text
-//! features ─► AudioEncoder ─────────────────────┐
-//! stars, log-BPM ─► MLP ─► conditioning token ──┴─► memory = [cond ; audio] ─► TokenDecoder
+//! features ─► AudioEncoder ─────────────────────┬──────────────────► TimePointer readings ─┐
+//! stars, log-BPM ─► MLP ─► conditioning token ──┴─► memory = [cond ; audio] ─► TokenDecoder ◄┘
 //! ```
 
 pub mod attention;
 pub mod decoder;
 pub mod encoder;
+pub mod time_pointer;
 
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
+use operators::tokenizer::Tokenizer;
+
 use crate::config::NetworkConfig;
 pub use decoder::{DecoderCache, RESIDUAL_CHANNELS, TokenDecoder};
 pub use encoder::{AudioEncoder, FEATURE_CHANNELS};
+pub use time_pointer::{PointerMemory, TimeBins, TimePointer};
+
+/// What the network needs to know of a tokenizer's vocabulary: its size and its TIME block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VocabLayout {
+    /// Number of token ids.
+    pub size: i64,
+    /// The TIME tokens.
+    pub time: TimeBins,
+}
+
+impl VocabLayout {
+    /// The layout of `tokenizer`'s vocabulary.
+    pub fn of(tokenizer: &Tokenizer) -> Self {
+        let vocab = tokenizer.vocab();
+        let config = tokenizer.config();
+        Self {
+            size: i64::from(vocab.size()),
+            time: TimeBins {
+                offset: i64::from(vocab.time_offset()),
+                count: i64::from(config.beat_bins),
+                per_beat: f64::from(config.beat_divisor),
+            },
+        }
+    }
+}
+
+/// What the decoder reads: the memory it cross-attends to and, with the time pointer, the
+/// audio read at every TIME bin.
+#[derive(Debug)]
+pub struct Memory {
+    /// `[B, 1 + T', d]`: the conditioning token, then the audio frames.
+    pub states: Tensor,
+    /// The time pointer's readings (`None` without a pointer).
+    pub pointer: Option<PointerMemory>,
+}
 
 /// What the network is conditioned on, per window (`[B]` f32 tensors each).
 #[derive(Debug)]
@@ -47,8 +86,8 @@ pub struct Mapper {
 }
 
 impl Mapper {
-    /// A network shaped by `config` for a vocabulary of `vocab` ids, weights under `vs`.
-    pub fn new(vs: &nn::Path, config: &NetworkConfig, vocab: i64) -> Self {
+    /// A network shaped by `config` for the vocabulary `vocab`, weights under `vs`.
+    pub fn new(vs: &nn::Path, config: &NetworkConfig, vocab: &VocabLayout) -> Self {
         let d = config.d_model;
         let cond = vs / "conditioning";
         Self {
@@ -61,13 +100,16 @@ impl Mapper {
         }
     }
 
-    /// The memory the decoder attends to: `[B, 1 + T', d]`.
-    pub fn memory(&self, audio: &AudioInputs, conditioning: &Conditioning, dropout: f64) -> Tensor {
-        let audio = self.encoder.forward(&audio.features, &audio.grid_start, &audio.beats_per_frame, dropout);
+    /// The memory the decoder reads.
+    pub fn memory(&self, audio: &AudioInputs, conditioning: &Conditioning, dropout: f64) -> Memory {
+        let encoded = self.encoder.forward(&audio.features, &audio.grid_start, &audio.beats_per_frame, dropout);
+        let pointer = self.decoder.pointer().map(|p| {
+            p.read(&encoded, &audio.grid_start, &(&audio.beats_per_frame * self.encoder.stride() as f64))
+        });
         // Stars around the middle of the usual 0–10 range; BPM as octaves from 160.
         let code = Tensor::stack(&[&conditioning.stars / 5.0 - 1.0, (&conditioning.bpm / 160.0).log2()], -1);
         let cond = self.conditioning.forward(&code.to_kind(Kind::Float)).unsqueeze(1);
-        Tensor::cat(&[cond, audio], 1)
+        Memory { states: Tensor::cat(&[cond, encoded], 1), pointer }
     }
 
     /// Teacher-forced logits `[B, L, V]` and residuals `[B, L, 3]` for `tokens` `[B, L]`.

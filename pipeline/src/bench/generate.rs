@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use model::checkpoint::{CheckpointPaths, CheckpointRecord};
 use model::config::ModelConfig;
 use model::generate::SamplingOptions;
+use model::network::VocabLayout;
 use model::trainer::Trainer;
 use operators::features::FeatureConfig;
 use operators::tokenizer::{Tokenizer, TokenizerConfig};
@@ -41,7 +42,7 @@ fn untrained_run(preset: &str, run: &Path) -> anyhow::Result<()> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/model").join(preset);
     let config = ModelConfig::from_toml_file(&path)?;
     let tokenizer = Tokenizer::new(TokenizerConfig::default()).map_err(anyhow::Error::msg)?;
-    let trainer = Trainer::new(config.clone(), i64::from(tokenizer.vocab().size()), tch::Device::Cpu);
+    let trainer = Trainer::new(config.clone(), &VocabLayout::of(&tokenizer), tch::Device::Cpu);
     std::fs::create_dir_all(run)?;
     let record = CheckpointRecord {
         step: 0,

@@ -22,7 +22,7 @@ use operators::beatmap::{Beatmap, Difficulty, Metadata, ObjectCounts, TimingMode
 use operators::features::{FeatureConfig, FeatureExtractor};
 use operators::audio::{DecodeOptions, load_file, read_tags};
 use operators::tempo::{TempoConfig, TempoEstimate, TempoInput, estimate_tempo};
-use operators::tokenizer::{Tokenizer, TokenizerConfig, merge_predict_regions};
+use operators::tokenizer::merge_predict_regions;
 use serde::Serialize;
 use tch::Device;
 
@@ -94,8 +94,8 @@ pub struct Generated {
     pub report: GenerateReport,
 }
 
-/// Loads a checkpoint and checks it fits this build's feature extractor.
-pub fn load_model(checkpoint: &Path, device: Device) -> anyhow::Result<(LoadedModel, Tokenizer)> {
+/// Loads a checkpoint (with its tokenizer) and checks it fits this build's feature extractor.
+pub fn load_model(checkpoint: &Path, device: Device) -> anyhow::Result<LoadedModel> {
     let loaded = load_for_inference(checkpoint, device)?;
     let features = FeatureConfig::default().hash();
     if loaded.record.feature_config != features {
@@ -105,16 +105,7 @@ pub fn load_model(checkpoint: &Path, device: Device) -> anyhow::Result<(LoadedMo
             loaded.record.feature_config
         );
     }
-    let config: TokenizerConfig = serde_json::from_value(loaded.record.tokenizer.clone())
-        .with_context(|| format!("{}: unreadable tokenizer config", checkpoint.display()))?;
-    if config.hash() != loaded.record.tokenizer_hash {
-        bail!("{}: tokenizer config does not match its hash {}", checkpoint.display(), loaded.record.tokenizer_hash);
-    }
-    let tokenizer = Tokenizer::new(config).map_err(anyhow::Error::msg)?;
-    if i64::from(tokenizer.vocab().size()) != loaded.record.vocab {
-        bail!("{}: vocabulary of {} ids, the tokenizer has {}", checkpoint.display(), loaded.record.vocab, tokenizer.vocab().size());
-    }
-    Ok((loaded, tokenizer))
+    Ok(loaded)
 }
 
 /// A decoded song: the features as the model saw them in training (mel dB, f16-rounded,
@@ -166,7 +157,8 @@ pub fn read_song(audio: &Path, estimate: bool) -> anyhow::Result<Song> {
 /// Generates a map for `options.audio`.
 pub fn generate_map(options: &GenerateOptions) -> anyhow::Result<Generated> {
     let started = Instant::now();
-    let (loaded, tokenizer) = load_model(&options.checkpoint, options.device)?;
+    let loaded = load_model(&options.checkpoint, options.device)?;
+    let tokenizer = &loaded.tokenizer;
     let song = read_song(&options.audio, options.timing.is_none())?;
     let estimate = song.tempo;
     let (bpm, offset_ms) = match (options.timing, estimate) {
@@ -198,7 +190,7 @@ pub fn generate_map(options: &GenerateOptions) -> anyhow::Result<Generated> {
             }
         })
         .collect();
-    let decoded = generate(&loaded.net, &tokenizer, &examples, 0, &options.sampling, options.device);
+    let decoded = generate(&loaded.net, tokenizer, &examples, 0, &options.sampling, options.device);
     let objects = merge_predict_regions(windows.iter().zip(&decoded).map(|(w, d)| {
         (*w, tokenizer.detokenize(&d.tokens, &d.residuals, &timing, Difficulty::default().slider_multiplier, w).objects)
     }));

@@ -21,6 +21,7 @@ use anyhow::{Context, bail};
 use model::batch::{ResidualScales, collate};
 use model::checkpoint::{CheckpointPaths, CheckpointRecord, prune};
 use model::config::ModelConfig;
+use model::network::VocabLayout;
 use model::trainer::Trainer;
 use tch::Device;
 
@@ -213,9 +214,8 @@ pub fn check_run_directory(options: &TrainOptions) -> anyhow::Result<()> {
 
 /// Sets up a trainer: fresh (the caller sets its feature statistics) or resumed from `RUN/last`.
 fn start_trainer(options: &TrainOptions, data: &DataSet) -> anyhow::Result<(Trainer, f64)> {
-    let vocab = i64::from(data.tokenizer().vocab().size());
     let last = CheckpointPaths::new(&options.run, "last");
-    let mut trainer = Trainer::new(options.model.clone(), vocab, options.device);
+    let mut trainer = Trainer::new(options.model.clone(), &VocabLayout::of(data.tokenizer()), options.device);
     if !options.resume {
         return Ok((trainer, f64::INFINITY));
     }
