@@ -27,9 +27,9 @@ pub struct SourceItem {
 
 impl SourceItem {
     /// Which worker featurizes it: tracks are dealt round-robin by their logical time, which is
-    /// dense within a chunk, so `n` consecutive tracks land on `n` different workers (hashing
-    /// the track id left one worker with 5 of 8 and the other idle). The output does not depend
-    /// on it: chunks are assembled and sorted by time downstream.
+    /// dense within a chunk, so `n` consecutive tracks land on `n` different workers (a hash of
+    /// the track id can give one worker most of the tracks in flight while the other idles).
+    /// The output does not depend on it: chunks are assembled and sorted by time downstream.
     pub fn route(&self) -> u64 {
         self.seq
     }
