@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! song features [129, T] ─► window_features (silence-padded slice) ─┐
-//! token row (tokens, residuals, stars, bpm, grid) ───────────────────┴─► WindowExample
+//! token row (tokens, residuals, stars, bpm, grid, onset labels) ─────┴─► WindowExample
 //! [WindowExample] ─► Batch::collate ─► DeviceBatch (tokens [B,L], targets, masks, audio)
 //! ```
 
@@ -64,6 +64,9 @@ pub struct WindowExample {
     pub tokens: Vec<u32>,
     /// One residual per token.
     pub residuals: Vec<Residual>,
+    /// Per feature frame: 1 where an object starts, 0 elsewhere in the predict region, −1
+    /// outside it (no label). Empty in generation.
+    pub onsets: Vec<f32>,
 }
 
 impl WindowExample {
@@ -129,6 +132,9 @@ pub struct DeviceBatch {
     pub residual_mask: Tensor,
     /// Non-PAD target tokens.
     pub target_tokens: i64,
+    /// Onset labels per feature frame `[B, frames]` (see [`WindowExample::onsets`]); `None`
+    /// unless every example has them.
+    pub onsets: Option<Tensor>,
 }
 
 /// Pads and stacks `examples` (all with the same frame count) onto `device`; sequences longer
@@ -165,6 +171,10 @@ pub fn collate(examples: &[WindowExample], scales: &ResidualScales, max_tokens: 
         },
         conditioning: Conditioning { stars: column(|e| e.stars), bpm: column(|e| e.bpm) },
         target_tokens: targets.ne(PAD).sum(Kind::Int64).int64_value(&[]),
+        onsets: examples.iter().all(|e| e.onsets.len() == frames).then(|| {
+            let labels: Vec<f32> = examples.iter().flat_map(|e| e.onsets.iter().copied()).collect();
+            tensor_f32(&labels, &[b as i64, frames as i64], device)
+        }),
         inputs,
         targets,
         residuals: per_token(&residuals),

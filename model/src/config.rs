@@ -101,6 +101,10 @@ pub struct TrainingConfig {
     pub grad_clip: f64,
     /// Weight of the residual SmoothL1 loss next to the token cross-entropy (default 1.0).
     pub residual_weight: f64,
+    /// Weight of the encoder's onset loss: binary cross-entropy of "an object starts in this
+    /// encoder frame" over the predict region (default 1.0; 0 turns it off). A dense signal that
+    /// teaches the encoder where notes are long before the decoder learns to read it.
+    pub onset_weight: f64,
     /// Curriculum: `(from_step, stage)` pairs, ascending (default: all windows from step 0).
     pub curriculum: Vec<(u64, CurriculumStage)>,
     /// Steps between validations (default 200).
@@ -128,6 +132,7 @@ impl Default for TrainingConfig {
             betas: (0.9, 0.98),
             grad_clip: 1.0,
             residual_weight: 1.0,
+            onset_weight: 1.0,
             curriculum: vec![(0, CurriculumStage::All)],
             validate_every: 200,
             validate_windows: 64,

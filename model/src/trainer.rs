@@ -3,14 +3,15 @@
 //!
 //! ```text
 //! DeviceBatch ─► Mapper (dropout, bf16 autocast: CUDA, or `training.autocast_bf16`) ─► CE(tokens, PAD ignored)
-//!             + residual_weight · SmoothL1(residuals where they count) ─► loss
+//!             + residual_weight · SmoothL1(residuals where they count)
+//!             + onset_weight · BCE(encoder onset logits, onset labels of the predict region) ─► loss
 //! loss ─► finite? ─► backward ─► grad norm finite? ─► clip ─► AdamW(lr(step)) ; else skip + why
 //! ```
 
 use tch::{Device, Kind, Reduction, Tensor, nn};
 
 use crate::batch::{DeviceBatch, PAD};
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, TrainingConfig};
 use crate::network::{Mapper, VocabLayout};
 use crate::optim::{AdamW, learning_rate};
 use crate::runtime::Autocast;
@@ -44,9 +45,9 @@ pub struct StepOutcome {
 /// The loss tensor and its parts for `batch` (dropout as given); the forward pass runs under
 /// bf16 autocast on `autocast`'s device when given (on a device the shim does not cover, in
 /// float32). The losses are taken in float32.
-fn loss_of(net: &Mapper, batch: &DeviceBatch, residual_weight: f64, dropout: f64, autocast: Option<Device>) -> (Tensor, Tensor, Tensor) {
+fn loss_of(net: &Mapper, batch: &DeviceBatch, weights: &TrainingConfig, dropout: f64, autocast: Option<Device>) -> (Tensor, Tensor, Tensor) {
     let guard = autocast.and_then(|device| Autocast::bf16(device).ok());
-    let (logits, residuals) = net.forward(&batch.audio, &batch.conditioning, &batch.inputs, dropout);
+    let (logits, residuals, onsets) = net.forward(&batch.audio, &batch.conditioning, &batch.inputs, dropout);
     drop(guard);
     let vocab = logits.size().last().copied().expect("logits have a vocab axis");
     let ce = logits.to_kind(Kind::Float).view([-1, vocab]).cross_entropy_loss::<Tensor>(
@@ -59,8 +60,25 @@ fn loss_of(net: &Mapper, batch: &DeviceBatch, residual_weight: f64, dropout: f64
     let mask = &batch.residual_mask;
     let smooth = (residuals.to_kind(Kind::Float) * mask).smooth_l1_loss(&(&batch.residuals * mask), Reduction::Sum, 1.0)
         / mask.sum(Kind::Float).clamp_min(1.0);
-    let total = &ce + &smooth * residual_weight;
+    let mut total = &ce + &smooth * weights.residual_weight;
+    if let Some(labels) = &batch.onsets {
+        total += onset_loss(&onsets.to_kind(Kind::Float), labels) * weights.onset_weight;
+    }
     (total, ce, smooth)
+}
+
+/// Binary cross-entropy of the encoder frames' onset logits `[B, T']` against per-feature-frame
+/// labels `[B, frames]` (1 onset, 0 none, −1 unlabelled), pooled to the encoder's frames (an
+/// onset anywhere in a frame's span labels it).
+fn onset_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
+    let (frames, encoded) = (labels.size()[1], logits.size()[1]);
+    let stride = (frames + encoded - 1) / encoded.max(1);
+    let pooled = labels.unsqueeze(1).max_pool1d([stride], [stride], [0], [1], true).squeeze_dim(1);
+    let n = encoded.min(pooled.size()[1]);
+    let (logits, pooled) = (logits.narrow(1, 0, n), pooled.narrow(1, 0, n));
+    let known = pooled.ge(0.0).to_kind(Kind::Float);
+    logits.binary_cross_entropy_with_logits::<Tensor>(&pooled.clamp_min(0.0), Some(known.shallow_clone()), None, Reduction::Sum)
+        / known.sum(Kind::Float).clamp_min(1.0)
 }
 
 fn loss_values(total: &Tensor, ce: &Tensor, smooth: &Tensor) -> Loss {
@@ -107,7 +125,7 @@ impl Trainer {
         tch::manual_seed(t.seed.wrapping_add(self.step) as i64);
         self.step += 1;
         self.optimizer.zero_grad();
-        let (total, ce, smooth) = loss_of(&self.net, batch, t.residual_weight, self.config.network.dropout, self.autocast());
+        let (total, ce, smooth) = loss_of(&self.net, batch, t, self.config.network.dropout, self.autocast());
         let loss = loss_values(&total, &ce, &smooth);
         let mut outcome = StepOutcome { loss, lr, grad_norm: f64::NAN, tokens: batch.target_tokens, skipped: None };
         if !loss.total.is_finite() {
@@ -128,7 +146,7 @@ impl Trainer {
     /// The loss of `batch` without dropout or gradients.
     pub fn evaluate(&self, batch: &DeviceBatch) -> Loss {
         tch::no_grad(|| {
-            let (total, ce, smooth) = loss_of(&self.net, batch, self.config.training.residual_weight, 0.0, self.autocast());
+            let (total, ce, smooth) = loss_of(&self.net, batch, &self.config.training, 0.0, self.autocast());
             loss_values(&total, &ce, &smooth)
         })
     }
@@ -160,6 +178,7 @@ mod tests {
             bpm: 180.0,
             tokens: vec![1, 4, 9, 4, 2],
             residuals: vec![Residual::default(); 5],
+            onsets: Vec::new(),
         };
         collate(&[example(0.0), example(1.0)], &ResidualScales::new(tokenizer), 16, Device::Cpu)
     }
@@ -184,5 +203,15 @@ mod tests {
         assert_eq!(autocast_state(Device::Cpu).unwrap(), before, "the step leaves autocast as it found it");
         // The weights stay float32 (autocast casts copies for the forward pass only).
         assert!(trainer.vs.trainable_variables().iter().all(|v| v.kind() == Kind::Float));
+    }
+
+    #[test]
+    fn onset_loss_pools_labels_and_ignores_unlabelled_frames() {
+        // 6 feature frames, 3 encoder frames: [unlabelled | onset in the second half | none].
+        let labels = Tensor::from_slice(&[-1f32, -1.0, 0.0, 1.0, 0.0, 0.0]).view([1, 6]);
+        let loss = |logits: [f32; 3]| onset_loss(&Tensor::from_slice(&logits).view([1, 3]), &labels).double_value(&[]);
+        assert!(loss([-30.0, 30.0, -30.0]) < 1e-6);
+        assert!(loss([30.0, 30.0, -30.0]) < 1e-6, "the unlabelled frame counts");
+        assert!(loss([-30.0, -30.0, 30.0]) > 20.0);
     }
 }

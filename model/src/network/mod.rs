@@ -3,6 +3,7 @@
 //! ```text
 //! features ─► AudioEncoder ─────────────────────┬──────────────────► TimePointer readings ─┐
 //! stars, log-BPM ─► MLP ─► conditioning token ──┴─► memory = [cond ; audio] ─► TokenDecoder ◄┘
+//!                              audio memory ─► Linear ─► onset logit per frame (training)
 //! ```
 
 pub mod attention;
@@ -81,6 +82,8 @@ pub struct Mapper {
     /// The audio encoder.
     pub encoder: AudioEncoder,
     conditioning: nn::Sequential,
+    /// Onset logit of each encoder frame (trained by the onset loss).
+    onset_head: nn::Linear,
     /// The token decoder.
     pub decoder: TokenDecoder,
 }
@@ -96,6 +99,7 @@ impl Mapper {
                 .add(nn::linear(&cond / "in", 2, d, Default::default()))
                 .add_fn(|x| x.gelu("none"))
                 .add(nn::linear(&cond / "out", d, d, Default::default())),
+            onset_head: nn::linear(vs / "onset_head", d, 1, Default::default()),
             decoder: TokenDecoder::new(vs / "decoder", config, vocab),
         }
     }
@@ -112,10 +116,14 @@ impl Mapper {
         Memory { states: Tensor::cat(&[cond, encoded], 1), pointer }
     }
 
-    /// Teacher-forced logits `[B, L, V]` and residuals `[B, L, 3]` for `tokens` `[B, L]`.
-    pub fn forward(&self, audio: &AudioInputs, conditioning: &Conditioning, tokens: &Tensor, dropout: f64) -> (Tensor, Tensor) {
+    /// Teacher-forced logits `[B, L, V]` and residuals `[B, L, 3]` for `tokens` `[B, L]`, and
+    /// the onset logit of each encoder frame `[B, T']`.
+    pub fn forward(&self, audio: &AudioInputs, conditioning: &Conditioning, tokens: &Tensor, dropout: f64) -> (Tensor, Tensor, Tensor) {
         let memory = self.memory(audio, conditioning, dropout);
-        self.decoder.forward(tokens, &memory, dropout)
+        let frames = memory.states.size()[1] - 1;
+        let onsets = self.onset_head.forward(&memory.states.narrow(1, 1, frames)).squeeze_dim(-1);
+        let (logits, residuals) = self.decoder.forward(tokens, &memory, dropout);
+        (logits, residuals, onsets)
     }
 }
 

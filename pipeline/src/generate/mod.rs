@@ -187,6 +187,7 @@ pub fn generate_map(options: &GenerateOptions) -> anyhow::Result<Generated> {
                 bpm: bpm as f32,
                 tokens: Vec::new(),
                 residuals: Vec::new(),
+                onsets: Vec::new(),
             }
         })
         .collect();

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use model::batch::{FRAMES_PER_SECOND, WindowExample, frame_at, window_features};
+use operators::beatmap::Difficulty;
 use operators::features::FeatureConfig;
 use operators::tokenizer::{Residual, Tokenizer, TokenizerConfig};
 
@@ -119,16 +120,39 @@ impl DataSet {
         let start = frame_at(row.window_start_ms);
         let features = window_features(track.channels, track.frames, start, self.frames_per_window, |c, j| track.value(c, j));
         let (grid_start, beats_per_frame) = WindowExample::grid(row.window_start_ms, row.grid_anchor_ms, row.beat_ms);
+        let residuals: Vec<Residual> = (0..row.tokens.len())
+            .map(|i| Residual { time: row.residual_time[i], x: row.residual_x[i], y: row.residual_y[i] })
+            .collect();
         WindowExample {
             features,
             grid_start,
             beats_per_frame,
             stars: row.stars,
             bpm: row.bpm,
+            onsets: self.onset_labels(row, &residuals),
             tokens: row.tokens.clone(),
-            residuals: (0..row.tokens.len())
-                .map(|i| Residual { time: row.residual_time[i], x: row.residual_x[i], y: row.residual_y[i] })
-                .collect(),
+            residuals,
         }
+    }
+
+    /// Per frame of `row`'s window: 1 where one of its objects starts, 0 elsewhere in the
+    /// predict region, −1 outside it (its objects belong to other windows).
+    fn onset_labels(&self, row: &TokenRow, residuals: &[Residual]) -> Vec<f32> {
+        let window = self.tokenizer.config().windows.window_at(0, row.window_start_ms);
+        let frame_ms = 1000.0 / FRAMES_PER_SECOND;
+        let mut labels: Vec<f32> = (0..self.frames_per_window)
+            .map(|j| if window.predicts(row.window_start_ms + j as f64 * frame_ms) { 0.0 } else { -1.0 })
+            .collect();
+        let objects = self
+            .tokenizer
+            .detokenize(&row.tokens, residuals, &row.grid_timing(), Difficulty::default().slider_multiplier, &window)
+            .objects;
+        for object in objects {
+            let j = ((object.time_ms - row.window_start_ms) / frame_ms).round();
+            if let Some(label) = usize::try_from(j as i64).ok().and_then(|j| labels.get_mut(j)) {
+                *label = 1.0;
+            }
+        }
+        labels
     }
 }
