@@ -41,6 +41,9 @@ pub struct Args {
     /// songs keep their maps' own tempos.
     #[arg(long, default_value_t = 0.25)]
     tempo_spread: f64,
+    /// Peak learning rate (default: the tiny preset's `training.learning_rate`).
+    #[arg(long)]
+    learning_rate: Option<f64>,
 }
 
 /// Runs the benchmark.
@@ -63,9 +66,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // The curve is the held-out evaluation below; validation inside a segment would only take
     // training time (each segment still validates once, at its end).
     model.training.validate_every = u64::MAX;
+    if let Some(lr) = args.learning_rate {
+        model.training.learning_rate = lr;
+    }
     let run_dir = dir.path().join("run");
     println!(
-        "bench learn: tiny model, CPU ({} threads); train: {} songs from fixtures 0-4 (tempo spread {}); held out: {} songs from fixtures 5-6; {:.0} s each",
+        "bench learn: tiny model (lr {}), CPU ({} threads); train: {} songs from fixtures 0-4 (tempo spread {}); held out: {} songs from fixtures 5-6; {:.0} s each",
+        model.training.learning_rate,
         tch::get_num_threads(),
         args.songs,
         args.tempo_spread,
