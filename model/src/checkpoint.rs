@@ -230,3 +230,53 @@ pub fn prune(run: &Path) -> Result<(), CheckpointError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record for the default tokenizer, `edit`ed.
+    fn record(edit: impl FnOnce(&mut CheckpointRecord)) -> CheckpointRecord {
+        let config = TokenizerConfig::default();
+        let vocab = i64::from(Tokenizer::new(config.clone()).expect("default tokenizer").vocab().size());
+        let mut record = CheckpointRecord {
+            step: 0,
+            updates: 0,
+            val_loss: None,
+            model: ModelConfig::default(),
+            model_hash: ModelConfig::default().network_hash(),
+            tokenizer_hash: config.hash(),
+            tokenizer: serde_json::to_value(&config).expect("configs serialise"),
+            feature_config: String::new(),
+            vocab,
+        };
+        edit(&mut record);
+        record
+    }
+
+    fn mismatch_reason(record: &CheckpointRecord) -> String {
+        match record.tokenizer_of(Path::new("run/best.json")) {
+            Err(CheckpointError::Mismatch { path, reason }) => {
+                assert_eq!(path, "run/best.json");
+                reason
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tokenizer_of_builds_the_recorded_tokenizer() {
+        let tokenizer = record(|_| {}).tokenizer_of(Path::new("run/best.json")).expect("a consistent record");
+        assert_eq!(tokenizer.config(), &TokenizerConfig::default());
+    }
+
+    #[test]
+    fn tokenizer_of_names_each_inconsistency() {
+        let unreadable = record(|r| r.tokenizer = serde_json::json!({"grid_x": "wide"}));
+        assert!(mismatch_reason(&unreadable).starts_with("unreadable tokenizer config"), "{}", mismatch_reason(&unreadable));
+        let rehashed = record(|r| r.tokenizer_hash = "0000".into());
+        assert_eq!(mismatch_reason(&rehashed), "tokenizer config does not match its hash 0000");
+        let resized = record(|r| r.vocab += 1);
+        assert!(mismatch_reason(&resized).starts_with(&format!("vocabulary of {} ids", resized.vocab)), "{}", mismatch_reason(&resized));
+    }
+}

@@ -157,7 +157,7 @@ pub fn teacher_forced(net: &Mapper, tokenizer: &Tokenizer, windows: &[WindowExam
     let mut out = Vec::with_capacity(windows.len());
     for chunk in windows.chunks(SamplingOptions::default().batch_windows) {
         let batch = collate(chunk, &scales, max_tokens, device);
-        let (logits, residuals, _) = tch::no_grad(|| net.forward(&batch.audio, &batch.conditioning, &batch.inputs, 0.0));
+        let (logits, residuals) = tch::no_grad(|| net.forward(&batch.audio, &batch.conditioning, &batch.inputs, 0.0));
         let next = logits.argmax(-1, false).to_device(Device::Cpu);
         let residuals = residuals.to_kind(Kind::Float).to_device(Device::Cpu);
         for (row, example) in chunk.iter().enumerate() {

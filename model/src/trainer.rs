@@ -47,7 +47,9 @@ pub struct StepOutcome {
 /// float32). The losses are taken in float32.
 fn loss_of(net: &Mapper, batch: &DeviceBatch, weights: &TrainingConfig, dropout: f64, autocast: Option<Device>) -> (Tensor, Tensor, Tensor) {
     let guard = autocast.and_then(|device| Autocast::bf16(device).ok());
-    let (logits, residuals, onsets) = net.forward(&batch.audio, &batch.conditioning, &batch.inputs, dropout);
+    let memory = net.memory(&batch.audio, &batch.conditioning, dropout);
+    let (logits, residuals) = net.decoder.forward(&batch.inputs, &memory, dropout);
+    let onsets = batch.onsets.as_ref().map(|_| net.onset_logits(&memory));
     drop(guard);
     let vocab = logits.size().last().copied().expect("logits have a vocab axis");
     let ce = logits.to_kind(Kind::Float).view([-1, vocab]).cross_entropy_loss::<Tensor>(
@@ -61,7 +63,7 @@ fn loss_of(net: &Mapper, batch: &DeviceBatch, weights: &TrainingConfig, dropout:
     let smooth = (residuals.to_kind(Kind::Float) * mask).smooth_l1_loss(&(&batch.residuals * mask), Reduction::Sum, 1.0)
         / mask.sum(Kind::Float).clamp_min(1.0);
     let mut total = &ce + &smooth * weights.residual_weight;
-    if let Some(labels) = &batch.onsets {
+    if let (Some(labels), Some(onsets)) = (&batch.onsets, onsets) {
         total += onset_loss(&onsets.to_kind(Kind::Float), labels) * weights.onset_weight;
     }
     (total, ce, smooth)

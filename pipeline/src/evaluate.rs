@@ -186,7 +186,7 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
             }
             let Some(track) = tracks.iter().find(|t| t.track_id == track_id) else { continue };
             rows.sort_by(|a, b| a.window_start_ms.total_cmp(&b.window_start_ms));
-            let examples = rows.iter().map(|r| data.example(track, r)).collect();
+            let examples = rows.iter().map(|r| data.example(track, r, false)).collect();
             let estimated_bpm = *bpm_of.entry(track_id).or_insert_with(|| estimate_bpm(track, data.feature_config()));
             maps.push(MapWindows { rows, examples, estimated_bpm });
         }

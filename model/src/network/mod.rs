@@ -116,14 +116,15 @@ impl Mapper {
         Memory { states: Tensor::cat(&[cond, encoded], 1), pointer }
     }
 
-    /// Teacher-forced logits `[B, L, V]` and residuals `[B, L, 3]` for `tokens` `[B, L]`, and
-    /// the onset logit of each encoder frame `[B, T']`.
-    pub fn forward(&self, audio: &AudioInputs, conditioning: &Conditioning, tokens: &Tensor, dropout: f64) -> (Tensor, Tensor, Tensor) {
-        let memory = self.memory(audio, conditioning, dropout);
+    /// Teacher-forced logits `[B, L, V]` and residuals `[B, L, 3]` for `tokens` `[B, L]`.
+    pub fn forward(&self, audio: &AudioInputs, conditioning: &Conditioning, tokens: &Tensor, dropout: f64) -> (Tensor, Tensor) {
+        self.decoder.forward(tokens, &self.memory(audio, conditioning, dropout), dropout)
+    }
+
+    /// The onset logit of each encoder frame of `memory` `[B, T']` (only the onset loss reads it).
+    pub fn onset_logits(&self, memory: &Memory) -> Tensor {
         let frames = memory.states.size()[1] - 1;
-        let onsets = self.onset_head.forward(&memory.states.narrow(1, 1, frames)).squeeze_dim(-1);
-        let (logits, residuals) = self.decoder.forward(tokens, &memory, dropout);
-        (logits, residuals, onsets)
+        self.onset_head.forward(&memory.states.narrow(1, 1, frames)).squeeze_dim(-1)
     }
 }
 

@@ -79,7 +79,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.held_out,
         args.seconds
     );
-    println!("{:>8} {:>6} {:>11} {:>14} {:>14} {:>10}", "minutes", "step", "train loss", "held-out F1±50", "held-out F1±10", "hit F1");
+    println!(
+        "{:>8} {:>6} {:>11} {:>14} {:>14} {:>10} {:>16}",
+        "minutes", "step", "train loss", "held-out F1±50", "held-out F1±10", "hit F1", "objects pred/true"
+    );
     let mut best = 0.0f64;
     for point in 1..=args.points {
         let mut options = TrainOptions::new(train_data.clone(), model.clone(), run_dir.clone());
@@ -104,13 +107,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let f = &report.free_running;
         best = best.max(f.rhythm_f1_50ms.f1);
         println!(
-            "{:>8.1} {:>6} {:>11.4} {:>14.3} {:>14.3} {:>10.3}",
+            "{:>8.1} {:>6} {:>11.4} {:>14.3} {:>14.3} {:>10.3} {:>16}",
             args.minutes * f64::from(point) / f64::from(args.points),
             summary.step,
             loss,
             f.rhythm_f1_50ms.f1,
             f.rhythm_f1_10ms.f1,
-            f.hit_f1.f1
+            f.hit_f1.f1,
+            format!("{}/{}", f.rhythm_f1_50ms.predicted, f.rhythm_f1_50ms.truth)
         );
     }
     println!(

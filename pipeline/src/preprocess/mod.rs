@@ -10,14 +10,15 @@
 //!        ▼
 //!  chunk writer (Parquet + commit record) ── exchange(0) ──► progress + manifest (worker 0) ─► probe
 //! ```
-//! Backpressure: the input waits until the frontier of the tokenizer's output (every track
-//! featurized and tokenized) is at most `max_in_flight` tracks behind the next track's time. The
+//! Backpressure: the input admits a track only while fewer than `max_in_flight` admitted tracks
+//! have not yet passed the tokenizer (the probe on its output: featurized and tokenized). The
 //! chunk writer keeps the rows of its open chunks (at most `chunk_tracks` songs each) until they
 //! are complete, so memory is bounded by `max_in_flight` songs in decoding plus the open chunks,
 //! whatever the corpus size. Resume: chunks with a commit record are skipped by the reader.
 //! In `mapflow run` a [`ChunkGate`] adds end-to-end backpressure: the source reader takes a
 //! credit before the first track of each chunk and the trainer's reader returns it.
 
+pub mod baseline;
 pub(crate) mod chunk_writer;
 mod cluster;
 mod featurize_op;
@@ -28,6 +29,7 @@ pub mod tokenize;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -143,13 +145,29 @@ pub fn tokens_metadata(feature_hash: &str, tokenizer: &TokenizerStage) -> Vec<(&
     ]
 }
 
-/// Completes `options.tokenizers` from the output's manifest: a re-run over a grown corpus
-/// tokenizes its new chunks with every config the output already has. A config that committed
-/// chunks lack is refused (those chunks would stay without its tokens): `mapflow retokenize`
-/// adds a config to every chunk.
-fn with_recorded_tokenizers(mut options: PreprocessOptions) -> anyhow::Result<PreprocessOptions> {
+/// Reconciles `options` with an existing output's manifest. The feature config, split seed and
+/// chunk size must be the ones it was made with (else its chunks would mix features, move songs
+/// between splits, or be cut and named differently). The tokenizers are completed from it: a
+/// re-run over a grown corpus tokenizes its new chunks with every config the output already
+/// has. A config that committed chunks lack is refused (those chunks would stay without its
+/// tokens): `mapflow retokenize` adds a config to every chunk.
+fn reconcile_with_output(mut options: PreprocessOptions) -> anyhow::Result<PreprocessOptions> {
     if options.out.join("manifest.json").is_file() {
         let manifest = Manifest::read(&options.out)?;
+        let (recorded, requested) = (&manifest.configs, options.manifest_configs());
+        let settings = [
+            ("feature config", recorded.feature_config_hash.clone(), requested.feature_config_hash),
+            ("split seed (--split-seed)", recorded.split_seed.to_string(), requested.split_seed.to_string()),
+            ("chunk size (--chunk-tracks)", recorded.chunk_tracks.to_string(), requested.chunk_tracks.to_string()),
+        ];
+        for (setting, recorded, requested) in settings {
+            if recorded != requested {
+                anyhow::bail!(
+                    "{}: this output was made with {setting} {recorded}, this run asks for {requested}; use that one, or another --output",
+                    options.out.display()
+                );
+            }
+        }
         for stage in TokenizerStage::all_recorded(&manifest.configs).map_err(anyhow::Error::msg)? {
             if !options.tokenizers.iter().any(|t| t.hash() == stage.hash()) {
                 options.tokenizers.push(stage);
@@ -178,7 +196,7 @@ fn with_recorded_tokenizers(mut options: PreprocessOptions) -> anyhow::Result<Pr
 /// Runs the dataflow on this process's workers; returns the summary (complete on process 0).
 pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
-    let options = with_recorded_tokenizers(options)?;
+    let options = reconcile_with_output(options)?;
     if options.cluster.process == 0 {
         // Half-written files of a run that was killed; no process writes before all have joined.
         remove_temp_files(&options.out)?;
@@ -348,6 +366,9 @@ fn feed_input(
             Ok(())
         })
         .expect("spawning the source reader");
+    // Times of the admitted tracks the probe has not yet passed, oldest first.
+    let mut in_flight: VecDeque<u64> = VecDeque::new();
+    let max_in_flight = usize::try_from(max_in_flight).unwrap_or(usize::MAX).max(1);
     loop {
         match rx.recv_timeout(Duration::from_millis(5)) {
             Ok(Fed::Frontier(seq)) => {
@@ -357,11 +378,20 @@ fn feed_input(
             Ok(Fed::Item(item)) => {
                 let seq = item.seq;
                 // Move the input's time first (skipped, already committed chunks leave gaps), then
-                // wait until every track more than `max_in_flight` behind has flowed through.
+                // wait until fewer than `max_in_flight` admitted tracks are still on their way.
+                // Counted in tracks, not in times: times jump at every chunk boundary, and a
+                // bound in times would drain the dataflow there.
                 input.advance_to(seq);
-                while probe.less_than(&seq.saturating_sub(max_in_flight)) {
+                loop {
+                    while in_flight.front().is_some_and(|&t| !probe.less_equal(&t)) {
+                        in_flight.pop_front();
+                    }
+                    if in_flight.len() < max_in_flight {
+                        break;
+                    }
                     worker.step_or_park(Some(Duration::from_millis(20)));
                 }
+                in_flight.push_back(seq);
                 input.send(item);
                 worker.step();
             }

@@ -152,3 +152,23 @@ fn a_rerun_resumes_and_ends_identical() {
     assert_eq!((summary.tracks, summary.rejects), (1, 3), "b-c0000 is redone");
     assert_eq!(snapshot(dir.path()), complete);
 }
+
+#[test]
+fn a_rerun_with_other_settings_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    run_on(dir.path(), 1, corpus());
+    let committed = snapshot(dir.path());
+    let refusal = |edit: fn(&mut PreprocessOptions)| {
+        let mut changed = options(dir.path(), 1);
+        edit(&mut changed);
+        let opener: SourceOpener = Box::new(|| Ok(Box::new(corpus().into_iter())));
+        format!("{:#}", run(changed, opener).expect_err("another setting over the same output"))
+    };
+    let chunks = refusal(|o| o.chunk_tracks = 2);
+    assert!(chunks.contains("chunk size (--chunk-tracks) 3, this run asks for 2"), "{chunks}");
+    let seed = refusal(|o| o.split_seed += 1);
+    assert!(seed.contains("split seed"), "{seed}");
+    let features = refusal(|o| o.features.f_min = 30.0);
+    assert!(features.contains("feature config") && features.contains(&dir.path().display().to_string()), "{features}");
+    assert_eq!(snapshot(dir.path()), committed, "a refused run writes nothing");
+}

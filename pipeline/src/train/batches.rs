@@ -298,12 +298,13 @@ impl Reader {
             return Ok(true);
         }
         let mut examples = Vec::with_capacity(pending.len());
+        let with_onsets = self.plan.training.onset_weight > 0.0;
         for (chunk, row) in &pending {
             let tracks = self.tracks_of(chunk)?;
             let track = tracks
                 .get(&row.track_id)
                 .with_context(|| format!("{}: track {} of beatmap {} is missing", chunk.tracks.display(), row.track_id, row.beatmap_id))?;
-            examples.push(self.data.example(track, row));
+            examples.push(self.data.example(track, row, with_onsets));
         }
         Ok(self.sender.send(TrainBatch { number, examples }).is_ok())
     }

@@ -115,8 +115,9 @@ impl DataSet {
             .collect())
     }
 
-    /// The example of token `row`, whose track is `track`.
-    pub fn example(&self, track: &TrackFeatures, row: &TokenRow) -> WindowExample {
+    /// The example of token `row`, whose track is `track`, with onset labels for the onset loss
+    /// when `with_onsets` (they cost a detokenization per window).
+    pub fn example(&self, track: &TrackFeatures, row: &TokenRow, with_onsets: bool) -> WindowExample {
         let start = frame_at(row.window_start_ms);
         let features = window_features(track.channels, track.frames, start, self.frames_per_window, |c, j| track.value(c, j));
         let (grid_start, beats_per_frame) = WindowExample::grid(row.window_start_ms, row.grid_anchor_ms, row.beat_ms);
@@ -129,7 +130,7 @@ impl DataSet {
             beats_per_frame,
             stars: row.stars,
             bpm: row.bpm,
-            onsets: self.onset_labels(row, &residuals),
+            onsets: if with_onsets { self.onset_labels(row, &residuals) } else { Vec::new() },
             tokens: row.tokens.clone(),
             residuals,
         }

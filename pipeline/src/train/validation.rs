@@ -48,7 +48,8 @@ pub struct ValidationScores {
     pub windows: usize,
 }
 
-/// Loads the first `limit` windows of `split` (chunks by name, rows in file order).
+/// Loads the first `limit` windows of `split` (chunks by name, rows in file order), without
+/// onset labels: the validation loss is the token + residual loss.
 pub fn load_windows(data: &DataSet, split: Split, limit: usize) -> anyhow::Result<Vec<ValidationWindow>> {
     let config = &data.tokenizer().config().windows;
     let mut out = Vec::new();
@@ -64,7 +65,7 @@ pub fn load_windows(data: &DataSet, split: Split, limit: usize) -> anyhow::Resul
         for row in rows.into_iter().take(limit - out.len()) {
             let Some(track) = tracks.iter().find(|t| t.track_id == row.track_id) else { continue };
             out.push(ValidationWindow {
-                example: data.example(track, &row),
+                example: data.example(track, &row, false),
                 window: config.window_at(0, row.window_start_ms),
                 timing: row.grid_timing(),
             });

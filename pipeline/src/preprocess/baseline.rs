@@ -1,0 +1,62 @@
+//! The scaling ceiling `mapflow bench pipeline` measures the dataflow against: the same decode +
+//! resample + features work on the same tracks, on `n` plain threads that share nothing but a
+//! work counter — no dataflow, no tokenizing, no writes. Its 2-thread / 1-thread ratio is what
+//! this machine gives perfectly parallel work of this kind; the dataflow can only lose against it.
+//!
+//! ```text
+//! source ─► every track in memory (untimed) ─► [timed] n threads: next index ─► Stages::featurize
+//! ```
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use operators::audio::DecodeOptions;
+use operators::features::{FeatureConfig, FeatureExtractor};
+
+use super::SourceOpener;
+use super::plan::ChunkPlan;
+use super::stages::{SourceItem, Stages};
+
+/// Tracks read from a source, ready to featurize.
+pub struct Tracks {
+    items: Vec<SourceItem>,
+    stages: Stages,
+}
+
+impl Tracks {
+    /// Reads every track of the source into memory, with `features`' extractor ready.
+    pub fn read(open_source: SourceOpener, features: &FeatureConfig) -> anyhow::Result<Self> {
+        let mut plan = ChunkPlan::new(1);
+        let items = open_source()?
+            .map(|entry| {
+                let (seq, chunk) = plan.next(&entry.shard);
+                SourceItem { seq, chunk, payload: entry.item }
+            })
+            .collect();
+        let stages = Stages {
+            extractor: FeatureExtractor::new(features.clone()).map_err(anyhow::Error::msg)?,
+            feature_hash: features.hash(),
+            tokenizers: Vec::new(),
+            split_seed: 0,
+            decode: DecodeOptions::default(),
+        };
+        Ok(Self { items, stages })
+    }
+
+    /// Wall time to featurize every track on `threads` threads (a track that fails to decode
+    /// costs what its failure costs, as in the dataflow).
+    pub fn featurize_on(&self, threads: usize) -> Duration {
+        let next = AtomicUsize::new(0);
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..threads.max(1) {
+                scope.spawn(|| {
+                    while let Some(item) = self.items.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        std::hint::black_box(self.stages.featurize(item.clone()));
+                    }
+                });
+            }
+        });
+        started.elapsed()
+    }
+}
