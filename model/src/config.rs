@@ -24,7 +24,9 @@ pub struct NetworkConfig {
     pub decoder_layers: i64,
     /// Hidden width of the feed-forward blocks (default 512).
     pub ff_dim: i64,
-    /// Dropout in training (default 0.1).
+    /// Dropout in training, on the embeddings and every block's output (Vaswani et al.); not on
+    /// attention weights or inside the feed-forward block, where on a CPU libtorch's serially
+    /// drawn masks cost most of a tiny-model step (default 0.1).
     pub dropout: f64,
     /// Kernel of the convolutional front end (default 5).
     pub conv_kernel: i64,

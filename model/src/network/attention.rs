@@ -54,18 +54,21 @@ impl Attention {
         x.view([b, l, self.heads, d / self.heads]).transpose(1, 2)
     }
 
-    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, causal: bool, dropout: f64) -> Tensor {
+    /// No dropout on the attention weights: on a CPU it takes libtorch's unfused path and a
+    /// serially drawn mask per head and query — most of a tiny-model step — while the dropout on
+    /// the blocks' outputs (the callers') regularises as well.
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> Tensor {
         let (b, _, l, _) = q.size4().expect("[batch, heads, len, head_dim]");
-        let mixed = Tensor::scaled_dot_product_attention(q, k, v, None::<Tensor>, dropout, causal, None, false);
+        let mixed = Tensor::scaled_dot_product_attention(q, k, v, None::<Tensor>, 0.0, causal, None, false);
         self.out.forward(&mixed.transpose(1, 2).contiguous().view([b, l, -1]))
     }
 
     /// Attention of `x_q` over `x_kv` (self-attention when they are the same tensor).
-    pub fn forward(&self, x_q: &Tensor, x_kv: &Tensor, causal: bool, dropout: f64) -> Tensor {
+    pub fn forward(&self, x_q: &Tensor, x_kv: &Tensor, causal: bool) -> Tensor {
         let q = self.split_heads(&self.query.forward(x_q));
         let k = self.split_heads(&self.key.forward(x_kv));
         let v = self.split_heads(&self.value.forward(x_kv));
-        self.attend(&q, &k, &v, causal, dropout)
+        self.attend(&q, &k, &v, causal)
     }
 
     /// The cache of `memory`'s keys and values, computed once per decode (cross-attention).
@@ -76,7 +79,7 @@ impl Attention {
     /// Cross-attention of one new position `x` (`[batch, 1, d]`) over a cached memory.
     pub fn forward_cached(&self, x: &Tensor, cache: &KvCache) -> Tensor {
         let q = self.split_heads(&self.query.forward(x));
-        self.attend(&q, &cache.keys, &cache.values, false, 0.0)
+        self.attend(&q, &cache.keys, &cache.values, false)
     }
 
     /// Self-attention of one new position `x` (`[batch, 1, d]`): appends its key and value to
@@ -89,7 +92,7 @@ impl Attention {
             Some(c) => KvCache { keys: Tensor::cat(&[c.keys, k], 2), values: Tensor::cat(&[c.values, v], 2) },
             None => KvCache { keys: k, values: v },
         };
-        let out = self.attend(&q, &grown.keys, &grown.values, false, 0.0);
+        let out = self.attend(&q, &grown.keys, &grown.values, false);
         *cache = Some(grown);
         out
     }
@@ -109,9 +112,10 @@ impl FeedForward {
         Self { up: nn::linear(&vs / "up", d, hidden, c), down: nn::linear(&vs / "down", hidden, d, c) }
     }
 
-    /// Applies the block (dropout on the hidden layer while training).
-    pub fn forward(&self, x: &Tensor, dropout: f64) -> Tensor {
-        self.down.forward(&self.up.forward(x).gelu("none").dropout(dropout, dropout > 0.0))
+    /// Applies the block (no dropout inside; the callers drop its output while training, as
+    /// in Vaswani et al.).
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.down.forward(&self.up.forward(x).gelu("none"))
     }
 }
 
@@ -126,7 +130,7 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let attn = Attention::new(vs.root(), 16, 4);
         let x = Tensor::randn([2, 5, 16], (Kind::Float, Device::Cpu));
-        let full = attn.forward(&x, &x, true, 0.0);
+        let full = attn.forward(&x, &x, true);
         let mut cache = None;
         let steps: Vec<Tensor> = (0..5).map(|i| attn.forward_step(&x.narrow(1, i, 1), &mut cache)).collect();
         let stepped = Tensor::cat(&steps, 1);

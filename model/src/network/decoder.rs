@@ -72,15 +72,15 @@ impl DecoderLayer {
     fn forward(&self, x: &Tensor, memory: &Tensor, dropout: f64) -> Tensor {
         let drop = |t: Tensor| t.dropout(dropout, dropout > 0.0);
         let h = self.norm1.forward(x);
-        let x = x + drop(self.self_attention.forward(&h, &h, true, dropout));
-        let x = &x + drop(self.cross_attention.forward(&self.norm2.forward(&x), memory, false, dropout));
-        &x + drop(self.ff.forward(&self.norm3.forward(&x), dropout))
+        let x = x + drop(self.self_attention.forward(&h, &h, true));
+        let x = &x + drop(self.cross_attention.forward(&self.norm2.forward(&x), memory, false));
+        &x + drop(self.ff.forward(&self.norm3.forward(&x)))
     }
 
     fn step(&self, x: &Tensor, self_kv: &mut Option<KvCache>, cross_kv: &KvCache) -> Tensor {
         let x = x + self.self_attention.forward_step(&self.norm1.forward(x), self_kv);
         let x = &x + self.cross_attention.forward_cached(&self.norm2.forward(&x), cross_kv);
-        &x + self.ff.forward(&self.norm3.forward(&x), 0.0)
+        &x + self.ff.forward(&self.norm3.forward(&x))
     }
 }
 

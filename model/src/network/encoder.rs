@@ -45,9 +45,9 @@ impl EncoderLayer {
 
     fn forward(&self, x: &Tensor, dropout: f64) -> Tensor {
         let h = self.norm1.forward(x);
-        let x = x + self.attention.forward(&h, &h, false, dropout).dropout(dropout, dropout > 0.0);
+        let x = x + self.attention.forward(&h, &h, false).dropout(dropout, dropout > 0.0);
         let h = self.norm2.forward(&x);
-        &x + self.ff.forward(&h, dropout).dropout(dropout, dropout > 0.0)
+        &x + self.ff.forward(&h).dropout(dropout, dropout > 0.0)
     }
 }
 
