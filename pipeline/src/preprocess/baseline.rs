@@ -10,8 +10,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use operators::audio::DecodeOptions;
-use operators::features::{FeatureConfig, FeatureExtractor};
+use operators::features::FeatureConfig;
 
 use super::SourceOpener;
 use super::plan::ChunkPlan;
@@ -33,14 +32,7 @@ impl Tracks {
                 SourceItem { seq, chunk, payload: entry.item }
             })
             .collect();
-        let stages = Stages {
-            extractor: FeatureExtractor::new(features.clone()).map_err(anyhow::Error::msg)?,
-            feature_hash: features.hash(),
-            tokenizers: Vec::new(),
-            split_seed: 0,
-            decode: DecodeOptions::default(),
-        };
-        Ok(Self { items, stages })
+        Ok(Self { items, stages: Stages::new(features, Vec::new(), 0)? })
     }
 
     /// Wall time to featurize every track on `threads` threads (a track that fails to decode

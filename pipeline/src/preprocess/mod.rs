@@ -36,8 +36,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossbeam::channel::{RecvTimeoutError, bounded};
-use operators::audio::DecodeOptions;
-use operators::features::{FeatureConfig, FeatureExtractor};
+use operators::features::FeatureConfig;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Input;
 use timely::dataflow::operators::{Exchange, Inspect, Probe};
@@ -206,14 +205,7 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     }
     let started = Instant::now();
     let timely_config = options.cluster.timely_config()?;
-    let extractor = FeatureExtractor::new(options.features.clone()).map_err(anyhow::Error::msg)?;
-    let stages = Arc::new(Stages {
-        extractor,
-        feature_hash: options.features.hash(),
-        tokenizers: options.tokenizers.clone(),
-        split_seed: options.split_seed,
-        decode: DecodeOptions::default(),
-    });
+    let stages = Arc::new(Stages::new(&options.features, options.tokenizers.clone(), options.split_seed)?);
     let sink = Arc::new(options.sink());
     let progress = Arc::new(Progress::new(options.progress && options.cluster.process == 0));
     let opener = Arc::new(Mutex::new(Some(open_source)));

@@ -5,7 +5,7 @@
 //! ```
 
 use operators::audio::{self, DecodeOptions};
-use operators::features::FeatureExtractor;
+use operators::features::{FeatureConfig, FeatureExtractor};
 use serde::{Deserialize, Serialize};
 
 use super::plan::ChunkId;
@@ -86,6 +86,17 @@ pub struct Stages {
 }
 
 impl Stages {
+    /// The stages of `features` and `tokenizers`, default decode limits.
+    pub fn new(features: &FeatureConfig, tokenizers: Vec<TokenizerStage>, split_seed: u64) -> anyhow::Result<Self> {
+        Ok(Self {
+            extractor: FeatureExtractor::new(features.clone()).map_err(anyhow::Error::msg)?,
+            feature_hash: features.hash(),
+            tokenizers,
+            split_seed,
+            decode: DecodeOptions::default(),
+        })
+    }
+
     /// Decodes and featurizes one track (runs on a featurize thread).
     pub fn featurize(&self, item: SourceItem) -> FeaturizedTrack {
         let SourceItem { seq, chunk, payload } = item;
