@@ -68,14 +68,14 @@ pub enum AudioInput<'a> {
 
 /// Runs the whole chain on one input.
 pub fn featurize(input: AudioInput<'_>, extractor: &FeatureExtractor) -> Result<Featurized, AudioError> {
-    let opts = DecodeOptions::default();
+    let opts = DecodeOptions::default().resampling_to(extractor.config().sample_rate);
     let clock = Instant::now();
     let decoded: DecodedAudio = match input {
         AudioInput::File(path) => audio::decode_file(path, &opts)?,
         AudioInput::Bytes(name, bytes) => audio::decode_bytes(name, bytes, &opts)?,
     };
     let decode = clock.elapsed();
-    let (source_rate, channels, codec) = (decoded.audio.sample_rate, decoded.channels, decoded.codec.clone());
+    let (source_rate, channels, codec) = (decoded.stream_rate, decoded.channels, decoded.codec.clone());
     let clock = Instant::now();
     let mono: MonoAudio = audio::resample(&decoded.name, decoded.audio, extractor.config().sample_rate)?;
     let resample = clock.elapsed();

@@ -6,13 +6,15 @@ use std::path::Path;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoderOptions};
+use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
 use symphonia::core::codecs::registry::CodecRegistry;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
+use symphonia::core::units::Duration;
 
 use super::{AudioError, MonoAudio};
 
@@ -24,12 +26,18 @@ static CODECS: LazyLock<CodecRegistry> = LazyLock::new(|| {
     registry
 });
 
-/// Limits applied while decoding.
+/// Limits and hints applied while decoding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodeOptions {
     /// Longest accepted audio, in seconds. Longer inputs fail with [`AudioError::TooLong`]
     /// (checked against the declared length first, then while decoding).
     pub max_seconds: f64,
+    /// The rate the caller resamples to next, if known. A codec that decodes natively at
+    /// several rates (Opus: 8, 12, 16, 24 or 48 kHz) then decodes at the lowest one at or above
+    /// it: libopus band-limits in its MDCT domain before decimating, so the signal below the
+    /// target's Nyquist frequency is the same, and the resampler has less to do (Opus at
+    /// 24 kHz instead of 48 for features at 22,050 Hz). `None`: the stream's own rate.
+    pub target_rate: Option<u32>,
 }
 
 /// The default limit: one hour, far above any osu! song.
@@ -37,16 +45,40 @@ pub const DEFAULT_MAX_SECONDS: f64 = 3600.0;
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        Self { max_seconds: DEFAULT_MAX_SECONDS }
+        Self { max_seconds: DEFAULT_MAX_SECONDS, target_rate: None }
     }
 }
 
-/// Decoded mono audio at the file's own sample rate, with what went wrong on the way.
+impl DecodeOptions {
+    /// These options, for a caller that resamples to `rate` next.
+    pub fn resampling_to(self, rate: u32) -> Self {
+        Self { target_rate: Some(rate), ..self }
+    }
+}
+
+/// The rates libopus decodes at natively.
+const OPUS_RATES: [u32; 5] = [8_000, 12_000, 16_000, 24_000, 48_000];
+
+/// The rate to decode a stream of `codec` at `stream_rate` at, for a caller resampling to
+/// `target` next (see [`DecodeOptions::target_rate`]).
+fn decode_rate(codec: AudioCodecId, stream_rate: u32, target: Option<u32>) -> u32 {
+    match target {
+        Some(target) if codec == CODEC_ID_OPUS => {
+            OPUS_RATES.into_iter().find(|&r| r >= target && r <= stream_rate).unwrap_or(stream_rate)
+        }
+        _ => stream_rate,
+    }
+}
+
+/// Decoded mono audio with what went wrong on the way.
 #[derive(Debug, Clone)]
 pub struct DecodedAudio {
     /// The input's name (path or member name), for messages.
     pub name: String,
-    /// Mono samples at the source rate.
+    /// The stream's own sample rate.
+    pub stream_rate: u32,
+    /// Mono samples at the stream's rate, or at a lower native decode rate of its codec
+    /// ([`DecodeOptions::target_rate`]).
     pub audio: MonoAudio,
     /// Channels of the source before the downmix.
     pub channels: usize,
@@ -116,20 +148,26 @@ fn decode_source(
     {
         return Err(invalid("zero channels"));
     }
-    let too_long = |frames: u64| AudioError::TooLong {
+    let too_long = |frames: u64, rate: u32| AudioError::TooLong {
         input: name.clone(),
-        seconds: frames as f64 / f64::from(sample_rate),
+        seconds: frames as f64 / f64::from(rate),
         limit_seconds: opts.max_seconds,
     };
-    let max_frames = (opts.max_seconds * f64::from(sample_rate)) as u64;
     if let Some(declared) = track.num_frames
-        && declared > max_frames
+        && declared > (opts.max_seconds * f64::from(sample_rate)) as u64
     {
-        return Err(too_long(declared));
+        return Err(too_long(declared, sample_rate));
     }
 
+    // Packet timestamps and trims stay in the stream's time base; the decoder's output is at
+    // `rate`, `step` times fewer frames.
+    let rate = decode_rate(params.codec, sample_rate, opts.target_rate);
+    let step = u64::from(sample_rate / rate);
+    let max_frames = (opts.max_seconds * f64::from(rate)) as u64;
+    let mut decoder_params = params.clone();
+    decoder_params.sample_rate = Some(rate);
     let mut decoder = CODECS
-        .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(true))
+        .make_audio_decoder(&decoder_params, &AudioDecoderOptions::default().gapless(true))
         .map_err(|e| match e {
             SymphoniaError::Unsupported(_) => {
                 AudioError::UnsupportedCodec { input: name.clone(), codec: params.codec.to_string() }
@@ -144,7 +182,7 @@ fn decode_source(
     let mut channels = params.channels.as_ref().map_or(0, |c| c.count());
     let mut first_error: Option<String> = None;
     loop {
-        let packet = match format.next_packet() {
+        let mut packet = match format.next_packet() {
             Ok(Some(packet)) => packet,
             Ok(None) => break,
             Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -159,6 +197,10 @@ fn decode_source(
         };
         if packet.track_id != track_id {
             continue;
+        }
+        if step > 1 {
+            packet.trim_start = Duration::new(packet.trim_start.get() / step);
+            packet.trim_end = Duration::new(packet.trim_end.get() / step);
         }
         let buffer = match decoder.decode(&packet) {
             Ok(buffer) => buffer,
@@ -183,7 +225,7 @@ fn decode_source(
         buffer.copy_to_slice_interleaved(&mut interleaved[..]);
         downmix_into(&interleaved, ch, &mut mono);
         if mono.len() as u64 > max_frames {
-            return Err(too_long(mono.len() as u64));
+            return Err(too_long(mono.len() as u64, rate));
         }
     }
     if mono.is_empty() {
@@ -200,7 +242,7 @@ fn decode_source(
     for w in &warnings {
         log::warn!("{w}");
     }
-    Ok(DecodedAudio { name, audio: MonoAudio { samples: mono, sample_rate }, channels, codec, warnings })
+    Ok(DecodedAudio { name, stream_rate: sample_rate, audio: MonoAudio { samples: mono, sample_rate: rate }, channels, codec, warnings })
 }
 
 /// Appends the mean of each interleaved frame's `channels` samples to `out`.
@@ -218,6 +260,17 @@ fn downmix_into(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn opus_decodes_at_the_lowest_native_rate_that_keeps_the_target_band() {
+        let opus = |stream, target| decode_rate(CODEC_ID_OPUS, stream, target);
+        assert_eq!(opus(48_000, Some(22_050)), 24_000);
+        assert_eq!(opus(48_000, Some(16_000)), 16_000);
+        assert_eq!(opus(48_000, Some(44_100)), 48_000);
+        assert_eq!(opus(48_000, Some(96_000)), 48_000, "never above the stream");
+        assert_eq!(opus(48_000, None), 48_000);
+        assert_eq!(decode_rate(symphonia::core::codecs::audio::well_known::CODEC_ID_VORBIS, 44_100, Some(22_050)), 44_100);
+    }
 
     #[test]
     fn downmix_is_the_channel_mean() {

@@ -1,7 +1,8 @@
 //! Audio in: any container/codec the data set uses → mono `f32` PCM at the feature sample rate.
 //!
 //! ```text
-//!  bytes | path ──► decode (symphonia, gapless, container sniffed from the bytes)
+//!  bytes | path ──► decode (symphonia, gapless, container sniffed from the bytes; Opus at
+//!                     │    the lowest native rate ≥ the target rate)
 //!                     └─► downmix (mean of channels) ──► resample (rubato FFT) ──► MonoAudio
 //! ```
 //!
@@ -41,7 +42,7 @@ impl MonoAudio {
 
 /// Decodes a file and resamples it to `sample_rate` (the whole chain before features).
 pub fn load_file(path: &Path, sample_rate: u32, opts: &DecodeOptions) -> Result<MonoAudio, AudioError> {
-    let decoded = decode_file(path, opts)?;
+    let decoded = decode_file(path, &opts.clone().resampling_to(sample_rate))?;
     resample(&decoded.name, decoded.audio, sample_rate)
 }
 
@@ -52,6 +53,6 @@ pub fn load_bytes(
     sample_rate: u32,
     opts: &DecodeOptions,
 ) -> Result<MonoAudio, AudioError> {
-    let decoded = decode_bytes(name, bytes, opts)?;
+    let decoded = decode_bytes(name, bytes, &opts.clone().resampling_to(sample_rate))?;
     resample(&decoded.name, decoded.audio, sample_rate)
 }

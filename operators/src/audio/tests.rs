@@ -43,6 +43,35 @@ fn every_codec_decodes_gapless_and_aligned() {
 }
 
 #[test]
+fn opus_decodes_at_the_lowest_native_rate_at_or_above_the_target() {
+    let path = testdata::path("audio/formats/clicks.opus");
+    let full = decode_fixture("audio/formats/clicks.opus");
+    let low = decode_file(&path, &DecodeOptions::default().resampling_to(22_050)).unwrap();
+    assert_eq!((full.audio.sample_rate, low.stream_rate, low.audio.sample_rate), (48_000, 48_000, 24_000));
+    assert!((low.audio.seconds() - full.audio.seconds()).abs() < 1e-4, "gapless at both rates");
+    assert!((first_click(&low.audio) - 0.25).abs() < 0.0015, "aligned at both rates");
+    // At 22,050 Hz both give the same features: libopus band-limits before it decimates.
+    let extractor = crate::features::FeatureExtractor::new(Default::default()).unwrap();
+    let features = |audio: MonoAudio| extractor.extract(&resample("clicks", audio, 22_050).unwrap().samples);
+    let (a, b) = (features(full.audio), features(low.audio));
+    assert_eq!(a.frames, b.frames);
+    let db = |m: &crate::features::FeatureMatrix| {
+        let mut mel = m.mel().to_vec();
+        crate::features::power_to_db_in_place(&mut mel, 1e-10, 80.0);
+        mel
+    };
+    let (a_db, b_db) = (db(&a), db(&b));
+    let mean_db = a_db.iter().zip(&b_db).map(|(x, y)| (x - y).abs()).sum::<f32>() / a_db.len() as f32;
+    assert!(mean_db < 0.2, "mel differs by {mean_db} dB on average");
+    let onset_peak = a.onset().iter().copied().fold(0.0f32, f32::max);
+    let onset_diff = a.onset().iter().zip(b.onset()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(onset_diff < 0.05 * onset_peak, "onset strength differs by up to {onset_diff} (peak {onset_peak})");
+    // Other codecs keep the stream's rate.
+    let mp3 = decode_file(&testdata::path("audio/formats/clicks.mp3"), &DecodeOptions::default().resampling_to(22_050)).unwrap();
+    assert_eq!(mp3.audio.sample_rate, mp3.stream_rate);
+}
+
+#[test]
 fn container_is_sniffed_from_bytes_not_the_name() {
     let bytes = std::fs::read(testdata::path("audio/test-sample.ogg")).unwrap();
     let decoded = decode_bytes("000042.mp3", bytes, &DecodeOptions::default()).unwrap();
@@ -113,7 +142,7 @@ fn bad_inputs_give_typed_errors_naming_the_input() {
     expect_error("six-hours.wav", huge, &opts, "too_long");
     // Real audio beyond a configured limit is caught while decoding.
     let bytes = std::fs::read(testdata::path("audio/formats/clicks.ogg")).unwrap();
-    expect_error("clicks.ogg", bytes, &DecodeOptions { max_seconds: 0.5 }, "too_long");
+    expect_error("clicks.ogg", bytes, &DecodeOptions { max_seconds: 0.5, ..Default::default() }, "too_long");
 
     let missing = decode_file(std::path::Path::new("/nonexistent/song.mp3"), &opts).unwrap_err();
     assert_eq!(missing.kind(), "io");

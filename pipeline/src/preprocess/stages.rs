@@ -81,7 +81,7 @@ pub struct Stages {
     pub tokenizers: Vec<TokenizerStage>,
     /// Seed of the split assignment.
     pub split_seed: u64,
-    /// Decode limits.
+    /// Decode limits, and the feature rate as the decoders' target.
     pub decode: DecodeOptions,
 }
 
@@ -93,7 +93,7 @@ impl Stages {
             feature_hash: features.hash(),
             tokenizers,
             split_seed,
-            decode: DecodeOptions::default(),
+            decode: DecodeOptions::default().resampling_to(features.sample_rate),
         })
     }
 
@@ -106,7 +106,7 @@ impl Stages {
             let sample_rate = self.extractor.config().sample_rate;
             let decoded = audio::decode_bytes(&name, audio, &self.decode)
                 .map_err(|e| Reject::new(origin.clone(), "decode", e.kind(), e.to_string()))?;
-            let source_sample_rate = decoded.audio.sample_rate;
+            let source_sample_rate = decoded.stream_rate;
             let mono = audio::resample(&name, decoded.audio, sample_rate)
                 .map_err(|e| Reject::new(origin.clone(), "resample", e.kind(), e.to_string()))?;
             let matrix = self.extractor.extract(&mono.samples);

@@ -243,13 +243,15 @@ mod tests {
         (render_track(&spec), times)
     }
 
-    /// Encodes, decodes with the pipeline's decoder, and checks length and onsets.
-    fn round_trip(format: AudioFormat, sample_rate: u32, length_slack: usize) {
+    /// Encodes, decodes with the pipeline's decoder (resampling to `target` next, if given),
+    /// and checks length and onsets.
+    fn round_trip(format: AudioFormat, sample_rate: u32, length_slack: usize, target: Option<u32>) {
         let (pcm, times) = clicks(sample_rate);
         let name = format!("clicks-{sample_rate}.{}", format.extension());
         let bytes = encode(format, &name, &pcm, sample_rate).unwrap();
         assert_eq!(bytes, encode(format, &name, &pcm, sample_rate).unwrap(), "{format:?} is not deterministic");
-        let decoded = operators::audio::decode_bytes(&name, bytes, &Default::default()).unwrap();
+        let options = operators::audio::DecodeOptions { target_rate: target, ..Default::default() };
+        let decoded = operators::audio::decode_bytes(&name, bytes, &options).unwrap();
         let rate = decoded.audio.sample_rate;
         let expected_len = (pcm.len() as f64 * rate as f64 / sample_rate as f64).round() as usize;
         let got_len = decoded.audio.samples.len();
@@ -270,22 +272,25 @@ mod tests {
 
     #[test]
     fn opus_round_trip_is_gapless_with_onsets_in_place() {
-        round_trip(AudioFormat::Opus, 48_000, 0);
-        round_trip(AudioFormat::Opus, 44_100, 0);
+        round_trip(AudioFormat::Opus, 48_000, 0, None);
+        round_trip(AudioFormat::Opus, 44_100, 0, None);
+        // Decoded at 24 kHz (for features at 22,050 Hz): trims halved, within a sample.
+        round_trip(AudioFormat::Opus, 48_000, 1, Some(22_050));
+        round_trip(AudioFormat::Opus, 44_100, 1, Some(22_050));
     }
 
     #[test]
     fn mp3_round_trip_keeps_length_and_onsets() {
         // Exact to the sample: symphonia reads the LAME tag's delay and padding. (A decoder
         // that ignores the tag would give up to one frame, 1152 samples, more.)
-        round_trip(AudioFormat::Mp3, 44_100, 0);
-        round_trip(AudioFormat::Mp3, 22_050, 0);
+        round_trip(AudioFormat::Mp3, 44_100, 0, None);
+        round_trip(AudioFormat::Mp3, 22_050, 0, None);
     }
 
     #[test]
     fn vorbis_round_trip_is_gapless_with_onsets_in_place() {
-        round_trip(AudioFormat::Vorbis, 44_100, 0);
-        round_trip(AudioFormat::Vorbis, 22_050, 0);
+        round_trip(AudioFormat::Vorbis, 44_100, 0, None);
+        round_trip(AudioFormat::Vorbis, 22_050, 0, None);
     }
 
     #[test]
