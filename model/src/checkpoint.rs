@@ -7,6 +7,9 @@
 //! RUN/best.safetensors  best.json          the lowest validation loss so far
 //! RUN/last.safetensors  last.optim.safetensors  last.json     what --resume continues from
 //! ```
+//! With a weight average (`training.ema_decay`) the weights files hold the average — what
+//! generation loads — and the optimizer file also holds the live training weights
+//! (`live.<var>`), so `--resume` goes on from them.
 
 use std::path::{Path, PathBuf};
 
@@ -82,10 +85,54 @@ fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>, CheckpointError> {
     Tensor::read_safetensors(path).map_err(|e| io_error(path, e))
 }
 
-fn named_variables(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+/// The weights to save for inference: the trainer's variables, each averaged one replaced by
+/// its average.
+fn inference_weights(trainer: &Trainer) -> Vec<(String, Tensor)> {
+    let mut named: Vec<(String, Tensor)> = trainer
+        .vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| {
+            let averaged = trainer.average.as_ref().and_then(|a| a.averaged(&name)).map(Tensor::shallow_clone);
+            (name, averaged.unwrap_or(t))
+        })
+        .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     named
+}
+
+/// What `--resume` needs besides the weights file: the optimizer moments and, with an average,
+/// the live weights.
+fn training_state(trainer: &Trainer) -> Vec<(String, Tensor)> {
+    let mut state = trainer.optimizer.state();
+    if let Some(average) = &trainer.average {
+        let live = trainer.vs.variables().into_iter().filter(|(name, _)| average.averaged(name).is_some());
+        state.extend(live.map(|(name, t)| (format!("{LIVE_PREFIX}{name}"), t)));
+    }
+    state
+}
+
+/// Prefix of the live weights in an optimizer file.
+const LIVE_PREFIX: &str = "live.";
+
+/// After the weights file was loaded into `trainer.vs`: the average starts from those weights
+/// and the live weights come from `state` where it has them (a checkpoint written without an
+/// average has none: training goes on from the saved weights).
+fn restore_live_weights(trainer: &mut Trainer, state: &[(String, Tensor)], path: &Path) -> Result<(), CheckpointError> {
+    if let Some(average) = &mut trainer.average {
+        average.reset_to_live();
+    }
+    let mut variables = trainer.vs.variables();
+    tch::no_grad(|| {
+        for (name, saved) in state {
+            let Some(var) = name.strip_prefix(LIVE_PREFIX).and_then(|n| variables.get_mut(n)) else { continue };
+            if saved.size() != var.size() {
+                return Err(io_error(path, format!("live weights {name} are {:?}, the network wants {:?}", saved.size(), var.size())));
+            }
+            var.copy_(saved);
+        }
+        Ok(())
+    })
 }
 
 /// Copies saved weights into `vs` (every variable must be present with its shape).
@@ -127,9 +174,9 @@ impl CheckpointPaths {
 
     /// Writes the trainer's state under these paths (record last: it marks completion).
     pub fn save(&self, trainer: &Trainer, record: &CheckpointRecord, with_optimizer: bool) -> Result<(), CheckpointError> {
-        write_tensors(&self.weights, &named_variables(&trainer.vs))?;
+        write_tensors(&self.weights, &inference_weights(trainer))?;
         if with_optimizer {
-            write_tensors(&self.optimizer, &trainer.optimizer.state())?;
+            write_tensors(&self.optimizer, &training_state(trainer))?;
         }
         let json = serde_json::to_vec_pretty(record).expect("records serialise");
         operators::atomic::write(&self.record, &json).map_err(|e| io_error(&self.record, e))
@@ -141,12 +188,14 @@ impl CheckpointPaths {
         serde_json::from_slice(&bytes).map_err(|e| io_error(&self.record, e))
     }
 
-    /// Restores weights, optimizer and step into `trainer` (made with the record's config).
+    /// Restores weights (live and averaged), optimizer and step into `trainer` (made with the
+    /// record's config).
     pub fn restore(&self, trainer: &mut Trainer) -> Result<CheckpointRecord, CheckpointError> {
         let record = self.record()?;
         load_weights(&trainer.vs, &self.weights)?;
         let state = read_tensors(&self.optimizer)?;
         trainer.optimizer.load_state(&state, record.updates).map_err(|e| io_error(&self.optimizer, e))?;
+        restore_live_weights(trainer, &state, &self.optimizer)?;
         trainer.step = record.step;
         Ok(record)
     }
@@ -262,6 +311,47 @@ mod tests {
             }
             other => panic!("expected a mismatch, got {other:?}"),
         }
+    }
+
+    /// The mean of every trainable variable of `vs`, in name order.
+    fn means(vs: &nn::VarStore) -> Vec<f64> {
+        let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        named.iter().map(|(_, t)| t.mean(tch::Kind::Float).double_value(&[])).collect()
+    }
+
+    #[test]
+    fn a_checkpoint_keeps_the_average_for_inference_and_the_live_weights_for_resuming() {
+        let mut config = ModelConfig::default();
+        let n = &mut config.network;
+        (n.d_model, n.heads, n.encoder_layers, n.decoder_layers, n.ff_dim, n.max_tokens) = (32, 2, 1, 1, 64, 16);
+        config.training.ema_decay = Some(0.9);
+        let tokenizer = Tokenizer::new(TokenizerConfig::default()).unwrap();
+        let vocab = VocabLayout::of(&tokenizer);
+        let mut trainer = Trainer::new(config.clone(), &vocab, Device::Cpu);
+        let initial = means(&trainer.vs);
+        // The live weights move away from the average (which stays at the initialisation).
+        tch::no_grad(|| {
+            for t in trainer.vs.trainable_variables() {
+                let _ = t.detach().g_add_scalar_(1.0);
+            }
+        });
+        let live = means(&trainer.vs);
+        let dir = tempfile::tempdir().unwrap();
+        let paths = CheckpointPaths::new(dir.path(), "last");
+        let rec = record(|r| {
+            r.model = config.clone();
+            r.model_hash = config.network_hash();
+        });
+        paths.save(&trainer, &rec, true).unwrap();
+
+        let inference = load_for_inference(&paths.weights, Device::Cpu).unwrap();
+        assert_eq!(means(&inference.vs), initial, "generation loads the average");
+        let mut resumed = Trainer::new(config, &vocab, Device::Cpu);
+        paths.restore(&mut resumed).unwrap();
+        assert_eq!(means(&resumed.vs), live, "training resumes from the live weights");
+        assert_eq!(resumed.with_averaged_weights(|t| means(&t.vs)), initial, "with the average restored beside them");
+        assert_eq!(means(&resumed.vs), live);
     }
 
     #[test]

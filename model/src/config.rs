@@ -119,6 +119,9 @@ pub struct TrainingConfig {
     /// softmax and the losses in float32). Unset (default): on for CUDA, off on the CPU, where
     /// bf16 matmuls are slower on most processors; `true` or `false` forces it on every device.
     pub autocast_bf16: Option<bool>,
+    /// Decay of the moving average of the weights that validation, the checkpoints' weights
+    /// files and generation use (`average.rs`); unset (default): no average, the live weights.
+    pub ema_decay: Option<f64>,
 }
 
 impl Default for TrainingConfig {
@@ -140,6 +143,7 @@ impl Default for TrainingConfig {
             validate_windows: 64,
             seed: 7,
             autocast_bf16: None,
+            ema_decay: None,
         }
     }
 }
@@ -199,6 +203,11 @@ impl ModelConfig {
         if t.batch_size == 0 || t.learning_rate <= 0.0 || t.restart_period == 0 || t.restart_mult == 0 {
             return Err("batch_size, learning_rate, restart_period and restart_mult must be > 0".into());
         }
+        if let Some(d) = t.ema_decay
+            && !(0.0..1.0).contains(&d)
+        {
+            return Err(format!("ema_decay must be in [0, 1), got {d}"));
+        }
         if !t.curriculum.windows(2).all(|w| w[0].0 < w[1].0) {
             return Err("curriculum steps must be strictly ascending".into());
         }
@@ -246,6 +255,9 @@ mod tests {
         assert!(c.validate().is_err());
         let mut c = ModelConfig::default();
         c.training.curriculum = vec![(5, CurriculumStage::All), (5, CurriculumStage::Circles)];
+        assert!(c.validate().is_err());
+        let mut c = ModelConfig::default();
+        c.training.ema_decay = Some(1.0);
         assert!(c.validate().is_err());
     }
 }

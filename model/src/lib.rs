@@ -1,7 +1,7 @@
 //! mapflow's model side: the libtorch (tch) network, its training and its decoding.
 //!
 //! ```text
-//! WindowExample ─► batch::collate ─► network::Mapper ─► trainer (loss, AdamW, schedule)
+//! WindowExample ─► batch::collate ─► network::Mapper ─► trainer (loss, AdamW, schedule, average)
 //!                                          └──────────► generate (cached, sampled decoding)
 //! checkpoint: safetensors weights + optimizer + JSON record (configs with hashes)
 //! ```
@@ -9,6 +9,7 @@
 //! `model` feature so preprocessing-only machines can build without libtorch.
 #![forbid(missing_docs)]
 
+pub mod average;
 pub mod batch;
 pub mod checkpoint;
 pub mod config;

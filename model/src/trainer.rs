@@ -5,11 +5,13 @@
 //! DeviceBatch ─► Mapper (dropout, bf16 autocast: CUDA, or `training.autocast_bf16`) ─► CE(tokens, PAD ignored)
 //!             + residual_weight · SmoothL1(residuals where they count)
 //!             + onset_weight · BCE(encoder onset logits, onset labels of the predict region) ─► loss
-//! loss ─► finite? ─► backward ─► grad norm finite? ─► clip ─► AdamW(lr(step)) ; else skip + why
+//! loss ─► finite? ─► backward ─► grad norm finite? ─► clip ─► AdamW(lr(step)) ─► weight average
+//!                                                                              ; else skip + why
 //! ```
 
 use tch::{Device, Kind, Reduction, Tensor, nn};
 
+use crate::average::WeightAverage;
 use crate::batch::{DeviceBatch, PAD};
 use crate::config::{ModelConfig, TrainingConfig};
 use crate::network::{Mapper, VocabLayout};
@@ -100,6 +102,8 @@ pub struct Trainer {
     pub config: ModelConfig,
     /// Steps taken (updates + skipped batches): the next step's number.
     pub step: u64,
+    /// The moving average of the weights (`training.ema_decay`), if kept.
+    pub average: Option<WeightAverage>,
 }
 
 impl Trainer {
@@ -109,7 +113,18 @@ impl Trainer {
         let vs = nn::VarStore::new(device);
         let net = Mapper::new(&vs.root(), &config.network, vocab);
         let optimizer = AdamW::new(&vs, &config.training);
-        Self { vs, net, optimizer, config, step: 0 }
+        let average = config.training.ema_decay.map(|decay| WeightAverage::new(&vs, decay));
+        Self { vs, net, optimizer, config, step: 0, average }
+    }
+
+    /// Runs `f` with the averaged weights in the network (the live ones without an average),
+    /// then puts the live weights back.
+    pub fn with_averaged_weights<R>(&mut self, f: impl FnOnce(&Self) -> R) -> R {
+        let Some(average) = &mut self.average else { return f(self) };
+        average.swap();
+        let result = f(self);
+        self.average.as_mut().expect("still there").swap();
+        result
     }
 
     /// The device whose forward passes run under bf16 autocast, if they do
@@ -142,6 +157,9 @@ impl Trainer {
             return outcome;
         }
         self.optimizer.step(lr, outcome.grad_norm, t.grad_clip);
+        if let Some(average) = &mut self.average {
+            average.update(self.optimizer.updates);
+        }
         outcome
     }
 
@@ -205,6 +223,22 @@ mod tests {
         assert_eq!(autocast_state(Device::Cpu).unwrap(), before, "the step leaves autocast as it found it");
         // The weights stay float32 (autocast casts copies for the forward pass only).
         assert!(trainer.vs.trainable_variables().iter().all(|v| v.kind() == Kind::Float));
+    }
+
+    #[test]
+    fn the_weight_average_trails_the_live_weights() {
+        let tokenizer = Tokenizer::new(Default::default()).unwrap();
+        let batch = batch(&tokenizer);
+        let mut config = small_config();
+        config.training.ema_decay = Some(0.99);
+        let mut trainer = Trainer::new(config, &VocabLayout::of(&tokenizer), Device::Cpu);
+        for _ in 0..3 {
+            assert!(trainer.train_step(&batch).skipped.is_none());
+        }
+        let live = trainer.evaluate(&batch).total;
+        let averaged = trainer.with_averaged_weights(|t| t.evaluate(&batch).total);
+        assert!(averaged.is_finite() && averaged != live, "{averaged} vs {live}");
+        assert_eq!(trainer.evaluate(&batch).total, live, "the live weights are back");
     }
 
     #[test]

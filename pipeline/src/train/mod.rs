@@ -304,7 +304,7 @@ pub fn run(options: TrainOptions) -> anyhow::Result<TrainSummary> {
                     val_settled = !options.follow.active();
                     val_windows = load_windows(&data, options.val_split, training.validate_windows)?;
                 }
-                line.validation = validate_and_checkpoint(&options, &trainer, &data, &val_windows, &mut best_val)?;
+                line.validation = validate_and_checkpoint(&options, &mut trainer, &data, &val_windows, &mut best_val)?;
                 last_validation = line.validation.or(last_validation);
             }
             metrics.append(&line)?;
@@ -330,16 +330,19 @@ pub fn run(options: TrainOptions) -> anyhow::Result<TrainSummary> {
     })
 }
 
-/// Validates (when there are windows) and writes `step-N`, `last`, and `best` when the
-/// validation loss beats `best` (or on the first checkpoint); prunes to the best 3.
+/// Validates (when there are windows; with the averaged weights when the recipe keeps an
+/// average) and writes `step-N`, `last`, and `best` when the validation loss beats `best` (or
+/// on the first checkpoint); prunes to the best 3.
 fn validate_and_checkpoint(
     options: &TrainOptions,
-    trainer: &Trainer,
+    trainer: &mut Trainer,
     data: &DataSet,
     windows: &[ValidationWindow],
     best: &mut f64,
 ) -> anyhow::Result<Option<ValidationScores>> {
-    let scores = (!windows.is_empty()).then(|| validate(trainer, data.tokenizer(), windows, options.device));
+    let scores =
+        (!windows.is_empty()).then(|| trainer.with_averaged_weights(|t| validate(t, data.tokenizer(), windows, options.device)));
+    let trainer = &*trainer;
     let rec = record(trainer, data, scores.map(|s| s.val_loss));
     let val_loss = scores.map_or(f64::NAN, |s| s.val_loss);
     let run = &options.run;
