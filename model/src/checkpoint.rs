@@ -328,7 +328,7 @@ mod tests {
         config.training.ema_decay = Some(0.9);
         let tokenizer = Tokenizer::new(TokenizerConfig::default()).unwrap();
         let vocab = VocabLayout::of(&tokenizer);
-        let mut trainer = Trainer::new(config.clone(), &vocab, Device::Cpu);
+        let trainer = Trainer::new(config.clone(), &vocab, Device::Cpu);
         let initial = means(&trainer.vs);
         // The live weights move away from the average (which stays at the initialisation).
         tch::no_grad(|| {

@@ -1,51 +1,87 @@
-//! The featurize operator: decode + resample + features on a helper thread, never on the
-//! worker thread, so the worker keeps moving data while a song is being decoded.
+//! The featurize operator: decode + resample + features on the process's decode threads, never
+//! on a worker thread, so the workers keep moving data while songs are being decoded.
 //!
 //! ```text
-//!  input ──► [retain capability at the track's time] ──► bounded channel ──► decode thread
-//!                                                                              │ featurize
-//!  output ◄── [emit with the retained capability, drop it] ◄── channel ◄──────┘ + activate
+//!  worker i: input ─► [retain capability at the track's time] ─┐
+//!                                                              ├─► one bounded queue ─► decode threads
+//!  worker j: input ─► [retain capability at the track's time] ─┘     (one per worker)    │ featurize
+//!  worker i: output ◄─ [emit with the retained capability] ◄─ worker i's replies ◄───────┘ + activate i
 //! ```
+//! The decode threads are shared by the process's workers: tracks are dealt to workers
+//! round-robin, and songs differ in length, so with a thread per worker the one that drew the
+//! long songs finishes last while the other idles. With one queue a thread takes whichever
+//! worker's next track is waiting. The output does not depend on which thread decoded a track.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
-use crossbeam::channel::{Receiver, Sender, TrySendError, bounded};
+use crossbeam::channel::{Receiver, Sender, TrySendError, bounded, unbounded};
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
+use timely::scheduling::SyncActivator;
 
 use super::stages::{FeaturizedTrack, SourceItem, Stages};
 
-/// Tracks handed to the decode thread but not yet returned.
+/// Tracks queued for the decode threads, per thread.
 const DECODE_QUEUE: usize = 2;
 
-/// Deals the tracks out to the workers ([`SourceItem::route`]) and featurizes each there.
-pub fn featurize<'scope>(
-    items: Stream<'scope, u64, Vec<SourceItem>>,
-    stages: Arc<Stages>,
-) -> Stream<'scope, u64, Vec<FeaturizedTrack>> {
-    let scope = items.scope();
-    let route = Exchange::new(|item: &SourceItem| item.route());
-    items
-        .unary(route, "Featurize", move |_cap, info| {
-            let activator = scope.worker().sync_activator_for(info.address.to_vec());
-            let (to_thread, from_worker): (Sender<SourceItem>, Receiver<SourceItem>) = bounded(DECODE_QUEUE);
-            let (to_worker, from_thread) = bounded::<FeaturizedTrack>(DECODE_QUEUE);
+/// How soon an operator whose tracks found the queue full looks again (the queue may be full
+/// of other workers' tracks, whose completion does not wake it).
+const RETRY: Duration = Duration::from_millis(2);
+
+/// A track for the decode threads, and where its result goes.
+struct Job {
+    item: SourceItem,
+    reply: Sender<FeaturizedTrack>,
+    wake: SyncActivator,
+}
+
+/// The decode threads of one process, shared by its workers.
+pub struct FeaturizePool {
+    jobs: Sender<Job>,
+}
+
+impl FeaturizePool {
+    /// Starts `threads` decode threads running `stages.featurize`. They end when the pool and
+    /// every operator using it are dropped.
+    pub fn new(threads: usize, stages: Arc<Stages>) -> Self {
+        let threads = threads.max(1);
+        let (jobs, queue) = bounded::<Job>(DECODE_QUEUE * threads);
+        for index in 0..threads {
+            let (queue, stages) = (queue.clone(), Arc::clone(&stages));
             std::thread::Builder::new()
-                .name(format!("featurize-{}", scope.index()))
+                .name(format!("featurize-{index}"))
                 .spawn(move || {
-                    for item in from_worker {
-                        let done = stages.featurize(item);
-                        if to_worker.send(done).is_err() {
-                            return;
+                    for Job { item, reply, wake } in queue {
+                        // A worker that is gone (shutdown) needs no result and no wake-up.
+                        if reply.send(stages.featurize(item)).is_ok() {
+                            let _ = wake.activate();
                         }
-                        // The operator may be gone at shutdown; nothing to do then.
-                        let _ = activator.activate();
                     }
                 })
                 .expect("spawning a featurize thread");
+        }
+        Self { jobs }
+    }
+}
+
+/// Deals the tracks out to the workers ([`SourceItem::route`]) and featurizes each on `pool`.
+pub fn featurize<'scope>(
+    items: Stream<'scope, u64, Vec<SourceItem>>,
+    pool: &FeaturizePool,
+) -> Stream<'scope, u64, Vec<FeaturizedTrack>> {
+    let scope = items.scope();
+    let route = Exchange::new(|item: &SourceItem| item.route());
+    let jobs = pool.jobs.clone();
+    items
+        .unary(route, "Featurize", move |_cap, info| {
+            let wake = scope.worker().sync_activator_for(info.address.to_vec());
+            let retry = scope.worker().activator_for(info.address.clone());
+            // Unbounded: it holds at most the tracks in flight, which the input bounds.
+            let (reply, replies): (Sender<FeaturizedTrack>, Receiver<FeaturizedTrack>) = unbounded();
             let mut waiting: VecDeque<SourceItem> = VecDeque::new();
             let mut held: HashMap<u64, Capability<u64>> = HashMap::new();
             move |input, output| {
@@ -56,16 +92,19 @@ pub fn featurize<'scope>(
                     }
                 });
                 while let Some(item) = waiting.pop_front() {
-                    match to_thread.try_send(item) {
+                    match jobs.try_send(Job { item, reply: reply.clone(), wake: wake.clone() }) {
                         Ok(()) => {}
-                        Err(TrySendError::Full(item)) => {
-                            waiting.push_front(item);
+                        Err(TrySendError::Full(job)) => {
+                            waiting.push_front(job.item);
                             break;
                         }
-                        Err(TrySendError::Disconnected(_)) => panic!("the featurize thread died"),
+                        Err(TrySendError::Disconnected(_)) => panic!("the featurize threads died"),
                     }
                 }
-                while let Ok(done) = from_thread.try_recv() {
+                if !waiting.is_empty() {
+                    retry.activate_after(RETRY);
+                }
+                while let Ok(done) = replies.try_recv() {
                     let cap = held.remove(&done.seq).expect("a capability is held for every track in flight");
                     output.session(&cap).give(done);
                 }

@@ -5,7 +5,7 @@
 //!   source → ChunkPlan                               of the probe)
 //!        │ exchange(track time: round-robin)
 //!        ▼
-//!  featurize (decode thread per worker) ─► tokenize (per beatmap, every tokenizer config)
+//!  featurize (the process's decode threads) ─► tokenize (per beatmap, every tokenizer config)
 //!        │ exchange(hash(chunk))
 //!        ▼
 //!  chunk writer (Parquet + commit record) ── exchange(0) ──► progress + manifest (worker 0) ─► probe
@@ -46,6 +46,7 @@ pub use cluster::ClusterArgs;
 pub use progress::{Summary, peak_rss_mib, rss_mib};
 
 use self::chunk_writer::ChunkSink;
+use self::featurize_op::FeaturizePool;
 use self::plan::ChunkPlan;
 use self::progress::Progress;
 use self::stages::{SourceItem, Stages};
@@ -206,6 +207,7 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     let started = Instant::now();
     let timely_config = options.cluster.timely_config()?;
     let stages = Arc::new(Stages::new(&options.features, options.tokenizers.clone(), options.split_seed)?);
+    let pool = Arc::new(FeaturizePool::new(options.cluster.workers, Arc::clone(&stages)));
     let sink = Arc::new(options.sink());
     let progress = Arc::new(Progress::new(options.progress && options.cluster.process == 0));
     let opener = Arc::new(Mutex::new(Some(open_source)));
@@ -226,7 +228,7 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
         let commit_gate = gate.clone();
         worker.dataflow::<u64, _, _>(|scope| {
             let items = scope.input_from(&mut input);
-            let featurized = featurize_op::featurize(items, Arc::clone(&stages));
+            let featurized = featurize_op::featurize(items, &pool);
             let tokenize_stages = Arc::clone(&stages);
             let parts = featurized
                 .unary(timely::dataflow::channels::pact::Pipeline, "Tokenize", move |_cap, _info| {
