@@ -10,11 +10,11 @@
 //! The decode threads are shared by the process's workers: tracks are dealt to workers
 //! round-robin, and songs differ in length, so with a thread per worker the one that drew the
 //! long songs finishes last while the other idles. With one queue a thread takes whichever
-//! worker's next track is waiting. The output does not depend on which thread decoded a track.
+//! worker's next track is waiting; each finished track wakes every worker's operator (its own
+//! result, or room in the queue). The output does not depend on which thread decoded a track.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use crossbeam::channel::{Receiver, Sender, TrySendError, bounded, unbounded};
 use timely::dataflow::Stream;
@@ -28,20 +28,16 @@ use super::stages::{FeaturizedTrack, SourceItem, Stages};
 /// Tracks queued for the decode threads, per thread.
 const DECODE_QUEUE: usize = 2;
 
-/// How soon an operator whose tracks found the queue full looks again (the queue may be full
-/// of other workers' tracks, whose completion does not wake it).
-const RETRY: Duration = Duration::from_millis(2);
-
 /// A track for the decode threads, and where its result goes.
 struct Job {
     item: SourceItem,
     reply: Sender<FeaturizedTrack>,
-    wake: SyncActivator,
 }
 
 /// The decode threads of one process, shared by its workers.
 pub struct FeaturizePool {
     jobs: Sender<Job>,
+    operators: Arc<Mutex<Vec<SyncActivator>>>,
 }
 
 impl FeaturizePool {
@@ -50,21 +46,25 @@ impl FeaturizePool {
     pub fn new(threads: usize, stages: Arc<Stages>) -> Self {
         let threads = threads.max(1);
         let (jobs, queue) = bounded::<Job>(DECODE_QUEUE * threads);
+        let operators: Arc<Mutex<Vec<SyncActivator>>> = Arc::default();
         for index in 0..threads {
-            let (queue, stages) = (queue.clone(), Arc::clone(&stages));
+            let (queue, stages, operators) = (queue.clone(), Arc::clone(&stages), Arc::clone(&operators));
             std::thread::Builder::new()
                 .name(format!("featurize-{index}"))
                 .spawn(move || {
-                    for Job { item, reply, wake } in queue {
-                        // A worker that is gone (shutdown) needs no result and no wake-up.
-                        if reply.send(stages.featurize(item)).is_ok() {
-                            let _ = wake.activate();
+                    for Job { item, reply } in queue {
+                        // A worker that is gone (shutdown) needs no result.
+                        let _ = reply.send(stages.featurize(item));
+                        // Every operator: the result is for one of them, and the queue has room
+                        // again for any that found it full. (Some may be gone at shutdown.)
+                        for operator in operators.lock().expect("not poisoned").iter() {
+                            let _ = operator.activate();
                         }
                     }
                 })
                 .expect("spawning a featurize thread");
         }
-        Self { jobs }
+        Self { jobs, operators }
     }
 }
 
@@ -76,10 +76,10 @@ pub fn featurize<'scope>(
     let scope = items.scope();
     let route = Exchange::new(|item: &SourceItem| item.route());
     let jobs = pool.jobs.clone();
+    let operators = Arc::clone(&pool.operators);
     items
         .unary(route, "Featurize", move |_cap, info| {
-            let wake = scope.worker().sync_activator_for(info.address.to_vec());
-            let retry = scope.worker().activator_for(info.address.clone());
+            operators.lock().expect("not poisoned").push(scope.worker().sync_activator_for(info.address.to_vec()));
             // Unbounded: it holds at most the tracks in flight, which the input bounds.
             let (reply, replies): (Sender<FeaturizedTrack>, Receiver<FeaturizedTrack>) = unbounded();
             let mut waiting: VecDeque<SourceItem> = VecDeque::new();
@@ -92,7 +92,7 @@ pub fn featurize<'scope>(
                     }
                 });
                 while let Some(item) = waiting.pop_front() {
-                    match jobs.try_send(Job { item, reply: reply.clone(), wake: wake.clone() }) {
+                    match jobs.try_send(Job { item, reply: reply.clone() }) {
                         Ok(()) => {}
                         Err(TrySendError::Full(job)) => {
                             waiting.push_front(job.item);
@@ -100,9 +100,6 @@ pub fn featurize<'scope>(
                         }
                         Err(TrySendError::Disconnected(_)) => panic!("the featurize threads died"),
                     }
-                }
-                if !waiting.is_empty() {
-                    retry.activate_after(RETRY);
                 }
                 while let Ok(done) = replies.try_recv() {
                     let cap = held.remove(&done.seq).expect("a capability is held for every track in flight");
