@@ -60,11 +60,12 @@ impl DecodeOptions {
 const OPUS_RATES: [u32; 5] = [8_000, 12_000, 16_000, 24_000, 48_000];
 
 /// The rate to decode a stream of `codec` at `stream_rate` at, for a caller resampling to
-/// `target` next (see [`DecodeOptions::target_rate`]).
+/// `target` next (see [`DecodeOptions::target_rate`]): a rate that divides the stream's, so
+/// packet trims scale exactly.
 fn decode_rate(codec: AudioCodecId, stream_rate: u32, target: Option<u32>) -> u32 {
     match target {
         Some(target) if codec == CODEC_ID_OPUS => {
-            OPUS_RATES.into_iter().find(|&r| r >= target && r <= stream_rate).unwrap_or(stream_rate)
+            OPUS_RATES.into_iter().find(|&r| r >= target && stream_rate % r == 0).unwrap_or(stream_rate)
         }
         _ => stream_rate,
     }
@@ -269,6 +270,7 @@ mod tests {
         assert_eq!(opus(48_000, Some(44_100)), 48_000);
         assert_eq!(opus(48_000, Some(96_000)), 48_000, "never above the stream");
         assert_eq!(opus(48_000, None), 48_000);
+        assert_eq!(opus(44_100, Some(22_050)), 44_100, "only rates that divide the stream's");
         assert_eq!(decode_rate(symphonia::core::codecs::audio::well_known::CODEC_ID_VORBIS, 44_100, Some(22_050)), 44_100);
     }
 
