@@ -12,6 +12,8 @@
 
 use tch::{Tensor, nn};
 
+use crate::optim::trainable_by_name;
+
 /// The moving average of a var store's trainable variables (sorted by name).
 #[derive(Debug)]
 pub struct WeightAverage {
@@ -23,8 +25,7 @@ pub struct WeightAverage {
 impl WeightAverage {
     /// An average of `vs`'s trainable variables, starting at their current values.
     pub fn new(vs: &nn::VarStore, decay: f64) -> Self {
-        let mut live: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
-        live.sort_by(|a, b| a.0.cmp(&b.0));
+        let live = trainable_by_name(vs);
         let average = live.iter().map(|(_, t)| t.detach().copy()).collect();
         Self { decay, live, average }
     }

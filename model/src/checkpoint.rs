@@ -315,16 +315,12 @@ mod tests {
 
     /// The mean of every trainable variable of `vs`, in name order.
     fn means(vs: &nn::VarStore) -> Vec<f64> {
-        let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        named.iter().map(|(_, t)| t.mean(tch::Kind::Float).double_value(&[])).collect()
+        crate::optim::trainable_by_name(vs).iter().map(|(_, t)| t.mean(tch::Kind::Float).double_value(&[])).collect()
     }
 
     #[test]
     fn a_checkpoint_keeps_the_average_for_inference_and_the_live_weights_for_resuming() {
-        let mut config = ModelConfig::default();
-        let n = &mut config.network;
-        (n.d_model, n.heads, n.encoder_layers, n.decoder_layers, n.ff_dim, n.max_tokens) = (32, 2, 1, 1, 64, 16);
+        let mut config = crate::trainer::tests::small_config();
         config.training.ema_decay = Some(0.9);
         let tokenizer = Tokenizer::new(TokenizerConfig::default()).unwrap();
         let vocab = VocabLayout::of(&tokenizer);

@@ -24,6 +24,14 @@ pub fn learning_rate(config: &TrainingConfig, step: u64) -> f64 {
     floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t as f64 / period as f64).cos())
 }
 
+/// `vs`'s trainable variables with their names, sorted by name: the order of the optimizer's
+/// and the weight average's per-variable state.
+pub(crate) fn trainable_by_name(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
 /// AdamW over a var store's trainable variables (sorted by name).
 #[derive(Debug)]
 pub struct AdamW {
@@ -41,8 +49,7 @@ const EPS: f64 = 1e-8;
 impl AdamW {
     /// An optimizer over `vs`'s trainable variables.
     pub fn new(vs: &nn::VarStore, config: &TrainingConfig) -> Self {
-        let mut params: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
-        params.sort_by(|a, b| a.0.cmp(&b.0));
+        let params = trainable_by_name(vs);
         let zeros = |p: &Vec<(String, Tensor)>| p.iter().map(|(_, t)| t.zeros_like()).collect();
         Self {
             first: zeros(&params),

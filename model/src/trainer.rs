@@ -173,7 +173,7 @@ impl Trainer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use operators::tokenizer::{Residual, Tokenizer};
 
     use super::*;
@@ -181,7 +181,8 @@ mod tests {
     use crate::network::FEATURE_CHANNELS;
     use crate::runtime::autocast_state;
 
-    fn small_config() -> ModelConfig {
+    /// A network small enough for unit tests.
+    pub(crate) fn small_config() -> ModelConfig {
         let mut config = ModelConfig::default();
         let n = &mut config.network;
         (n.d_model, n.heads, n.encoder_layers, n.decoder_layers, n.ff_dim, n.max_tokens) = (32, 2, 1, 1, 64, 16);
