@@ -2,13 +2,18 @@
 //! passed the chunk's last time, writes its Parquet files and commit record.
 //!
 //! ```text
-//! ChunkItem ──exchange(hash(chunk))──► stash[chunk] ──frontier ≥ chunk.end──► sort by time
-//!     ──► tracks/<chunk>.parquet, beatmaps/<chunk>.parquet, tokens/<hash>/<chunk>.parquet
+//! ChunkItem ──exchange(hash(chunk))──► tracks ──frontier passes their time──► tracks/<chunk>.parquet (open)
+//!                                  └─► stash[chunk] ──frontier ≥ chunk.end──► sort by time
+//!     ──► close tracks/, write beatmaps/<chunk>.parquet, tokens/<hash>/<chunk>.parquet
 //!     ──► commits/<chunk>.json
 //!     ──► CommitRecord downstream (to worker 0, for the manifest)
 //! ```
-//! Rows are sorted by (time, beatmap, window) before writing, so files are byte-identical
-//! whichever worker wrote them and in whatever order parts arrived.
+//! The `tracks` rows (the songs' features, nearly all the bytes) are encoded while the chunk
+//! is still being decoded: each one as soon as the frontier shows no earlier track can still
+//! come, one row per write, so the file is the same whatever the arrival order and the chunk's
+//! end leaves little to write. The other tables are sorted by (time, beatmap, window) and
+//! written at the end, so files are byte-identical whichever worker wrote them and in whatever
+//! order parts arrived.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -21,8 +26,8 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::stages::{ChunkItem, ChunkPart};
 use crate::shards::manifest::CommitRecord;
-use crate::shards::rows::{BeatmapRow, TokenRow, TrackRow, beatmaps_batch, tokens_batch, tracks_batch};
-use crate::shards::writer::{ShardFile, write_parquet};
+use crate::shards::rows::{BeatmapRow, TokenRow, TrackRow, beatmaps_batch, tokens_batch, tracks_batch, tracks_schema};
+use crate::shards::writer::{ParquetStream, ShardFile, write_parquet};
 
 /// Rows per row group of `tracks/` (each row holds a whole song's features, ~2 MB).
 pub const TRACK_ROWS_PER_GROUP: usize = 16;
@@ -49,11 +54,23 @@ pub struct ChunkSink {
 
 #[derive(Default)]
 struct Stash {
-    tracks: Vec<TrackRow>,
+    /// Tracks not yet in the `tracks` file, by time.
+    tracks: BTreeMap<u64, TrackRow>,
     tokens: BTreeMap<String, Vec<TokenRow>>,
     rejects: Vec<crate::rejects::Reject>,
     /// `(time of the track, row)`.
     beatmaps: Vec<(u64, BeatmapRow)>,
+}
+
+/// A chunk's `tracks` file while its tracks arrive (opened with the first).
+#[derive(Default)]
+struct TrackFile {
+    file: Option<ParquetStream>,
+    /// Times of the rows written, in row order (beatmaps point at their track's row).
+    times: Vec<u64>,
+    audio_seconds: f64,
+    /// The first failed write: the chunk is then not committed.
+    error: Option<anyhow::Error>,
 }
 
 /// Writes `tokens/<hash>/<chunk>.parquet` from `rows`, in the one order every writer uses:
@@ -87,37 +104,67 @@ fn track_shard_path(chunk: &str) -> String {
 }
 
 impl ChunkSink {
-    fn write(&self, name: &str, mut stash: Stash) -> anyhow::Result<CommitRecord> {
-        stash.tracks.sort_by_key(|r| r.seq);
+    /// Appends `rows` (in time order, after every row already written) to chunk `name`'s
+    /// `tracks` file, one row per write.
+    fn append_tracks(&self, name: &str, file: &mut TrackFile, rows: impl IntoIterator<Item = TrackRow>) {
+        for row in rows {
+            if file.error.is_some() {
+                return;
+            }
+            let written = (|| {
+                let stream = match &mut file.file {
+                    Some(stream) => stream,
+                    None => file.file.insert(ParquetStream::create(
+                        &self.out,
+                        &track_shard_path(name),
+                        tracks_schema(),
+                        TRACK_ROWS_PER_GROUP,
+                        &self.tracks_metadata,
+                    )?),
+                };
+                stream.write(&tracks_batch(std::slice::from_ref(&row))?)
+            })();
+            match written {
+                Ok(()) => {
+                    file.times.push(row.seq);
+                    file.audio_seconds += row.duration_s;
+                }
+                Err(e) => file.error = Some(e),
+            }
+        }
+    }
+
+    fn write(&self, name: &str, mut stash: Stash, mut track_file: TrackFile) -> anyhow::Result<CommitRecord> {
+        let pending = std::mem::take(&mut stash.tracks);
+        self.append_tracks(name, &mut track_file, pending.into_values());
+        let TrackFile { file, times, audio_seconds, error } = track_file;
+        if let Some(e) = error {
+            file.into_iter().for_each(ParquetStream::abandon);
+            anyhow::bail!("{e:#}");
+        }
         stash.rejects.sort();
-        let audio_seconds = stash.tracks.iter().map(|r| r.duration_s).sum();
-        let (tracks, beatmaps_file) = if stash.tracks.is_empty() {
-            (None, None)
-        } else {
-            let tracks = write_parquet(
-                &self.out,
-                &track_shard_path(name),
-                &tracks_batch(&stash.tracks)?,
-                TRACK_ROWS_PER_GROUP,
-                &self.tracks_metadata,
-            )?;
-            // Beatmaps point at their track's row; sorting by time keeps a track's beatmaps in
-            // input order, the order `retokenize` tokenizes them in.
-            let track_rows: HashMap<u64, u32> = stash.tracks.iter().enumerate().map(|(i, t)| (t.seq, i as u32)).collect();
-            stash.beatmaps.sort_by_key(|(seq, _)| *seq);
-            let beatmaps: Vec<BeatmapRow> = stash
-                .beatmaps
-                .drain(..)
-                .map(|(seq, row)| BeatmapRow { track_row: track_rows[&seq], ..row })
-                .collect();
-            let file = write_parquet(
-                &self.out,
-                &beatmap_shard_path(name),
-                &beatmaps_batch(&beatmaps)?,
-                BEATMAP_ROWS_PER_GROUP,
-                &self.beatmaps_metadata,
-            )?;
-            (Some(tracks), Some(file))
+        let (tracks, beatmaps_file) = match file {
+            None => (None, None),
+            Some(file) => {
+                let tracks = file.finish()?;
+                // Beatmaps point at their track's row; sorting by time keeps a track's beatmaps in
+                // input order, the order `retokenize` tokenizes them in.
+                let track_rows: HashMap<u64, u32> = times.iter().enumerate().map(|(i, &t)| (t, i as u32)).collect();
+                stash.beatmaps.sort_by_key(|(seq, _)| *seq);
+                let beatmaps: Vec<BeatmapRow> = stash
+                    .beatmaps
+                    .drain(..)
+                    .map(|(seq, row)| BeatmapRow { track_row: track_rows[&seq], ..row })
+                    .collect();
+                let file = write_parquet(
+                    &self.out,
+                    &beatmap_shard_path(name),
+                    &beatmaps_batch(&beatmaps)?,
+                    BEATMAP_ROWS_PER_GROUP,
+                    &self.beatmaps_metadata,
+                )?;
+                (Some(tracks), Some(file))
+            }
         };
         let beatmaps = beatmaps_file.as_ref().map_or(0, |f| f.rows);
         let mut tokens = BTreeMap::new();
@@ -142,6 +189,16 @@ impl ChunkSink {
     }
 }
 
+/// A chunk being gathered.
+struct OpenChunk {
+    /// At the chunk's earliest time seen.
+    cap: Capability<u64>,
+    /// One past the chunk's last time.
+    end: u64,
+    stash: Stash,
+    tracks: TrackFile,
+}
+
 /// Writes chunks as they complete; emits one [`CommitRecord`] per chunk.
 pub fn write_chunks<'scope>(
     parts: Stream<'scope, u64, Vec<ChunkItem>>,
@@ -155,33 +212,46 @@ pub fn write_chunks<'scope>(
     });
     parts
         .unary_frontier(route, "WriteChunks", move |_cap, _info| {
-            let mut open: HashMap<String, (Capability<u64>, u64, Stash)> = HashMap::new();
+            let mut open: HashMap<String, OpenChunk> = HashMap::new();
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
                     for item in data.drain(..) {
-                        let entry = open
-                            .entry(item.chunk.name.clone())
-                            .or_insert_with(|| (cap.delayed(&item.seq, 0), item.chunk.end, Stash::default()));
-                        if item.seq < *entry.0.time() {
-                            entry.0 = cap.delayed(&item.seq, 0);
+                        let chunk = open.entry(item.chunk.name.clone()).or_insert_with(|| OpenChunk {
+                            cap: cap.delayed(&item.seq, 0),
+                            end: item.chunk.end,
+                            stash: Stash::default(),
+                            tracks: TrackFile::default(),
+                        });
+                        if item.seq < *chunk.cap.time() {
+                            chunk.cap = cap.delayed(&item.seq, 0);
                         }
-                        let stash = &mut entry.2;
+                        let stash = &mut chunk.stash;
                         match item.part {
-                            ChunkPart::Track(row) => stash.tracks.push(row),
+                            ChunkPart::Track(row) => {
+                                stash.tracks.insert(row.seq, row);
+                            }
                             ChunkPart::Tokens(hash, row) => stash.tokens.entry(hash).or_default().push(row),
                             ChunkPart::Reject(reject) => stash.rejects.push(reject),
                             ChunkPart::Beatmap(row) => stash.beatmaps.push((item.seq, row)),
                         }
                     }
                 });
+                // Tracks before the frontier are all here: encode them now, in time order.
+                if let Some(&passed) = frontier.frontier().as_option() {
+                    for (name, chunk) in &mut open {
+                        let later = chunk.stash.tracks.split_off(&passed);
+                        let ready = std::mem::replace(&mut chunk.stash.tracks, later);
+                        sink.append_tracks(name, &mut chunk.tracks, ready.into_values());
+                    }
+                }
                 let complete: Vec<String> = open
                     .iter()
-                    .filter(|(_, (_, end, _))| !frontier.frontier().less_than(end))
+                    .filter(|(_, chunk)| !frontier.frontier().less_than(&chunk.end))
                     .map(|(name, _)| name.clone())
                     .collect();
                 for name in complete {
-                    let (cap, _, stash) = open.remove(&name).expect("listed above");
-                    match sink.write(&name, stash) {
+                    let OpenChunk { cap, stash, tracks, .. } = open.remove(&name).expect("listed above");
+                    match sink.write(&name, stash, tracks) {
                         Ok(record) => output.session(&cap).give(record),
                         // A failed write (disk full, permissions) must not commit the chunk: the
                         // run reports it and a later run redoes the chunk.

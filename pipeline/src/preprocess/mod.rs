@@ -12,9 +12,10 @@
 //! ```
 //! Backpressure: the input admits a track only while fewer than `max_in_flight` admitted tracks
 //! have not yet passed the tokenizer (the probe on its output: featurized and tokenized). The
-//! chunk writer keeps the rows of its open chunks (at most `chunk_tracks` songs each) until they
-//! are complete, so memory is bounded by `max_in_flight` songs in decoding plus the open chunks,
-//! whatever the corpus size. Resume: chunks with a commit record are skipped by the reader.
+//! chunk writer encodes each song's features into its chunk's `tracks` file as soon as the
+//! songs before it are in, and keeps the token and beatmap rows of its open chunks until they
+//! are complete, so memory is bounded by `max_in_flight` songs in decoding, one row group of
+//! encoded songs per open chunk and the chunks' token rows, whatever the corpus size. Resume: chunks with a commit record are skipped by the reader.
 //! In `mapflow run` a [`ChunkGate`] adds end-to-end backpressure: the source reader takes a
 //! credit before the first track of each chunk and the trainer's reader returns it.
 

@@ -172,3 +172,21 @@ fn a_rerun_with_other_settings_is_refused() {
     assert!(features.contains("feature config") && features.contains(&dir.path().display().to_string()), "{features}");
     assert_eq!(snapshot(dir.path()), committed, "a refused run writes nothing");
 }
+
+#[test]
+fn a_chunk_whose_tracks_file_cannot_be_written_is_not_committed_and_a_rerun_completes_it() {
+    let (dir, reference) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    run_on(reference.path(), 1, corpus());
+    // `tracks/a-c0000.parquet` cannot be created: a directory is in the way.
+    std::fs::create_dir_all(dir.path().join("tracks/a-c0000.parquet")).unwrap();
+    let summary = run_on(dir.path(), 2, corpus());
+    assert_eq!(summary.chunks_committed, 1, "chunk b-c0000 is written all the same");
+    assert!(!dir.path().join("commits/a-c0000.json").exists());
+    assert!(dir.path().join("commits/b-c0000.json").exists());
+    let temps = snapshot(dir.path()).into_keys().filter(|n| n.contains(".tmp-")).count();
+    assert_eq!(temps, 0, "the half-written file is removed");
+    std::fs::remove_dir(dir.path().join("tracks/a-c0000.parquet")).unwrap();
+    let rerun = run_on(dir.path(), 1, corpus());
+    assert_eq!((rerun.tracks_resumed, rerun.chunks_committed), (2, 1), "only a-c0000 is redone");
+    assert_eq!(snapshot(dir.path()), snapshot(reference.path()));
+}
