@@ -44,8 +44,13 @@ pub fn write_parquet(
     metadata: &[(&str, String)],
 ) -> anyhow::Result<ShardFile> {
     let mut file = ParquetStream::create(out_dir, relative, batch.schema(), rows_per_group, metadata)?;
-    file.write(batch)?;
-    file.finish()
+    match file.write(batch) {
+        Ok(()) => file.finish(),
+        Err(e) => {
+            file.abandon();
+            Err(e)
+        }
+    }
 }
 
 /// A Parquet file written batch by batch straight into its temp file (hashed on the way), and
