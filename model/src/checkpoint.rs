@@ -348,6 +348,17 @@ mod tests {
         assert_eq!(means(&resumed.vs), live, "training resumes from the live weights");
         assert_eq!(resumed.with_averaged_weights(|t| means(&t.vs)), initial, "with the average restored beside them");
         assert_eq!(means(&resumed.vs), live);
+
+        // Live weights of the wrong shape in the optimizer file: refused, naming file and tensor.
+        let mut state = read_tensors(&paths.optimizer).unwrap();
+        let (name, tensor) = state.iter_mut().find(|(n, _)| n.starts_with(LIVE_PREFIX)).unwrap();
+        *tensor = Tensor::zeros([3, 7], (tch::Kind::Float, Device::Cpu));
+        let name = name.clone();
+        write_tensors(&paths.optimizer, &state).unwrap();
+        let mut refused = Trainer::new(crate::trainer::tests::small_config(), &vocab, Device::Cpu);
+        let error = paths.restore(&mut refused).expect_err("a wrong-shaped live tensor").to_string();
+        assert!(error.starts_with(&paths.optimizer.display().to_string()), "{error}");
+        assert!(error.contains(&format!("live weights {name} are [3, 7]")), "{error}");
     }
 
     #[test]
