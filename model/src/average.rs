@@ -59,7 +59,7 @@ impl WeightAverage {
 
     /// The average's value of variable `name`, if it is averaged.
     pub fn averaged(&self, name: &str) -> Option<&Tensor> {
-        self.live.iter().position(|(n, _)| n == name).map(|i| &self.average[i])
+        self.live.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|i| &self.average[i])
     }
 
     /// Sets the average to the live weights' current values.
