@@ -15,7 +15,8 @@
 //! chunk writer encodes each song's features into its chunk's `tracks` file as soon as the
 //! songs before it are in, and keeps the token and beatmap rows of its open chunks until they
 //! are complete, so memory is bounded by `max_in_flight` songs in decoding, one row group of
-//! encoded songs per open chunk and the chunks' token rows, whatever the corpus size. Resume: chunks with a commit record are skipped by the reader.
+//! encoded songs per open chunk and the chunks' token rows, whatever the corpus size.
+//! Resume: chunks with a commit record are skipped by the reader.
 //! In `mapflow run` a [`ChunkGate`] adds end-to-end backpressure: the source reader takes a
 //! credit before the first track of each chunk and the trainer's reader returns it.
 

@@ -110,19 +110,14 @@ impl ParquetStream {
     /// Closes the file (footer, fsync) and renames it into place.
     pub fn finish(self) -> anyhow::Result<ShardFile> {
         let Self { writer, path, tmp, relative, rows } = self;
-        let result = writer.into_inner().map_err(std::io::Error::other).and_then(|sink| {
-            let HashingWriter { inner, hasher, bytes } = sink;
-            inner.sync_all()?;
-            Ok((hasher, bytes))
-        });
-        let (hasher, bytes) = match result {
-            Ok(done) => done,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                anyhow::bail!("writing {}: {e}", path.display());
-            }
+        let sink = writer.into_inner().map_err(std::io::Error::other);
+        let synced = sink.and_then(|sink| sink.inner.sync_all().map(|()| (sink.hasher, sink.bytes)));
+        let (result, hashed) = match synced {
+            Ok(hashed) => (Ok(()), Some(hashed)),
+            Err(e) => (Err(e), None),
         };
-        operators::atomic::commit(Ok(()), &tmp, &path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        operators::atomic::commit(result, &tmp, &path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        let (hasher, bytes) = hashed.expect("committed only after the file was synced");
         Ok(ShardFile { path: relative, rows, bytes, sha256: hex::encode(hasher.finalize()) })
     }
 }
