@@ -28,11 +28,14 @@ pub struct Args {
     /// Evaluations along the way (the points of the curve).
     #[arg(long, default_value_t = 5)]
     points: u32,
-    /// Training songs (from fixtures 0–4).
-    #[arg(long, default_value_t = 60)]
+    /// Training songs (from fixtures 0–4): excerpts of the 5 maps at other offsets, mirrored
+    /// or not, at other tempos. With 60 the model memorises them and reaches 0.79–0.80 held-out
+    /// F1 in 15 minutes; with 180, 0.90.
+    #[arg(long, default_value_t = 180)]
     songs: usize,
-    /// Held-out songs (from fixtures 5–6).
-    #[arg(long, default_value_t = 6)]
+    /// Held-out songs (from fixtures 5–6); 24 (~940 objects) put the standard error of the F1
+    /// near 0.013.
+    #[arg(long, default_value_t = 24)]
     held_out: usize,
     /// Seconds per song.
     #[arg(long, default_value_t = 30.0)]
