@@ -111,7 +111,8 @@ pub struct TrainingConfig {
     pub curriculum: Vec<(u64, CurriculumStage)>,
     /// Steps between validations (default 200).
     pub validate_every: u64,
-    /// Validation windows scored per validation (default 64).
+    /// Validation windows scored per validation (default 64), spread over the validation
+    /// split's tracks (at least 8 where it has them).
     pub validate_windows: usize,
     /// Seed of initialisation, data order and dropout (default 7).
     pub seed: u64,

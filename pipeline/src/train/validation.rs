@@ -2,9 +2,9 @@
 //! generation (the metrics that matter: rhythm and hit F1 against the true objects).
 //!
 //! ```text
-//! split windows (first N, in data order) ─► loss (no dropout)
-//!                                         └► generate (greedy) ─► detokenize on the window's
-//!                                            grid ─► objects in the predict region ─► F1 vs truth
+//! split windows (N, spread over tracks) ─► loss (no dropout)
+//!                                       └► generate (greedy) ─► detokenize on the window's
+//!                                          grid ─► objects in the predict region ─► F1 vs truth
 //! ```
 
 use model::batch::{ResidualScales, WindowExample, collate};
@@ -48,30 +48,78 @@ pub struct ValidationScores {
     pub windows: usize,
 }
 
-/// Loads the first `limit` windows of `split` (chunks by name, rows in file order), without
-/// onset labels: the validation loss is the token + residual loss.
+/// The fewest tracks the validation windows come from, where the split has that many: one
+/// track gives at most `limit / SPREAD_TRACKS` (rounded up) before the rest fill up.
+const SPREAD_TRACKS: usize = 8;
+
+/// Loads `limit` windows of `split`, spread over its tracks ([`choose`]; chunks by name).
+/// Without onset labels: the validation loss is the token + residual loss.
 pub fn load_windows(data: &DataSet, split: Split, limit: usize) -> anyhow::Result<Vec<ValidationWindow>> {
     let config = &data.tokenizer().config().windows;
-    let mut out = Vec::new();
-    for chunk in data.chunks()? {
-        if out.len() >= limit {
-            break;
-        }
-        let rows: Vec<_> = read_token_rows(&chunk.tokens)?.into_iter().filter(|r| r.split == split).collect();
-        if rows.is_empty() {
-            continue;
-        }
-        let tracks = read_track_features(&chunk.tracks)?;
-        for row in rows.into_iter().take(limit - out.len()) {
+    let chunks = data.chunks()?;
+    let rows = chunks.iter().map(|chunk| -> anyhow::Result<Vec<_>> {
+        Ok(read_token_rows(&chunk.tokens)?.into_iter().filter(|r| r.split == split).collect())
+    });
+    let chosen = choose(rows, |r| r.track_id.as_str(), limit)?;
+    let mut out = Vec::with_capacity(chosen.len());
+    for rows in chosen.chunk_by(|a, b| a.0 == b.0) {
+        let tracks = read_track_features(&chunks[rows[0].0].tracks)?;
+        for (_, row) in rows {
             let Some(track) = tracks.iter().find(|t| t.track_id == row.track_id) else { continue };
             out.push(ValidationWindow {
-                example: data.example(track, &row, false),
+                example: data.example(track, row, false),
                 window: config.window_at(0, row.window_start_ms),
                 timing: row.grid_timing(),
             });
         }
     }
     Ok(out)
+}
+
+/// Chooses `limit` rows of `chunks` (each chunk's rows in file order, those of one track
+/// together), read only as far as needed: up to `limit / 8` (rounded up) evenly spaced rows of
+/// each track, then, if that gives fewer than `limit`, the rows passed over, in order. Returns
+/// (chunk index, row), by chunk. (The first `limit` rows in file order were one or two songs of
+/// real length.)
+fn choose<T>(
+    chunks: impl Iterator<Item = anyhow::Result<Vec<T>>>,
+    track: impl Fn(&T) -> &str,
+    limit: usize,
+) -> anyhow::Result<Vec<(usize, T)>> {
+    let per_track = limit.div_ceil(SPREAD_TRACKS).max(1);
+    let (mut picked, mut passed) = (Vec::new(), Vec::new());
+    for (c, rows) in chunks.enumerate() {
+        if picked.len() >= limit {
+            break;
+        }
+        let rows = rows?;
+        let mut spread = vec![false; rows.len()];
+        let mut first = 0;
+        while first < rows.len() {
+            let len = rows[first..].iter().take_while(|r| track(r) == track(&rows[first])).count();
+            for i in evenly_spaced(len, per_track) {
+                spread[first + i] = true;
+            }
+            first += len;
+        }
+        for (row, spread) in rows.into_iter().zip(spread) {
+            let to = if spread && picked.len() < limit { &mut picked } else { &mut passed };
+            to.push((c, row));
+        }
+    }
+    let missing = limit.saturating_sub(picked.len());
+    picked.extend(passed.into_iter().take(missing));
+    picked.sort_by_key(|&(c, _)| c);
+    Ok(picked)
+}
+
+/// `k` indices spread evenly over `0..n` (the middles of `k` equal parts), or all of them when
+/// `n <= k`.
+fn evenly_spaced(n: usize, k: usize) -> Vec<usize> {
+    if n <= k {
+        return (0..n).collect();
+    }
+    (0..k).map(|j| (2 * j + 1) * n / (2 * k)).collect()
 }
 
 /// The objects `tokens` encode inside `w`'s predict region (the default slider multiplier:
@@ -115,5 +163,43 @@ pub fn validate(trainer: &Trainer, tokenizer: &Tokenizer, windows: &[ValidationW
         rhythm_f1_10ms: r10.f1,
         hit_f1: hits.f1,
         windows: windows.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(tracks: &[(&'static str, usize)]) -> anyhow::Result<Vec<(&'static str, usize)>> {
+        Ok(tracks.iter().flat_map(|&(t, n)| (0..n).map(move |i| (t, i))).collect())
+    }
+
+    #[test]
+    fn evenly_spaced_takes_the_middles_of_equal_parts() {
+        assert_eq!(evenly_spaced(3, 5), vec![0, 1, 2]);
+        assert_eq!(evenly_spaced(10, 2), vec![2, 7]);
+        assert_eq!(evenly_spaced(9, 3), vec![1, 4, 7]);
+    }
+
+    #[test]
+    fn validation_rows_are_spread_over_the_tracks_then_filled_up_in_order() {
+        // Two long songs, then eight short ones in a second chunk: 16 rows, at most 2 a track.
+        let short: Vec<_> = ["c", "d", "e", "f", "g", "h", "i", "j"].into_iter().map(|t| (t, 3)).collect();
+        let chunks = vec![chunk(&[("a", 40), ("b", 40)]), chunk(&short)];
+        let chosen = choose(chunks.into_iter(), |r| r.0, 16).unwrap();
+        assert_eq!(chosen.len(), 16);
+        let tracks: std::collections::BTreeSet<&str> = chosen.iter().map(|(_, r)| r.0).collect();
+        assert_eq!(tracks.into_iter().collect::<Vec<_>>(), ["a", "b", "c", "d", "e", "f", "g", "h"]);
+        assert_eq!(chosen[..2].iter().map(|(c, r)| (*c, *r)).collect::<Vec<_>>(), vec![(0, ("a", 10)), (0, ("a", 30))]);
+        // Chunks are not read past the limit: an error after it is never seen.
+        let long: Vec<_> = ["a", "b", "c", "d", "e", "f", "g", "h"].into_iter().map(|t| (t, 40)).collect();
+        let stop = vec![chunk(&long), Err(anyhow::anyhow!("not read"))];
+        assert_eq!(choose(stop.into_iter(), |r| r.0, 16).unwrap().len(), 16);
+        // Fewer tracks than the spread wants: the passed-over rows fill up, in file order.
+        let few = choose(vec![chunk(&[("a", 5), ("b", 5)])].into_iter(), |r| r.0, 8).unwrap();
+        let rows: Vec<_> = few.iter().map(|(_, r)| *r).collect();
+        assert_eq!(rows, vec![("a", 2), ("b", 2), ("a", 0), ("a", 1), ("a", 3), ("a", 4), ("b", 0), ("b", 1)]);
+        // Fewer rows than the limit: all of them.
+        assert_eq!(choose(vec![chunk(&[("a", 3)])].into_iter(), |r| r.0, 64).unwrap().len(), 3);
     }
 }
