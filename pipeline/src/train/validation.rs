@@ -93,14 +93,10 @@ fn choose<T>(
             break;
         }
         let rows = rows?;
-        let mut spread = vec![false; rows.len()];
-        let mut first = 0;
-        while first < rows.len() {
-            let len = rows[first..].iter().take_while(|r| track(r) == track(&rows[first])).count();
-            for i in evenly_spaced(len, per_track) {
-                spread[first + i] = true;
-            }
-            first += len;
+        let mut spread = Vec::with_capacity(rows.len());
+        for one_track in rows.chunk_by(|a, b| track(a) == track(b)) {
+            let picks = evenly_spaced(one_track.len(), per_track);
+            spread.extend((0..one_track.len()).map(|i| picks.contains(&i)));
         }
         for (row, spread) in rows.into_iter().zip(spread) {
             let to = if spread && picked.len() < limit { &mut picked } else { &mut passed };
