@@ -65,7 +65,7 @@ const OPUS_RATES: [u32; 5] = [8_000, 12_000, 16_000, 24_000, 48_000];
 fn decode_rate(codec: AudioCodecId, stream_rate: u32, target: Option<u32>) -> u32 {
     match target {
         Some(target) if codec == CODEC_ID_OPUS => {
-            OPUS_RATES.into_iter().find(|&r| r >= target && stream_rate % r == 0).unwrap_or(stream_rate)
+            OPUS_RATES.into_iter().find(|&r| r >= target && stream_rate.is_multiple_of(r)).unwrap_or(stream_rate)
         }
         _ => stream_rate,
     }

@@ -156,7 +156,7 @@ impl FeatureConfig {
         if self.sample_rate < 1000 {
             return Err(format!("sample_rate {} is below 1000 Hz", self.sample_rate));
         }
-        if self.n_fft < 16 || self.n_fft % 2 != 0 {
+        if self.n_fft < 16 || !self.n_fft.is_multiple_of(2) {
             return Err(format!("n_fft {} must be even and at least 16", self.n_fft));
         }
         if self.hop_length == 0 || self.hop_length > self.n_fft {

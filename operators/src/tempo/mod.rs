@@ -149,7 +149,7 @@ pub fn estimate_tempo(input: &TempoInput<'_>, config: &TempoConfig) -> Result<Te
     if !(config.min_bpm > 0.0 && config.min_bpm < config.max_bpm && config.max_bpm.is_finite()) {
         return Err(fail_config("need 0 < min_bpm < max_bpm"));
     }
-    if config.beats_per_bar == 0 || !(config.prior_octaves > 0.0) || !(config.prior_bpm > 0.0) {
+    if config.beats_per_bar == 0 || !is_positive(config.prior_octaves) || !is_positive(config.prior_bpm) {
         return Err(fail_config("beats_per_bar, prior_bpm and prior_octaves must be positive"));
     }
     let rate = f64::from(input.feature_config.sample_rate);
@@ -194,6 +194,11 @@ const KICK_BASS_MAX_HZ: f64 = 250.0;
 const BASS_CHORD_MAX_HZ: f64 = 1000.0;
 
 /// Number of mel bands whose centre lies below `hz`.
+/// `x > 0`, and false for NaN (the negation also rejects NaN, unlike `x <= 0.0`).
+fn is_positive(x: f64) -> bool {
+    x > 0.0
+}
+
 fn bands_below(config: &FeatureConfig, hz: f64) -> usize {
     let f_max = config.f_max.map_or(f64::from(config.sample_rate) / 2.0, f64::from);
     let (lo, hi) = (hz_to_mel(f64::from(config.f_min), config.mel_scale), hz_to_mel(f_max, config.mel_scale));

@@ -51,7 +51,7 @@ pub(super) fn candidates(envelope: &[f64], frame_seconds: f64, config: &TempoCon
             centred[..n].iter().zip(&centred[lag..]).map(|(a, b)| a * b).sum::<f64>() / n as f64
         })
         .collect();
-    if !(r[0] > 0.0) {
+    if !super::is_positive(r[0]) {
         return None;
     }
     let at = |lag: f64| {

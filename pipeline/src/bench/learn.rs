@@ -97,8 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let last_line = std::fs::read_to_string(run_dir.join("metrics.jsonl"))?
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["train_loss"].as_f64().is_some_and(|x| x > 0.0))
-            .last();
+            .rfind(|v| v["train_loss"].as_f64().is_some_and(|x| x > 0.0));
         let loss = last_line.and_then(|v| v["train_loss"].as_f64()).unwrap_or(f64::NAN);
         let report = evaluate(&EvalOptions {
             checkpoint: run_dir.join("last.json"),

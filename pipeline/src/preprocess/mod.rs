@@ -64,7 +64,7 @@ pub mod defaults {
     /// Tracks admitted into the dataflow ahead of the slowest unfinished one.
     pub const MAX_IN_FLIGHT: u64 = 8;
     /// Seed of the train/val/test assignment.
-    pub const SPLIT_SEED: u64 = 0x6d61_7066_6c6f_77;
+    pub const SPLIT_SEED: u64 = 0x6d_6170_666c_6f77;
     /// `mapflow run`: chunks the input may have admitted and the trainer not yet read.
     pub const MAX_CHUNKS_AHEAD: usize = 2;
 }

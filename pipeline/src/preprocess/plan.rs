@@ -42,7 +42,7 @@ impl ChunkPlan {
             }
             self.shard = Some(shard.to_owned());
             self.index_in_shard = 0;
-        } else if self.index_in_shard % self.span == 0 {
+        } else if self.index_in_shard.is_multiple_of(self.span) {
             self.chunk += 1;
         }
         let within = self.index_in_shard % self.span;

@@ -171,7 +171,7 @@ impl BatchStream {
     }
 
     /// The next batch; an error if the reader failed or ran out of data.
-    pub fn next(&mut self) -> anyhow::Result<TrainBatch> {
+    pub fn next_batch(&mut self) -> anyhow::Result<TrainBatch> {
         let received = self.receiver.as_ref().expect("open until dropped").recv();
         match received {
             Ok(batch) => Ok(batch),

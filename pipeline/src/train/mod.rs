@@ -283,7 +283,7 @@ pub fn run(options: TrainOptions) -> anyhow::Result<TrainSummary> {
     let mut last = finished(trainer.step);
     while !last {
         let waited = Instant::now();
-        let batch = stream.next()?;
+        let batch = stream.next_batch()?;
         debug_assert_eq!(batch.number, trainer.step);
         let wait = waited.elapsed();
         let device_batch = collate(&batch.examples, &scales, max_tokens, options.device);
