@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use cli::{mapflow, run_err, run_ok};
 use operators::beatmap::{HitObject, parse_beatmap, star_rating};
 use operators::metrics::rhythm_f1;
+use pipeline::shards::read::read_tracks;
 
 fn overfit_preset() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/model/overfit-tiny.toml")
@@ -20,6 +21,11 @@ struct OneSong {
     data: PathBuf,
     audio: PathBuf,
     truth: String,
+    /// The split its track landed in. The track id is the hash of the Opus bytes, which libopus
+    /// encodes differently on CPUs it takes other SIMD paths on, so it can be any of the three.
+    split: &'static str,
+    /// A split without the song.
+    empty_split: &'static str,
 }
 
 fn one_song(dir: &Path) -> OneSong {
@@ -45,14 +51,19 @@ fn one_song(dir: &Path) -> OneSong {
             audio = Some(path);
         }
     }
-    OneSong { data, audio: audio.unwrap(), truth: truth.unwrap() }
+    let tracks = read_tracks(&data.join("tracks/data-000000-c0000.parquet")).unwrap();
+    let split = tracks[0].split.as_str();
+    let empty_split = if split == "test" { "val" } else { "test" };
+    OneSong { data, audio: audio.unwrap(), truth: truth.unwrap(), split, empty_split }
 }
 
-fn train(data: &Path, run: &Path, steps: u32, extra: &[&str]) -> serde_json::Value {
+/// Trains on the song's split and validates on it.
+fn train(song: &OneSong, run: &Path, steps: u32, extra: &[&str]) -> serde_json::Value {
     let out = run_ok(
         mapflow()
-            .args(["train", "--json", "--val-split", "train", "--device", "cpu", "--max-steps", &steps.to_string(), "--data"])
-            .arg(data)
+            .args(["train", "--json", "--device", "cpu", "--max-steps", &steps.to_string()])
+            .args(["--train-split", song.split, "--val-split", song.split, "--data"])
+            .arg(&song.data)
             .arg("--model")
             .arg(overfit_preset())
             .arg("-o")
@@ -71,7 +82,7 @@ fn tiny_model_overfits_one_song_and_generation_reproduces_its_rhythm() {
     let dir = tempfile::tempdir().unwrap();
     let song = one_song(dir.path());
     let run = dir.path().join("run");
-    let summary = train(&song.data, &run, 60, &[]);
+    let summary = train(&song, &run, 60, &[]);
     let validation = &summary["last_validation"];
     assert!(validation["rhythm_f1_50ms"].as_f64().unwrap() >= 0.9, "{summary}");
 
@@ -113,14 +124,14 @@ fn tiny_model_overfits_one_song_and_generation_reproduces_its_rhythm() {
 
     // eval scores free-running and teacher-forced decoding on the split.
     let eval: serde_json::Value = serde_json::from_str(&run_ok(
-        mapflow().args(["eval", "--split", "train", "--json", "--checkpoint"]).arg(&run).arg("--data").arg(&song.data),
+        mapflow().args(["eval", "--split", song.split, "--json", "--checkpoint"]).arg(&run).arg("--data").arg(&song.data),
     ))
     .unwrap();
     assert!(eval["free_running"]["rhythm_f1_50ms"]["f1"].as_f64().unwrap() >= 0.9, "{eval}");
     assert!(eval["teacher_forced_token_accuracy"].as_f64().unwrap() > 0.5, "{eval}");
     // The tempo estimator on the stored features finds the rendered song's BPM.
     assert!(eval["bpm_within_half"].as_f64().unwrap() == 1.0 && eval["bpm_error"].as_f64().unwrap() < 0.5, "{eval}");
-    assert!(run.join("eval-train.json").is_file());
+    assert!(run.join(format!("eval-{}.json", song.split)).is_file());
 }
 
 #[test]
@@ -128,13 +139,19 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let song = one_song(dir.path());
     let (straight, resumed) = (dir.path().join("straight"), dir.path().join("resumed"));
-    train(&song.data, &straight, 6, &[]);
-    train(&song.data, &resumed, 3, &[]);
+    train(&song, &straight, 6, &[]);
+    train(&song, &resumed, 3, &[]);
     let err = run_err(
-        mapflow().args(["train", "--max-steps", "6", "--data"]).arg(&song.data).arg("--model").arg(overfit_preset()).arg("-o").arg(&resumed),
+        mapflow()
+            .args(["train", "--max-steps", "6", "--train-split", song.split, "--data"])
+            .arg(&song.data)
+            .arg("--model")
+            .arg(overfit_preset())
+            .arg("-o")
+            .arg(&resumed),
     );
     assert!(err.contains("--resume"), "{err}");
-    train(&song.data, &resumed, 6, &["--resume"]);
+    train(&song, &resumed, 6, &["--resume"]);
     for file in ["last.safetensors", "last.optim.safetensors"] {
         assert!(std::fs::read(straight.join(file)).unwrap() == std::fs::read(resumed.join(file)).unwrap(), "{file} differs after resume");
     }
@@ -143,7 +160,7 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
     let unvalidated = dir.path().join("unvalidated");
     run_ok(
         mapflow()
-            .args(["train", "--val-split", "test", "--max-steps", "1", "--data"])
+            .args(["train", "--train-split", song.split, "--val-split", song.empty_split, "--max-steps", "1", "--data"])
             .arg(&song.data)
             .arg("--model")
             .arg(overfit_preset())
@@ -154,10 +171,10 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() || stderr.contains("placed no objects"), "{stderr}");
 
-    // The one song is in the train split: no test windows to train on or beatmaps to score.
+    // A split without the song: no windows to train on or beatmaps to score.
     let no_windows = run_err(
         mapflow()
-            .args(["train", "--train-split", "test", "--max-steps", "1", "--data"])
+            .args(["train", "--train-split", song.empty_split, "--max-steps", "1", "--data"])
             .arg(&song.data)
             .arg("--model")
             .arg(overfit_preset())
@@ -165,8 +182,9 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
             .arg(dir.path().join("empty")),
     );
     assert!(no_windows.contains("no training tracks") && no_windows.contains("data"), "{no_windows}");
-    let no_maps = run_err(mapflow().args(["eval", "--split", "test", "--checkpoint"]).arg(&straight).arg("--data").arg(&song.data));
-    assert!(no_maps.contains("no test beatmaps") && no_maps.contains("data"), "{no_maps}");
+    let no_maps =
+        run_err(mapflow().args(["eval", "--split", song.empty_split, "--checkpoint"]).arg(&straight).arg("--data").arg(&song.data));
+    assert!(no_maps.contains(&format!("no {} beatmaps", song.empty_split)) && no_maps.contains("data"), "{no_maps}");
 
     let generate = |audio: &Path, checkpoint: &Path| {
         run_err(mapflow().arg("generate").arg(audio).arg("--checkpoint").arg(checkpoint).arg("-o").arg(dir.path().join("x.osu")))
