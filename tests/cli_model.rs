@@ -21,8 +21,8 @@ struct OneSong {
     data: PathBuf,
     audio: PathBuf,
     truth: String,
-    /// The split its track landed in. The track id is the hash of the Opus bytes, which libopus
-    /// encodes differently on CPUs it takes other SIMD paths on, so it can be any of the three.
+    /// The split its track landed in: any of the three, as the track id hashes the Opus bytes,
+    /// and those differ between CPUs (libopus picks its SIMD code paths at run time).
     split: &'static str,
     /// A split without the song.
     empty_split: &'static str,
