@@ -193,12 +193,12 @@ const KICK_BASS_MAX_HZ: f64 = 250.0;
 /// Highest frequency of the bands whose change marks a new bar (bass line and chords).
 const BASS_CHORD_MAX_HZ: f64 = 1000.0;
 
-/// Number of mel bands whose centre lies below `hz`.
 /// `x > 0`, and false for NaN (the negation also rejects NaN, unlike `x <= 0.0`).
 fn is_positive(x: f64) -> bool {
     x > 0.0
 }
 
+/// Number of mel bands whose centre lies below `hz`.
 fn bands_below(config: &FeatureConfig, hz: f64) -> usize {
     let f_max = config.f_max.map_or(f64::from(config.sample_rate) / 2.0, f64::from);
     let (lo, hi) = (hz_to_mel(f64::from(config.f_min), config.mel_scale), hz_to_mel(f_max, config.mel_scale));
