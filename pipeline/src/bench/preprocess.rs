@@ -7,7 +7,8 @@
 //!
 //! Baseline, timed in the same run: the decode + features work alone on 1 and 2 plain threads
 //! (`preprocess::baseline`) — the scaling this machine gives that work, which the dataflow's
-//! 2-worker ratio is compared with.
+//! 2-worker ratio is compared with — and the decoding alone on one thread: the codec's speed on
+//! this machine at the time of the run, the ceiling of any per-worker throughput.
 
 use std::process::Command;
 
@@ -47,17 +48,26 @@ fn preprocess(corpus: &std::path::Path, out: &std::path::Path, workers: usize) -
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
-/// The baseline: seconds to decode + featurize every track of `corpus` on 1 and on 2 threads
-/// (best of `repeat` timings each, interleaved).
-fn featurize_times(corpus: &std::path::Path, repeat: usize) -> anyhow::Result<(f64, f64)> {
+/// The baselines, best of `repeat` timings each (interleaved), in seconds.
+struct Baseline {
+    /// Decode + featurize every track of the corpus on 1 thread.
+    one: f64,
+    /// The same on 2 threads.
+    two: f64,
+    /// Only decode every track, on 1 thread.
+    decode: f64,
+}
+
+fn baseline(corpus: &std::path::Path, repeat: usize) -> anyhow::Result<Baseline> {
     let uri = SourceUri::Shards(corpus.to_owned());
     let tracks = Tracks::read(source_opener(uri, SourceOptions::default()), &Default::default())?;
-    let (mut one, mut two) = (f64::INFINITY, f64::INFINITY);
+    let mut best = Baseline { one: f64::INFINITY, two: f64::INFINITY, decode: f64::INFINITY };
     for _ in 0..repeat {
-        one = one.min(tracks.featurize_on(1).as_secs_f64());
-        two = two.min(tracks.featurize_on(2).as_secs_f64());
+        best.one = best.one.min(tracks.featurize_on(1).as_secs_f64());
+        best.two = best.two.min(tracks.featurize_on(2).as_secs_f64());
+        best.decode = best.decode.min(tracks.decode_alone().as_secs_f64());
     }
-    Ok((one, two))
+    Ok(best)
 }
 
 /// Runs the benchmark and prints the table.
@@ -85,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         let mut best_x = Vec::new();
+        let mut audio_seconds = 0.0;
         for (workers, summaries) in [1, 2].into_iter().zip(&runs) {
             let best = summaries.iter().min_by(|a, b| a.wall_seconds.total_cmp(&b.wall_seconds)).expect("repeat >= 1");
             let peak = summaries.iter().filter_map(|s| s.peak_rss_mib).fold(f64::NAN, f64::max);
@@ -99,9 +110,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 walls.join(" ")
             );
             best_x.push(best.x_realtime);
+            audio_seconds = best.audio_seconds;
         }
-        let (one, two) = featurize_times(&corpus, repeat)?;
+        let Baseline { one, two, decode } = baseline(&corpus, repeat)?;
         println!("{label}: decode + features alone (baseline): {one:.2} s on 1 thread, {two:.2} s on 2 = {:.2}x", one / two);
+        println!(
+            "{label}: decoding alone, 1 thread: {decode:.2} s = {:.0}x real time (the codec's speed on this machine now: no worker can beat it)",
+            audio_seconds / decode
+        );
         println!(
             "{label}: 2 workers = {:.2}x one worker (target >= 1.8x); {:.0}x real time per worker with 1 (target >= 400x)",
             best_x[1] / best_x[0],

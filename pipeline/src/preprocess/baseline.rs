@@ -6,10 +6,13 @@
 //! ```text
 //! source ─► every track in memory (untimed) ─► [timed] n threads: next index ─► Stages::featurize
 //! ```
+//! It also times the decoding alone on one thread: the codec's own speed on this machine, which
+//! no per-worker throughput can exceed.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use operators::audio;
 use operators::features::FeatureConfig;
 
 use super::SourceOpener;
@@ -38,13 +41,31 @@ impl Tracks {
     /// Wall time to featurize every track on `threads` threads (a track that fails to decode
     /// costs what its failure costs, as in the dataflow).
     pub fn featurize_on(&self, threads: usize) -> Duration {
+        self.time_on(threads, |item| {
+            std::hint::black_box(self.stages.featurize(item.clone()));
+        })
+    }
+
+    /// Wall time to only decode every track (as the dataflow does: at the feature rate's native
+    /// decode rate, see [`audio::DecodeOptions::target_rate`]) on one thread.
+    pub fn decode_alone(&self) -> Duration {
+        self.time_on(1, |item| {
+            if let Ok(track) = &item.payload {
+                let decoded = audio::decode_bytes(&track.audio_name, track.audio.clone(), &self.stages.decode);
+                std::hint::black_box(decoded.map(|d| d.audio.samples.len()).ok());
+            }
+        })
+    }
+
+    /// Wall time of `work` on every track, on `threads` threads taking the next track in turn.
+    fn time_on(&self, threads: usize, work: impl Fn(&SourceItem) + Sync) -> Duration {
         let next = AtomicUsize::new(0);
         let started = Instant::now();
         std::thread::scope(|scope| {
             for _ in 0..threads.max(1) {
                 scope.spawn(|| {
                     while let Some(item) = self.items.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        std::hint::black_box(self.stages.featurize(item.clone()));
+                        work(item);
                     }
                 });
             }
