@@ -79,7 +79,7 @@ pub struct Args {
 
 /// Parses `train`, `val` or `test`.
 pub fn parse_split(s: &str) -> Result<Split, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| format!("unknown split {s:?}: train, val or test"))
+    Split::from_stored(s).ok_or_else(|| format!("unknown split {s:?}: train, val or test"))
 }
 
 /// Parses `cpu`, `cuda`, `cuda:N` or `auto`.

@@ -10,6 +10,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatchReader;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -30,30 +31,42 @@ fn read_error(path: &Path, message: impl ToString) -> ShardReadError {
     ShardReadError { path: path.to_owned(), message: message.to_string() }
 }
 
-/// Reads the named top-level `columns` of the Parquet file at `path` as one batch.
-pub fn read_columns(path: &Path, columns: &[&str]) -> Result<RecordBatch, ShardReadError> {
+/// Reads the Parquet file at `path` in its row groups' batches: only the named top-level
+/// `columns`, or every column when `None`.
+pub(crate) fn read_batches(path: &Path, columns: Option<&[&str]>) -> Result<(SchemaRef, Vec<RecordBatch>), ShardReadError> {
     let file = File::open(path).map_err(|e| read_error(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_error(path, e))?;
-    let schema = builder.schema().clone();
-    let mut indices = Vec::with_capacity(columns.len());
-    for name in columns {
-        indices.push(schema.index_of(name).map_err(|_| read_error(path, format!("no column {name:?}")))?);
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_error(path, e))?;
+    if let Some(columns) = columns {
+        let schema = builder.schema().clone();
+        let mut indices = Vec::with_capacity(columns.len());
+        for name in columns {
+            indices.push(schema.index_of(name).map_err(|_| read_error(path, format!("no column {name:?}")))?);
+        }
+        let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+        builder = builder.with_projection(mask);
     }
-    let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-    let reader = builder.with_projection(mask).build().map_err(|e| read_error(path, e))?;
-    let projected = reader.schema();
+    let reader = builder.build().map_err(|e| read_error(path, e))?;
+    let schema = reader.schema();
     let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| read_error(path, e))?;
-    arrow::compute::concat_batches(&projected, &batches).map_err(|e| read_error(path, e))
+    Ok((schema, batches))
 }
 
-fn column<'a, A: Array + 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a A, ShardReadError> {
+/// Reads the named top-level `columns` of the Parquet file at `path` as one batch.
+pub fn read_columns(path: &Path, columns: &[&str]) -> Result<RecordBatch, ShardReadError> {
+    let (schema, batches) = read_batches(path, Some(columns))?;
+    arrow::compute::concat_batches(&schema, &batches).map_err(|e| read_error(path, e))
+}
+
+/// The column `name` of `batch` as an `A`; an error naming `path` if it is missing or not an `A`.
+pub(crate) fn column<'a, A: Array + 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a A, ShardReadError> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<A>())
         .ok_or_else(|| read_error(path, format!("column {name:?} is missing or has the wrong type")))
 }
 
-fn split_at(splits: &StringArray, row: usize, path: &Path) -> Result<Split, ShardReadError> {
+/// The split stored in `row` of `splits`; an error naming `path` for an unknown name.
+pub(crate) fn split_at(splits: &StringArray, row: usize, path: &Path) -> Result<Split, ShardReadError> {
     Split::from_stored(splits.value(row)).ok_or_else(|| read_error(path, format!("row {row}: unknown split {:?}", splits.value(row))))
 }
 

@@ -2,15 +2,16 @@
 //! (`read_track_features`) and complete token rows (`read_token_rows`). `retokenize` reads only
 //! small columns instead (`shards::read`).
 
-use std::fs::File;
 use std::path::Path;
 
-use anyhow::Context;
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Float32Type, Float64Type, Int64Type, UInt8Type, UInt16Type, UInt32Type};
+use arrow::array::{
+    Array, BinaryArray, Float32Array, Float64Array, Int64Array, ListArray, PrimitiveArray, RecordBatch, StringArray,
+    UInt8Array, UInt16Array, UInt32Array,
+};
+use arrow::datatypes::{ArrowPrimitiveType, Float32Type, UInt32Type};
 use operators::features::FeatureMatrix;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use super::read::{ShardReadError, column, read_batches, split_at};
 use super::rows::{Split, TokenRow};
 
 /// One stored track: its features still as stored (f16 bytes).
@@ -49,37 +50,42 @@ impl TrackFeatures {
     }
 }
 
-fn batches(path: &Path) -> anyhow::Result<Vec<RecordBatch>> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
-    reader.collect::<Result<Vec<_>, _>>().with_context(|| format!("reading {}", path.display()))
+/// A list column whose items are `T`s (type checked once, for the whole column).
+struct Lists<'a, T: ArrowPrimitiveType> {
+    offsets: &'a [i32],
+    items: &'a [T::Native],
 }
 
-fn split_of(name: &str, path: &Path) -> anyhow::Result<Split> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned()))
-        .with_context(|| format!("{}: unknown split {name:?}", path.display()))
-}
+impl<'a, T: ArrowPrimitiveType> Lists<'a, T> {
+    fn of(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<Self, ShardReadError> {
+        let lists = column::<ListArray>(batch, name, path)?;
+        let items = lists
+            .values()
+            .as_any()
+            .downcast_ref::<PrimitiveArray<T>>()
+            .ok_or_else(|| ShardReadError { path: path.to_owned(), message: format!("column {name:?}: the list items have the wrong type") })?;
+        Ok(Self { offsets: lists.value_offsets(), items: items.values() })
+    }
 
-fn column<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> anyhow::Result<&'a dyn Array> {
-    batch.column_by_name(name).map(|c| c.as_ref()).with_context(|| format!("{}: no column {name}", path.display()))
+    fn row(&self, row: usize) -> Vec<T::Native> {
+        self.items[self.offsets[row] as usize..self.offsets[row + 1] as usize].to_vec()
+    }
 }
 
 /// Every track of a `tracks/*.parquet` file.
-pub fn read_track_features(path: &Path) -> anyhow::Result<Vec<TrackFeatures>> {
+pub fn read_track_features(path: &Path) -> Result<Vec<TrackFeatures>, ShardReadError> {
     let mut out = Vec::new();
-    for batch in batches(path)? {
-        let ids = column(&batch, "track_id", path)?.as_string::<i32>();
-        let splits = column(&batch, "split", path)?.as_string::<i32>();
-        let durations = column(&batch, "duration_s", path)?.as_primitive::<Float64Type>();
-        let channels = column(&batch, "channels", path)?.as_primitive::<UInt16Type>();
-        let frames = column(&batch, "frames", path)?.as_primitive::<UInt32Type>();
-        let features = column(&batch, "features", path)?.as_binary::<i32>();
+    for batch in read_batches(path, None)?.1 {
+        let ids = column::<StringArray>(&batch, "track_id", path)?;
+        let splits = column::<StringArray>(&batch, "split", path)?;
+        let durations = column::<Float64Array>(&batch, "duration_s", path)?;
+        let channels = column::<UInt16Array>(&batch, "channels", path)?;
+        let frames = column::<UInt32Array>(&batch, "frames", path)?;
+        let features = column::<BinaryArray>(&batch, "features", path)?;
         for i in 0..batch.num_rows() {
             out.push(TrackFeatures {
                 track_id: ids.value(i).to_owned(),
-                split: split_of(splits.value(i), path)?,
+                split: split_at(splits, i, path)?,
                 duration_s: durations.value(i),
                 channels: usize::from(channels.value(i)),
                 frames: frames.value(i) as usize,
@@ -91,40 +97,40 @@ pub fn read_track_features(path: &Path) -> anyhow::Result<Vec<TrackFeatures>> {
 }
 
 /// Every row of a `tokens/<hash>/*.parquet` file (`seq` is not stored: 0).
-pub fn read_token_rows(path: &Path) -> anyhow::Result<Vec<TokenRow>> {
+pub fn read_token_rows(path: &Path) -> Result<Vec<TokenRow>, ShardReadError> {
     let mut out = Vec::new();
-    for batch in batches(path)? {
-        let f64s = |name| column(&batch, name, path).map(|c| c.as_primitive::<Float64Type>());
-        let u32s = |name| column(&batch, name, path).map(|c| c.as_primitive::<UInt32Type>());
-        let lists = |name| column(&batch, name, path).map(|c| c.as_list::<i32>());
-        let beatmap_ids = column(&batch, "beatmap_id", path)?.as_primitive::<Int64Type>();
-        let set_ids = column(&batch, "beatmapset_id", path)?.as_primitive::<Int64Type>();
-        let track_ids = column(&batch, "track_id", path)?.as_string::<i32>();
-        let splits = column(&batch, "split", path)?.as_string::<i32>();
-        let stars = column(&batch, "stars", path)?.as_primitive::<Float32Type>();
-        let bins = column(&batch, "difficulty_bin", path)?.as_primitive::<UInt8Type>();
-        let bpm = column(&batch, "bpm", path)?.as_primitive::<Float32Type>();
+    for batch in read_batches(path, None)?.1 {
+        let f64s = |name| column::<Float64Array>(&batch, name, path);
+        let u32s = |name| column::<UInt32Array>(&batch, name, path);
+        let floats = |name| Lists::<Float32Type>::of(&batch, name, path);
+        let beatmap_ids = column::<Int64Array>(&batch, "beatmap_id", path)?;
+        let set_ids = column::<Int64Array>(&batch, "beatmapset_id", path)?;
+        let track_ids = column::<StringArray>(&batch, "track_id", path)?;
+        let splits = column::<StringArray>(&batch, "split", path)?;
+        let stars = column::<Float32Array>(&batch, "stars", path)?;
+        let bins = column::<UInt8Array>(&batch, "difficulty_bin", path)?;
+        let bpm = column::<Float32Array>(&batch, "bpm", path)?;
         let (starts, anchors, beats) = (f64s("window_start_ms")?, f64s("grid_anchor_ms")?, f64s("beat_ms")?);
-        let (tokens, rt, rx, ry) = (lists("tokens")?, lists("residual_time")?, lists("residual_x")?, lists("residual_y")?);
+        let tokens = Lists::<UInt32Type>::of(&batch, "tokens", path)?;
+        let (rt, rx, ry) = (floats("residual_time")?, floats("residual_x")?, floats("residual_y")?);
         let (circles, sliders, spinners) = (u32s("n_circles")?, u32s("n_sliders")?, u32s("n_spinners")?);
-        let floats = |l: &arrow::array::ListArray, i: usize| l.value(i).as_primitive::<Float32Type>().values().to_vec();
         for i in 0..batch.num_rows() {
             out.push(TokenRow {
                 seq: 0,
                 beatmap_id: beatmap_ids.value(i),
                 beatmapset_id: set_ids.value(i),
                 track_id: track_ids.value(i).to_owned(),
-                split: split_of(splits.value(i), path)?,
+                split: split_at(splits, i, path)?,
                 stars: stars.value(i),
                 difficulty_bin: bins.value(i),
                 bpm: bpm.value(i),
                 window_start_ms: starts.value(i),
                 grid_anchor_ms: anchors.value(i),
                 beat_ms: beats.value(i),
-                tokens: tokens.value(i).as_primitive::<UInt32Type>().values().to_vec(),
-                residual_time: floats(rt, i),
-                residual_x: floats(rx, i),
-                residual_y: floats(ry, i),
+                tokens: tokens.row(i),
+                residual_time: rt.row(i),
+                residual_x: rx.row(i),
+                residual_y: ry.row(i),
                 n_circles: circles.value(i),
                 n_sliders: sliders.value(i),
                 n_spinners: spinners.value(i),
@@ -132,4 +138,95 @@ pub fn read_token_rows(path: &Path) -> anyhow::Result<Vec<TokenRow>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::shards::rows::{TrackRow, tokens_batch, tracks_batch};
+    use crate::shards::writer::write_parquet;
+
+    #[test]
+    fn token_rows_and_tracks_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = TokenRow {
+            seq: 0,
+            beatmap_id: 42,
+            beatmapset_id: 7,
+            track_id: "t1".into(),
+            split: Split::Val,
+            stars: 5.25,
+            difficulty_bin: 3,
+            bpm: 174.0,
+            window_start_ms: 3000.0,
+            grid_anchor_ms: 2950.5,
+            beat_ms: 344.8,
+            tokens: Vec::new(),
+            residual_time: Vec::new(),
+            residual_x: Vec::new(),
+            residual_y: Vec::new(),
+            n_circles: 1,
+            n_sliders: 0,
+            n_spinners: 0,
+        };
+        // Lists of different lengths (empty too), over three row groups.
+        let rows: Vec<TokenRow> = (0..5u32)
+            .map(|i| TokenRow {
+                window_start_ms: 3000.0 * f64::from(i),
+                tokens: (0..i).collect(),
+                residual_time: vec![0.25 * i as f32; i as usize],
+                residual_x: vec![-0.5; i as usize],
+                residual_y: vec![0.125; i as usize],
+                ..row.clone()
+            })
+            .collect();
+        write_parquet(dir.path(), "tokens/h/c.parquet", &tokens_batch(&rows).unwrap(), 2, &[]).unwrap();
+        assert_eq!(read_token_rows(&dir.path().join("tokens/h/c.parquet")).unwrap(), rows);
+
+        let track = track();
+        write_parquet(dir.path(), "tracks/c.parquet", &tracks_batch(std::slice::from_ref(&track)).unwrap(), 1, &[]).unwrap();
+        let read = read_track_features(&dir.path().join("tracks/c.parquet")).unwrap();
+        assert_eq!(read.len(), 1);
+        let got = &read[0];
+        assert_eq!((got.track_id.as_str(), got.split, got.duration_s), ("t1", Split::Test, 61.5));
+        assert_eq!((got.channels, got.frames, &got.features), (2, 3, &track.features));
+    }
+
+    fn track() -> TrackRow {
+        TrackRow {
+            seq: 3,
+            track_id: "t1".into(),
+            origin: "x.tar:000001".into(),
+            split: Split::Test,
+            duration_s: 61.5,
+            source_sample_rate: 48_000,
+            feature_config: "f00".into(),
+            channels: 2,
+            frames: 3,
+            features: (0..12).collect(),
+        }
+    }
+
+    #[test]
+    fn a_column_of_the_wrong_type_is_an_error_naming_the_file_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let strings = |v: &str| Arc::new(StringArray::from(vec![v])) as Arc<dyn Array>;
+        let batch = RecordBatch::try_from_iter([("track_id", strings("t")), ("split", strings("train")), ("duration_s", strings("1.5"))]).unwrap();
+        write_parquet(dir.path(), "odd.parquet", &batch, 1, &[]).unwrap();
+        let error = read_track_features(&dir.path().join("odd.parquet")).unwrap_err().to_string();
+        assert!(error.contains("odd.parquet") && error.contains("duration_s"), "{error}");
+        let error = read_token_rows(&dir.path().join("odd.parquet")).unwrap_err().to_string();
+        assert!(error.contains("odd.parquet"), "{error}");
+
+        let stored = tracks_batch(&[track()]).unwrap();
+        let split = stored.schema().index_of("split").unwrap();
+        let mut columns = stored.columns().to_vec();
+        columns[split] = strings("holdout");
+        let batch = RecordBatch::try_new(stored.schema(), columns).unwrap();
+        write_parquet(dir.path(), "split.parquet", &batch, 1, &[]).unwrap();
+        let error = read_track_features(&dir.path().join("split.parquet")).unwrap_err().to_string();
+        assert!(error.contains("split.parquet") && error.contains("holdout"), "{error}");
+    }
 }
