@@ -131,18 +131,7 @@ mod tests {
     #[test]
     fn written_rows_read_back_and_tracks_without_features() {
         let dir = tempfile::tempdir().unwrap();
-        let track = |seq: u64, split| TrackRow {
-            seq,
-            track_id: format!("t{seq}"),
-            origin: "x.tar:000001".into(),
-            split,
-            duration_s: 1.5 + seq as f64,
-            source_sample_rate: 48_000,
-            feature_config: "f00".into(),
-            channels: 2,
-            frames: 3,
-            features: vec![7; 12],
-        };
+        let track = TrackRow::example;
         let tracks = [track(0, Split::Train), track(1, Split::Test)];
         write_parquet(dir.path(), "tracks/c.parquet", &tracks_batch(&tracks).unwrap(), 1, &[]).unwrap();
         let read = read_tracks(&dir.path().join("tracks/c.parquet")).unwrap();

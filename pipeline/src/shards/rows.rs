@@ -298,6 +298,25 @@ pub fn decode_features(bytes: &[u8]) -> Vec<f32> {
 }
 
 #[cfg(test)]
+impl TrackRow {
+    /// A small row for tests: track `t{seq}`, 2 × 3 features whose bytes count up from `seq`.
+    pub(crate) fn example(seq: u64, split: Split) -> TrackRow {
+        TrackRow {
+            seq,
+            track_id: format!("t{seq}"),
+            origin: "x.tar:000001".into(),
+            split,
+            duration_s: 1.5 + seq as f64,
+            source_sample_rate: 48_000,
+            feature_config: "f00".into(),
+            channels: 2,
+            frames: 3,
+            features: (0..12).map(|b| b + seq as u8).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -190,23 +190,12 @@ mod tests {
         let read = read_track_features(&dir.path().join("tracks/c.parquet")).unwrap();
         assert_eq!(read.len(), 1);
         let got = &read[0];
-        assert_eq!((got.track_id.as_str(), got.split, got.duration_s), ("t1", Split::Test, 61.5));
+        assert_eq!((got.track_id.as_str(), got.split, got.duration_s), ("t3", Split::Test, 61.5));
         assert_eq!((got.channels, got.frames, &got.features), (2, 3, &track.features));
     }
 
     fn track() -> TrackRow {
-        TrackRow {
-            seq: 3,
-            track_id: "t1".into(),
-            origin: "x.tar:000001".into(),
-            split: Split::Test,
-            duration_s: 61.5,
-            source_sample_rate: 48_000,
-            feature_config: "f00".into(),
-            channels: 2,
-            frames: 3,
-            features: (0..12).collect(),
-        }
+        TrackRow { duration_s: 61.5, ..TrackRow::example(3, Split::Test) }
     }
 
     #[test]

@@ -150,18 +150,7 @@ mod tests {
     #[test]
     fn same_rows_give_byte_identical_files() {
         let dir = tempfile::tempdir().unwrap();
-        let row = TrackRow {
-            seq: 0,
-            track_id: "abc".into(),
-            origin: "x.tar:000001".into(),
-            split: Split::Train,
-            duration_s: 1.5,
-            source_sample_rate: 48_000,
-            feature_config: "f00".into(),
-            channels: 2,
-            frames: 3,
-            features: vec![0; 12],
-        };
+        let row = TrackRow::example(0, Split::Train);
         let batch = tracks_batch(&[row.clone(), row]).unwrap();
         let a = write_parquet(dir.path(), "tracks/a.parquet", &batch, 1, &[("k", "v".into())]).unwrap();
         let b = write_parquet(dir.path(), "tracks/b.parquet", &batch, 1, &[("k", "v".into())]).unwrap();
@@ -176,18 +165,7 @@ mod tests {
     #[test]
     fn a_stream_written_row_by_row_reads_back_in_order_and_an_abandoned_one_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let row = |seq: u64| TrackRow {
-            seq,
-            track_id: format!("t{seq}"),
-            origin: "x.tar".into(),
-            split: Split::Train,
-            duration_s: 1.0,
-            source_sample_rate: 48_000,
-            feature_config: "f00".into(),
-            channels: 1,
-            frames: 2,
-            features: vec![seq as u8; 4],
-        };
+        let row = |seq: u64| TrackRow::example(seq, Split::Train);
         let write = |name: &str| {
             let mut stream = ParquetStream::create(dir.path(), name, tracks_schema(), 2, &[]).unwrap();
             for seq in 0..5 {
