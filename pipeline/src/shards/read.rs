@@ -2,9 +2,11 @@
 //! `retokenize` touches kilobytes per chunk, not the spectrograms.
 //!
 //! ```text
-//! tracks/<chunk>.parquet   ─► projection (track_id, split, duration_s) ─► TrackFacts per row
+//! tracks/<chunk>.parquet   ─► projection (track_id, split, duration_s) ─► StoredTrack per row
 //! beatmaps/<chunk>.parquet ─► every column                              ─► BeatmapRow per row
 //! ```
+//! The typed column access here (a missing or wrong-typed column is an error naming the file)
+//! serves `training_rows` too, which reads whole rows.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
