@@ -110,13 +110,13 @@ impl ParquetStream {
     /// Closes the file (footer, fsync) and renames it into place.
     pub fn finish(self) -> anyhow::Result<ShardFile> {
         let Self { writer, path, tmp, relative, rows } = self;
-        let sink = writer.into_inner().map_err(std::io::Error::other);
-        let synced = sink.and_then(|sink| sink.inner.sync_all().map(|()| (sink.hasher, sink.bytes)));
-        let (result, hashed) = match synced {
-            Ok(hashed) => (Ok(()), Some(hashed)),
-            Err(e) => (Err(e), None),
-        };
-        operators::atomic::commit(result, &tmp, &path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        let mut hashed = None;
+        let synced = writer.into_inner().map_err(std::io::Error::other).and_then(|sink| {
+            sink.inner.sync_all()?;
+            hashed = Some((sink.hasher, sink.bytes));
+            Ok(())
+        });
+        operators::atomic::commit(synced, &tmp, &path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
         let (hasher, bytes) = hashed.expect("committed only after the file was synced");
         Ok(ShardFile { path: relative, rows, bytes, sha256: hex::encode(hasher.finalize()) })
     }
