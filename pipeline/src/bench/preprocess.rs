@@ -95,7 +95,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         let mut best_x = Vec::new();
-        let mut audio_seconds = 0.0;
         for (workers, summaries) in [1, 2].into_iter().zip(&runs) {
             let best = summaries.iter().min_by(|a, b| a.wall_seconds.total_cmp(&b.wall_seconds)).expect("repeat >= 1");
             let peak = summaries.iter().filter_map(|s| s.peak_rss_mib).fold(f64::NAN, f64::max);
@@ -110,13 +109,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 walls.join(" ")
             );
             best_x.push(best.x_realtime);
-            audio_seconds = best.audio_seconds;
         }
         let Baseline { one, two, decode } = baseline(&corpus, repeat)?;
         println!("{label}: decode + features alone (baseline): {one:.2} s on 1 thread, {two:.2} s on 2 = {:.2}x", one / two);
         println!(
             "{label}: decoding alone, 1 thread: {decode:.2} s = {:.0}x real time (the codec's speed on this machine now: no worker can beat it)",
-            audio_seconds / decode
+            runs[0][0].audio_seconds / decode
         );
         println!(
             "{label}: 2 workers = {:.2}x one worker (target >= 1.8x); {:.0}x real time per worker with 1 (target >= 400x)",

@@ -29,7 +29,8 @@ pub struct ShardReadError {
     pub message: String,
 }
 
-fn read_error(path: &Path, message: impl ToString) -> ShardReadError {
+/// A [`ShardReadError`] for `path`.
+pub(crate) fn read_error(path: &Path, message: impl ToString) -> ShardReadError {
     ShardReadError { path: path.to_owned(), message: message.to_string() }
 }
 

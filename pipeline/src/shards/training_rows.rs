@@ -11,7 +11,7 @@ use arrow::array::{
 use arrow::datatypes::{ArrowPrimitiveType, Float32Type, UInt32Type};
 use operators::features::FeatureMatrix;
 
-use super::read::{ShardReadError, column, read_batches, split_at};
+use super::read::{ShardReadError, column, read_batches, read_error, split_at};
 use super::rows::{Split, TokenRow};
 
 /// One stored track: its features still as stored (f16 bytes).
@@ -63,7 +63,7 @@ impl<'a, T: ArrowPrimitiveType> Lists<'a, T> {
             .values()
             .as_any()
             .downcast_ref::<PrimitiveArray<T>>()
-            .ok_or_else(|| ShardReadError { path: path.to_owned(), message: format!("column {name:?}: the list items have the wrong type") })?;
+            .ok_or_else(|| read_error(path, format!("column {name:?}: the list items have the wrong type")))?;
         Ok(Self { offsets: lists.value_offsets(), items: items.values() })
     }
 
