@@ -218,4 +218,41 @@ mod tests {
         let error = read_track_features(&dir.path().join("split.parquet")).unwrap_err().to_string();
         assert!(error.contains("split.parquet") && error.contains("holdout"), "{error}");
     }
+
+    #[test]
+    fn list_items_of_the_wrong_type_are_an_error_naming_the_file_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = TokenRow {
+            seq: 0,
+            beatmap_id: 1,
+            beatmapset_id: 1,
+            track_id: "t".into(),
+            split: Split::Train,
+            stars: 1.0,
+            difficulty_bin: 0,
+            bpm: 120.0,
+            window_start_ms: 0.0,
+            grid_anchor_ms: 0.0,
+            beat_ms: 500.0,
+            tokens: vec![1, 2],
+            residual_time: vec![0.0; 2],
+            residual_x: vec![0.0; 2],
+            residual_y: vec![0.0; 2],
+            n_circles: 0,
+            n_sliders: 0,
+            n_spinners: 0,
+        };
+        let stored = tokens_batch(&[row]).unwrap();
+        // `tokens` as lists of i64 instead of u32.
+        let tokens = ListArray::from_iter_primitive::<arrow::datatypes::Int64Type, _, _>([Some([Some(1i64), Some(2)])]);
+        let at = stored.schema().index_of("tokens").unwrap();
+        let mut fields: Vec<_> = stored.schema().fields().iter().cloned().collect();
+        fields[at] = Arc::new(arrow::datatypes::Field::new("tokens", tokens.data_type().clone(), true));
+        let mut columns = stored.columns().to_vec();
+        columns[at] = Arc::new(tokens);
+        let batch = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns).unwrap();
+        write_parquet(dir.path(), "tokens.parquet", &batch, 1, &[]).unwrap();
+        let error = read_token_rows(&dir.path().join("tokens.parquet")).unwrap_err().to_string();
+        assert!(error.contains("tokens.parquet") && error.contains("\"tokens\"") && error.contains("list items"), "{error}");
+    }
 }
