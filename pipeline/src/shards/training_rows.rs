@@ -151,26 +151,7 @@ mod tests {
     #[test]
     fn token_rows_and_tracks_read_back_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let row = TokenRow {
-            seq: 0,
-            beatmap_id: 42,
-            beatmapset_id: 7,
-            track_id: "t1".into(),
-            split: Split::Val,
-            stars: 5.25,
-            difficulty_bin: 3,
-            bpm: 174.0,
-            window_start_ms: 3000.0,
-            grid_anchor_ms: 2950.5,
-            beat_ms: 344.8,
-            tokens: Vec::new(),
-            residual_time: Vec::new(),
-            residual_x: Vec::new(),
-            residual_y: Vec::new(),
-            n_circles: 1,
-            n_sliders: 0,
-            n_spinners: 0,
-        };
+        let row = token_row();
         // Lists of different lengths (empty too), over three row groups.
         let rows: Vec<TokenRow> = (0..5u32)
             .map(|i| TokenRow {
@@ -192,6 +173,30 @@ mod tests {
         let got = &read[0];
         assert_eq!((got.track_id.as_str(), got.split, got.duration_s), ("t3", Split::Test, 61.5));
         assert_eq!((got.channels, got.frames, &got.features), (2, 3, &track.features));
+    }
+
+    /// A window row with empty token lists.
+    fn token_row() -> TokenRow {
+        TokenRow {
+            seq: 0,
+            beatmap_id: 42,
+            beatmapset_id: 7,
+            track_id: "t1".into(),
+            split: Split::Val,
+            stars: 5.25,
+            difficulty_bin: 3,
+            bpm: 174.0,
+            window_start_ms: 3000.0,
+            grid_anchor_ms: 2950.5,
+            beat_ms: 344.8,
+            tokens: Vec::new(),
+            residual_time: Vec::new(),
+            residual_x: Vec::new(),
+            residual_y: Vec::new(),
+            n_circles: 1,
+            n_sliders: 0,
+            n_spinners: 0,
+        }
     }
 
     fn track() -> TrackRow {
@@ -223,24 +228,11 @@ mod tests {
     fn list_items_of_the_wrong_type_are_an_error_naming_the_file_and_column() {
         let dir = tempfile::tempdir().unwrap();
         let row = TokenRow {
-            seq: 0,
-            beatmap_id: 1,
-            beatmapset_id: 1,
-            track_id: "t".into(),
-            split: Split::Train,
-            stars: 1.0,
-            difficulty_bin: 0,
-            bpm: 120.0,
-            window_start_ms: 0.0,
-            grid_anchor_ms: 0.0,
-            beat_ms: 500.0,
             tokens: vec![1, 2],
             residual_time: vec![0.0; 2],
             residual_x: vec![0.0; 2],
             residual_y: vec![0.0; 2],
-            n_circles: 0,
-            n_sliders: 0,
-            n_spinners: 0,
+            ..token_row()
         };
         let stored = tokens_batch(&[row]).unwrap();
         // `tokens` as lists of i64 instead of u32.
