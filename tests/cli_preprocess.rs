@@ -89,6 +89,16 @@ fn workers_processes_and_resume_give_identical_shards() {
     let resumed: serde_json::Value = serde_json::from_str(&run_ok(&mut preprocess(source, &killed, &[]))).unwrap();
     assert!(resumed["tracks_resumed"].as_u64().unwrap() >= 2, "{resumed}");
     assert_same(&snapshot(&killed), &reference, "resumed after kill -9");
+
+    // A chunk that cannot be written (a directory is in the way) fails the run, naming the
+    // chunk; the others are committed.
+    let blocked = dir.path().join("blocked");
+    std::fs::create_dir_all(blocked.join("tracks/data-000001-c0000.parquet")).unwrap();
+    let out = preprocess(source, &blocked, &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("chunk data-000001-c0000 was not committed"), "{stderr}");
+    assert!(blocked.join("commits/data-000002-c0000.json").exists());
 }
 
 #[test]

@@ -26,11 +26,35 @@ pub struct Reject {
     pub reason: String,
 }
 
+/// Kinds of reject that say nothing about the input itself, only about this attempt to read it
+/// (the network, the disk, permissions): a later run may well read it.
+const RETRYABLE_KINDS: [&str; 2] = ["download_failed", "io"];
+
 impl Reject {
     /// A reject of `origin` at `stage`, of category `kind`, because of `reason`.
     pub fn new(origin: impl Into<String>, stage: &str, kind: &str, reason: impl Into<String>) -> Self {
         Self { origin: origin.into(), stage: stage.to_owned(), kind: kind.to_owned(), reason: reason.into() }
     }
+
+    /// Whether a later run may read the input ([`RETRYABLE_KINDS`]): such a reject is not
+    /// committed with its chunk, which a rerun then redoes.
+    pub fn is_retryable(&self) -> bool {
+        RETRYABLE_KINDS.contains(&self.kind.as_str())
+    }
+}
+
+/// Runs `work` for `origin`; a panic in it (a decoder or parser bug met on a strange input)
+/// becomes a reject of kind `panic` at `stage`, so one input can neither take down nor stall
+/// the run. The panic's message is kept in the reason.
+pub fn catch_panic<T>(origin: &str, stage: &str, work: impl FnOnce() -> Result<T, Reject>) -> Result<T, Reject> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        Err(Reject::new(origin, stage, "panic", format!("{origin}: {stage} panicked: {message}")))
+    })
 }
 
 impl std::fmt::Display for Reject {
@@ -52,5 +76,16 @@ mod tests {
         assert!(!line.contains('\n'));
         assert_eq!(serde_json::from_str::<Reject>(&line).unwrap(), r);
         assert!(r.to_string().starts_with("Songs/1 A - B/x.osu: "));
+    }
+
+    #[test]
+    fn a_panic_becomes_a_reject_naming_the_input_and_the_message() {
+        let caught = catch_panic::<()>("a.tar:000001", "decode", || panic!("index out of bounds"));
+        let reject = caught.unwrap_err();
+        assert_eq!((reject.origin.as_str(), reject.stage.as_str(), reject.kind.as_str()), ("a.tar:000001", "decode", "panic"));
+        assert!(reject.reason.contains("index out of bounds"), "{}", reject.reason);
+        let formatted = catch_panic::<()>("b", "tokenize", || panic!("bad {}", 7)).unwrap_err();
+        assert!(formatted.reason.contains("bad 7"), "{}", formatted.reason);
+        assert_eq!(catch_panic("c", "decode", || Ok(3)), Ok(3));
     }
 }

@@ -111,5 +111,11 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
     if let Some(error) = summary.source_error {
         anyhow::bail!("the source stopped early: {error} (finished chunks are kept; rerun to resume)");
     }
+    if let Some(first) = summary.chunk_failures.first() {
+        anyhow::bail!(
+            "{} chunk(s) could not be written, first: {first} (finished chunks are kept; rerun to redo the rest)",
+            summary.chunk_failures.len()
+        );
+    }
     Ok(())
 }

@@ -24,6 +24,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
+use super::progress::Progress;
 use super::stages::{ChunkItem, ChunkPart};
 use crate::shards::manifest::CommitRecord;
 use crate::shards::rows::{BeatmapRow, TokenRow, TrackRow, beatmaps_batch, tokens_batch, tracks_batch, tracks_schema};
@@ -138,7 +139,12 @@ impl ChunkSink {
         let pending = std::mem::take(&mut stash.tracks);
         self.append_tracks(name, &mut track_file, pending.into_values());
         let TrackFile { file, times, audio_seconds, error } = track_file;
-        if let Some(e) = error {
+        // An input that could not be read this time (a failed download, an I/O error) must not
+        // be committed as a reject: the chunk would be skipped for good by every later run.
+        let unread = stash.rejects.iter().find(|r| r.is_retryable()).map(|r| {
+            anyhow::anyhow!("it holds an input that could not be read this time ({r}); rerun to retry it")
+        });
+        if let Some(e) = error.or(unread) {
             file.into_iter().for_each(ParquetStream::abandon);
             anyhow::bail!("{e:#}");
         }
@@ -203,6 +209,7 @@ struct OpenChunk {
 pub fn write_chunks<'scope>(
     parts: Stream<'scope, u64, Vec<ChunkItem>>,
     sink: Arc<ChunkSink>,
+    progress: Arc<Progress>,
 ) -> Stream<'scope, u64, Vec<CommitRecord>> {
     let route = Exchange::new(|item: &ChunkItem| {
         use std::hash::{Hash, Hasher};
@@ -254,9 +261,9 @@ pub fn write_chunks<'scope>(
                     match sink.write(&name, stash, tracks) {
                         Ok(record) => output.session(&cap).give(record),
                         // A failed write (disk full, permissions) must not commit the chunk: the
-                        // run reports it and a later run redoes the chunk.
+                        // run ends with an error and a later run redoes the chunk.
                         Err(e) => {
-                            log::error!("chunk {name}: not committed: {e:#}");
+                            progress.chunk_failed(&name, &e);
                             if let Some(gate) = &sink.gate {
                                 gate.fail(format!("chunk {name} was not committed: {e:#}"));
                             }

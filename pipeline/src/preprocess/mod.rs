@@ -246,7 +246,7 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
                 })
                 .container::<Vec<_>>()
                 .probe_with(&flowing);
-            chunk_writer::write_chunks(parts, Arc::clone(&sink))
+            chunk_writer::write_chunks(parts, Arc::clone(&sink), Arc::clone(&progress))
                 .exchange(|_: &CommitRecord| 0)
                 .inspect(move |record: &CommitRecord| {
                     // Worker 0 keeps every commit record (from every process) in its output;
@@ -254,7 +254,11 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
                     if !CommitRecord::is_committed(&out_dir, &record.chunk)
                         && let Err(e) = record.commit(&out_dir)
                     {
-                        log::error!("recording commit of {}: {e:#}", record.chunk);
+                        progress.chunk_failed(&record.chunk, &e);
+                        if let Some(gate) = &commit_gate {
+                            gate.fail(format!("chunk {} was not recorded: {e:#}", record.chunk));
+                        }
+                        return;
                     }
                     progress.chunk_committed(record);
                     if let Some(gate) = &commit_gate {

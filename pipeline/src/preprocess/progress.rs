@@ -27,6 +27,7 @@ pub struct Progress {
     rejects: AtomicU64,
     audio_ms: AtomicU64,
     source_error: Mutex<Option<String>>,
+    chunk_failures: Mutex<Vec<String>>,
 }
 
 /// What a run did, printed as JSON at the end.
@@ -60,6 +61,10 @@ pub struct Summary {
     pub dataset: Option<DatasetTotals>,
     /// Why the source stopped early, if it did.
     pub source_error: Option<String>,
+    /// Chunks that could not be written or recorded (disk full, permissions), with the error:
+    /// they are not committed, and a rerun redoes them.
+    #[serde(default)]
+    pub chunk_failures: Vec<String>,
     /// Peak resident memory of this process (Linux `VmHWM`), in MiB.
     pub peak_rss_mib: Option<f64>,
     /// Audio decodes this process started (resumed chunks decode nothing).
@@ -126,6 +131,7 @@ impl Progress {
             rejects: AtomicU64::new(0),
             audio_ms: AtomicU64::new(0),
             source_error: Mutex::new(None),
+            chunk_failures: Mutex::default(),
         }
     }
 
@@ -145,6 +151,13 @@ impl Progress {
     pub fn source_failed(&self, message: &str) {
         log::error!("source: {message}");
         *self.source_error.lock().expect("not poisoned") = Some(message.to_owned());
+    }
+
+    /// A chunk could not be written or its commit not recorded; the run ends with an error.
+    pub fn chunk_failed(&self, chunk: &str, error: &anyhow::Error) {
+        let message = format!("chunk {chunk} was not committed: {error:#}");
+        self.bar.suspend(|| log::error!("{message}"));
+        self.chunk_failures.lock().expect("not poisoned").push(message);
     }
 
     /// A chunk was committed (on worker 0, for every process).
@@ -218,6 +231,7 @@ impl Progress {
                 rejects_by_kind: m.rejects_by_kind.clone(),
             }),
             source_error: self.source_error.lock().expect("not poisoned").clone(),
+            chunk_failures: self.chunk_failures.lock().expect("not poisoned").clone(),
             peak_rss_mib: peak_rss_mib(),
             audio_decodes: operators::audio::decode_count(),
         }

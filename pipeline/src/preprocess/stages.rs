@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::plan::ChunkId;
 use super::tokenize::{PreparedBeatmap, TokenizerStage, window_rows};
-use crate::rejects::Reject;
+use crate::rejects::{Reject, catch_panic};
 use crate::shards::rows::{BeatmapRow, Split, TokenRow, TrackRow, encode_features};
 use crate::sources::{BeatmapRecord, TrackRecord};
 
@@ -101,30 +101,36 @@ impl Stages {
     pub fn featurize(&self, item: SourceItem) -> FeaturizedTrack {
         let SourceItem { seq, chunk, payload } = item;
         let result = payload.and_then(|track| {
-            let TrackRecord { origin, track_id, audio_name, audio, beatmaps, .. } = track;
-            let name = format!("{origin} ({audio_name})");
-            let sample_rate = self.extractor.config().sample_rate;
-            let decoded = audio::decode_bytes(&name, audio, &self.decode)
-                .map_err(|e| Reject::new(origin.clone(), "decode", e.kind(), e.to_string()))?;
-            let source_sample_rate = decoded.stream_rate;
-            let mono = audio::resample(&name, decoded.audio, sample_rate)
-                .map_err(|e| Reject::new(origin.clone(), "resample", e.kind(), e.to_string()))?;
-            let matrix = self.extractor.extract(&mono.samples);
-            let row = TrackRow {
-                seq,
-                split: Split::of(&track_id, self.split_seed),
-                track_id,
-                origin,
-                duration_s: mono.seconds(),
-                source_sample_rate,
-                feature_config: self.feature_hash.clone(),
-                channels: matrix.channels as u16,
-                frames: matrix.frames as u32,
-                features: encode_features(&matrix),
-            };
-            Ok((row, beatmaps))
+            let origin = track.origin.clone();
+            catch_panic(&origin, "featurize", || self.featurize_track(seq, track))
         });
         FeaturizedTrack { seq, chunk, result }
+    }
+
+    /// Decode, resample and features of one track (the `tracks` row at time `seq`).
+    fn featurize_track(&self, seq: u64, track: TrackRecord) -> Result<(TrackRow, Vec<BeatmapRecord>), Reject> {
+        let TrackRecord { origin, track_id, audio_name, audio, beatmaps, .. } = track;
+        let name = format!("{origin} ({audio_name})");
+        let sample_rate = self.extractor.config().sample_rate;
+        let decoded = audio::decode_bytes(&name, audio, &self.decode)
+            .map_err(|e| Reject::new(origin.clone(), "decode", e.kind(), e.to_string()))?;
+        let source_sample_rate = decoded.stream_rate;
+        let mono = audio::resample(&name, decoded.audio, sample_rate)
+            .map_err(|e| Reject::new(origin.clone(), "resample", e.kind(), e.to_string()))?;
+        let matrix = self.extractor.extract(&mono.samples);
+        let row = TrackRow {
+            seq,
+            split: Split::of(&track_id, self.split_seed),
+            track_id,
+            origin,
+            duration_s: mono.seconds(),
+            source_sample_rate,
+            feature_config: self.feature_hash.clone(),
+            channels: matrix.channels as u16,
+            frames: matrix.frames as u32,
+            features: encode_features(&matrix),
+        };
+        Ok((row, beatmaps))
     }
 
     /// Tokenizes every beatmap of a featurized track with every tokenizer.
@@ -135,10 +141,14 @@ impl Stages {
             Err(reject) => out.push(item(ChunkPart::Reject(reject))),
             Ok((row, beatmaps)) => {
                 for beatmap in beatmaps {
-                    match PreparedBeatmap::prepare(&beatmap) {
-                        Ok(prepared) => {
-                            let ids = (beatmap.beatmap_id, beatmap.beatmapset_id);
-                            let rows = window_rows(&self.tokenizers, (&row).into(), ids, &prepared);
+                    let ids = (beatmap.beatmap_id, beatmap.beatmapset_id);
+                    let prepared = catch_panic(&beatmap.name, "tokenize", || {
+                        let prepared = PreparedBeatmap::prepare(&beatmap)?;
+                        let rows = window_rows(&self.tokenizers, (&row).into(), ids, &prepared);
+                        Ok((prepared, rows))
+                    });
+                    match prepared {
+                        Ok((prepared, rows)) => {
                             out.extend(rows.into_iter().map(|(hash, r)| item(ChunkPart::Tokens(hash, r))));
                             out.push(item(ChunkPart::Beatmap(BeatmapRow {
                                 track_row: 0,

@@ -181,6 +181,8 @@ fn a_chunk_whose_tracks_file_cannot_be_written_is_not_committed_and_a_rerun_comp
     std::fs::create_dir_all(dir.path().join("tracks/a-c0000.parquet")).unwrap();
     let summary = run_on(dir.path(), 2, corpus());
     assert_eq!(summary.chunks_committed, 1, "chunk b-c0000 is written all the same");
+    assert_eq!(summary.chunk_failures.len(), 1, "the failure is reported: {:?}", summary.chunk_failures);
+    assert!(summary.chunk_failures[0].contains("a-c0000"), "{:?}", summary.chunk_failures);
     assert!(!dir.path().join("commits/a-c0000.json").exists());
     assert!(dir.path().join("commits/b-c0000.json").exists());
     let temps = snapshot(dir.path()).into_keys().filter(|n| n.contains(".tmp-")).count();
@@ -188,5 +190,26 @@ fn a_chunk_whose_tracks_file_cannot_be_written_is_not_committed_and_a_rerun_comp
     std::fs::remove_dir(dir.path().join("tracks/a-c0000.parquet")).unwrap();
     let rerun = run_on(dir.path(), 1, corpus());
     assert_eq!((rerun.tracks_resumed, rerun.chunks_committed), (2, 1), "only a-c0000 is redone");
+    assert!(rerun.chunk_failures.is_empty());
+    assert_eq!(snapshot(dir.path()), snapshot(reference.path()));
+}
+
+#[test]
+fn a_failed_download_leaves_its_chunk_uncommitted_and_a_rerun_reads_the_shard() {
+    let (dir, reference) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    run_on(reference.path(), 1, corpus());
+    let mut first = corpus();
+    first.retain(|e| e.shard != "a.tar");
+    let failed = crate::rejects::Reject::new("hf://o/n/a.tar", "download", "download_failed", "error sending request");
+    first.insert(0, SourceEntry { shard: "a.tar".into(), item: Err(failed) });
+    let summary = run_on(dir.path(), 2, first);
+    assert_eq!(summary.chunks_committed, 1, "chunk b-c0000 is committed all the same");
+    assert_eq!(summary.chunk_failures.len(), 1, "{:?}", summary.chunk_failures);
+    assert!(summary.chunk_failures[0].contains("a-c0000") && summary.chunk_failures[0].contains("download_failed"));
+    assert!(!dir.path().join("commits/a-c0000.json").exists(), "not committed: a rerun must not skip it");
+    // The download works this time: the shard's tracks fill the chunk, as if nothing had failed.
+    let rerun = run_on(dir.path(), 1, corpus());
+    assert_eq!((rerun.tracks_resumed, rerun.chunks_committed), (2, 1));
+    assert!(rerun.chunk_failures.is_empty());
     assert_eq!(snapshot(dir.path()), snapshot(reference.path()));
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! chunk done ─► tracks + tokens Parquet (atomic) ─► commits/<chunk>.json (atomic)
-//! run end / periodically ─► manifest.json = sorted merge of commits/*.json + configs
+//! run start and end ─► manifest.json = sorted merge of commits/*.json + configs
 //! ```
 
 use std::collections::BTreeMap;

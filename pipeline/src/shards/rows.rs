@@ -1,4 +1,4 @@
-//! The rows of the two tables and their Arrow schemas.
+//! The rows of the three tables (`tracks`, `tokens`, `beatmaps`) and their Arrow schemas.
 //!
 //! `tracks`: `track_id, origin, split, duration_s, source_sample_rate, feature_config, channels,
 //! frames, features` — `features` is `channels × frames` little-endian IEEE half floats, row-major:

@@ -19,6 +19,9 @@ pub mod shards;
 pub mod songs;
 pub mod uri;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crossbeam::channel::{Receiver, Sender};
 
 use crate::rejects::Reject;
@@ -127,13 +130,22 @@ fn shard_of_origin(origin: &str) -> &str {
 #[derive(Debug)]
 pub struct ChannelSource {
     items: Receiver<Result<TrackRecord, Reject>>,
+    /// Set once the reader has returned: a channel closed without it means the reader panicked.
+    finished: Arc<AtomicBool>,
+    name: String,
 }
 
 impl Iterator for ChannelSource {
     type Item = Result<TrackRecord, Reject>;
 
+    /// The next item; panics if the reader died in the middle, so the rest of the source is not
+    /// taken for read (the preprocess then reports a source error: rerun to resume).
     fn next(&mut self) -> Option<Self::Item> {
-        self.items.recv().ok()
+        match self.items.recv() {
+            Ok(item) => Some(item),
+            Err(_) if self.finished.load(Ordering::Acquire) => None,
+            Err(_) => panic!("{}: the reader thread panicked; the rest of the source was not read", self.name),
+        }
     }
 }
 
@@ -156,11 +168,17 @@ pub(crate) fn spawn_reader(
     read: impl FnOnce(&Emitter) + Send + 'static,
 ) -> Result<ChannelSource, Reject> {
     let (tx, rx) = crossbeam::channel::bounded(capacity.max(1));
+    let finished = Arc::new(AtomicBool::new(false));
+    let reader_finished = Arc::clone(&finished);
     std::thread::Builder::new()
         .name(name.to_owned())
-        .spawn(move || read(&Emitter { items: tx }))
+        .spawn(move || {
+            let emitter = Emitter { items: tx };
+            read(&emitter);
+            reader_finished.store(true, Ordering::Release);
+        })
         .map_err(|e| Reject::new(name, STAGE_READ, "io", format!("cannot start the reader thread: {e}")))?;
-    Ok(ChannelSource { items: rx })
+    Ok(ChannelSource { items: rx, finished, name: name.to_owned() })
 }
 
 /// Lower-case hex SHA-256 of `bytes`: the track id when the metadata has no `audio_hash`.
@@ -224,6 +242,26 @@ mod tests {
             (err.origin.as_str(), err.stage.as_str(), err.kind.as_str()),
             ("hf://project-riz/osu-beatmaps/compressed", STAGE_DOWNLOAD, "hub_error")
         );
+    }
+
+    #[test]
+    fn a_reader_that_panics_does_not_look_like_the_end_of_the_source() {
+        let mut source = spawn_reader("panicky", 4, |emitter| {
+            emitter.emit(Err(Reject::new("x", STAGE_READ, "io", "first")));
+            panic!("a bug in a reader");
+        })
+        .unwrap();
+        assert!(source.next().unwrap().is_err(), "what was read before comes through");
+        let rest = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| source.next()));
+        let message = *rest.unwrap_err().downcast::<String>().unwrap();
+        assert!(message.contains("panicky: the reader thread panicked"), "{message}");
+
+        let mut finished = spawn_reader("fine", 4, |emitter| {
+            emitter.emit(Err(Reject::new("x", STAGE_READ, "io", "only")));
+        })
+        .unwrap();
+        assert!(finished.next().is_some());
+        assert!(finished.next().is_none(), "a reader that returns ends the source");
     }
 
     #[test]
