@@ -256,8 +256,9 @@ pub fn load_for_inference(path: &Path, device: Device) -> Result<LoadedModel, Ch
     Ok(LoadedModel { vs, net, record, tokenizer })
 }
 
-/// Keeps the [`KEEP_BEST`] `step-*` checkpoints of `run` with the lowest validation loss and
-/// deletes the others' files.
+/// Keeps the [`KEEP_BEST`] `step-*` checkpoints of `run` with the lowest validation loss (the
+/// newest among equals, and among those without a loss: a run without validation keeps its
+/// latest) and deletes the others' files.
 pub fn prune(run: &Path) -> Result<(), CheckpointError> {
     let mut scored = Vec::new();
     for entry in std::fs::read_dir(run).map_err(|e| io_error(run, e))? {
@@ -269,7 +270,7 @@ pub fn prune(run: &Path) -> Result<(), CheckpointError> {
             scored.push((loss, paths));
         }
     }
-    scored.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.record.cmp(&b.1.record)));
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.record.cmp(&a.1.record)));
     for (_, paths) in scored.into_iter().skip(KEEP_BEST) {
         for file in [&paths.record, &paths.weights, &paths.optimizer] {
             if file.exists() {
@@ -375,5 +376,43 @@ mod tests {
         assert_eq!(mismatch_reason(&rehashed), "tokenizer config does not match its hash 0000");
         let resized = record(|r| r.vocab += 1);
         assert!(mismatch_reason(&resized).starts_with(&format!("vocabulary of {} ids", resized.vocab)), "{}", mismatch_reason(&resized));
+    }
+
+    #[test]
+    fn prune_keeps_the_lowest_losses_and_without_losses_the_newest() {
+        fn write(run: &Path, step: u64, val_loss: Option<f64>) {
+            let paths = CheckpointPaths::new(run, &format!("step-{step:06}"));
+            let rec = record(|r| {
+                r.step = step;
+                r.val_loss = val_loss;
+            });
+            std::fs::write(&paths.record, serde_json::to_vec(&rec).unwrap()).unwrap();
+            std::fs::write(&paths.weights, b"weights").unwrap();
+        }
+        fn kept(run: &Path) -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(run)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        }
+        let scored = tempfile::tempdir().unwrap();
+        for (step, loss) in [(1, 0.9), (2, 0.5), (3, 0.7), (4, 0.6), (5, 0.8)] {
+            write(scored.path(), step, Some(loss));
+        }
+        prune(scored.path()).unwrap();
+        let expected = ["step-000002", "step-000003", "step-000004"];
+        let with_files = |names: &[&str]| -> Vec<String> {
+            names.iter().flat_map(|n| [format!("{n}.json"), format!("{n}.safetensors")]).collect()
+        };
+        assert_eq!(kept(scored.path()), with_files(&expected));
+
+        let unscored = tempfile::tempdir().unwrap();
+        for step in 1..=5 {
+            write(unscored.path(), step, None);
+        }
+        prune(unscored.path()).unwrap();
+        assert_eq!(kept(unscored.path()), with_files(&["step-000003", "step-000004", "step-000005"]));
     }
 }

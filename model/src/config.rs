@@ -201,8 +201,17 @@ impl ModelConfig {
             return Err("max_tokens must be ≥ 4".into());
         }
         let t = &self.training;
-        if t.batch_size == 0 || t.learning_rate <= 0.0 || t.restart_period == 0 || t.restart_mult == 0 {
-            return Err("batch_size, learning_rate, restart_period and restart_mult must be > 0".into());
+        if t.batch_size == 0
+            || t.learning_rate <= 0.0
+            || t.restart_period == 0
+            || t.restart_mult == 0
+            || t.validate_every == 0
+            || t.grad_clip.is_nan()
+            || t.grad_clip <= 0.0
+        {
+            return Err(
+                "batch_size, learning_rate, restart_period, restart_mult, validate_every and grad_clip must be > 0".into(),
+            );
         }
         if let Some(d) = t.ema_decay
             && !(0.0..1.0).contains(&d)
@@ -260,5 +269,11 @@ mod tests {
         let mut c = ModelConfig::default();
         c.training.ema_decay = Some(1.0);
         assert!(c.validate().is_err());
+        let mut c = ModelConfig::default();
+        c.training.validate_every = 0;
+        assert!(c.validate().unwrap_err().contains("validate_every"));
+        let mut c = ModelConfig::default();
+        c.training.grad_clip = 0.0;
+        assert!(c.validate().unwrap_err().contains("grad_clip"));
     }
 }

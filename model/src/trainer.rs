@@ -21,7 +21,7 @@ use crate::runtime::Autocast;
 /// The parts of a batch's loss.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Loss {
-    /// Cross-entropy + weighted residual loss.
+    /// Cross-entropy + weighted residual loss + weighted encoder onset loss.
     pub total: f64,
     /// Token cross-entropy (nats per token).
     pub tokens: f64,

@@ -15,17 +15,17 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use model::batch::WindowExample;
+use model::checkpoint::load_for_inference;
 use model::generate::{DecodedWindow, SamplingOptions, generate, teacher_forced};
 use operators::beatmap::write::to_osu_string;
 use operators::beatmap::{Beatmap, Difficulty, HitObject, Metadata, star_rating};
 use operators::features::FeatureConfig;
-use operators::metrics::{PooledF1, score_map, token_edit_distance};
+use operators::metrics::{PooledF1, score_map, star_rating_error, token_edit_distance};
 use operators::tempo::{TempoConfig, TempoInput, estimate_tempo};
 use operators::tokenizer::{Tokenizer, Window, merge_predict_regions};
 use serde::Serialize;
 use tch::Device;
 
-use crate::generate::load_model;
 use crate::shards::training_rows::{TrackFeatures, read_token_rows, read_track_features};
 use crate::shards::rows::{Split, TokenRow};
 use crate::train::dataset::DataSet;
@@ -165,9 +165,19 @@ fn score_mode(tokenizer: &Tokenizer, maps: &[MapWindows], decoded: &[DecodedWind
 /// Runs the evaluation.
 pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
     let started = std::time::Instant::now();
-    let loaded = load_model(&options.checkpoint, options.device)?;
+    // The features are read from the shards, not extracted: they must be the model's.
+    let loaded = load_for_inference(&options.checkpoint, options.device)?;
     let tokenizer = &loaded.tokenizer;
     let data = DataSet::open(&options.data, Some(&loaded.record.tokenizer_hash))?;
+    if data.feature_config_hash() != loaded.record.feature_config {
+        anyhow::bail!(
+            "{}: trained on features {}, but {} holds features {}",
+            options.checkpoint.display(),
+            loaded.record.feature_config,
+            options.data.display(),
+            data.feature_config_hash()
+        );
+    }
     let mut maps: Vec<MapWindows> = Vec::new();
     'chunks: for chunk in data.chunks()? {
         let rows: Vec<TokenRow> = read_token_rows(&chunk.tokens)?.into_iter().filter(|r| options.split.is_none_or(|s| r.split == s)).collect();
@@ -212,7 +222,7 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
     let mut star_error = 0.0;
     for (map, objects) in maps.iter().zip(&predicted) {
         let stars = if objects.is_empty() { 0.0 } else { stars_of(objects, &map.rows[0])? };
-        star_error += (stars - f64::from(map.rows[0].stars)).abs();
+        star_error += star_rating_error(stars, f64::from(map.rows[0].stars));
     }
     let bpm_errors: Vec<f64> =
         maps.iter().filter_map(|m| m.estimated_bpm.map(|bpm| (bpm - f64::from(m.rows[0].bpm)).abs())).collect();

@@ -29,29 +29,29 @@ fn clamp(p: Point) -> Point {
     Point { x: p.x.clamp(0.0, PLAYFIELD_WIDTH), y: p.y.clamp(0.0, PLAYFIELD_HEIGHT) }
 }
 
-/// Snaps one object; its body keeps its length in beats, snapped as well.
-fn snapped(mut o: HitObject, timing: &TimingModel) -> HitObject {
-    let start = snap(o.time_ms, timing);
+/// Snaps one object; its body keeps its length in beats, snapped as well. A body shorter than
+/// the grid (its end snaps onto its start) is not playable as such: the slider becomes a
+/// circle, the spinner is dropped.
+fn snapped(mut o: HitObject, timing: &TimingModel) -> Option<HitObject> {
+    let (start, end) = (snap(o.time_ms, timing), snap(o.end_time_ms(), timing));
+    let collapsed = end <= start;
     match &mut o.kind {
         ObjectKind::Circle => {}
-        ObjectKind::Slider(s) => {
-            let end = snap(o.time_ms + s.span_ms * f64::from(s.repeats + 1), timing);
-            s.span_ms = ((end - start) / f64::from(s.repeats + 1)).max(1.0);
-        }
-        ObjectKind::Spinner { duration_ms } => {
-            *duration_ms = (snap(o.time_ms + *duration_ms, timing) - start).max(1.0);
-        }
+        ObjectKind::Spinner { .. } if collapsed => return None,
+        ObjectKind::Spinner { duration_ms } => *duration_ms = end - start,
+        ObjectKind::Slider(s) if !collapsed => s.span_ms = (end - start) / f64::from(s.repeats + 1),
+        ObjectKind::Slider(_) => o.kind = ObjectKind::Circle,
     }
     o.time_ms = start;
     o.pos = clamp(o.pos);
-    o
+    Some(o)
 }
 
 /// The playable subset of `objects` (sorted by time), snapped to `timing`.
 pub fn clean(objects: Vec<HitObject>, timing: &TimingModel, song_ms: f64) -> Vec<HitObject> {
     let mut out: Vec<HitObject> = Vec::with_capacity(objects.len());
     for o in objects.into_iter().filter(|o| o.time_ms.is_finite()) {
-        let o = snapped(o, timing);
+        let Some(o) = snapped(o, timing) else { continue };
         if o.time_ms < 0.0 || o.end_time_ms() > song_ms {
             continue;
         }
@@ -81,5 +81,22 @@ mod tests {
         let times: Vec<f64> = cleaned.iter().map(|o| o.time_ms).collect();
         assert_eq!(times, vec![100.0, 1_350.0], "inside the spinner, duplicate, after the song");
         assert_eq!(cleaned[1].pos, Point { x: PLAYFIELD_WIDTH, y: 0.0 });
+    }
+
+    #[test]
+    fn bodies_shorter_than_the_grid_become_circles_or_go() {
+        use operators::beatmap::Slider;
+        let timing = TimingModel::constant(100.0, 120.0); // 125 ms quarter beats from 100 ms
+        let slider = |span_ms| Slider { path: Vec::new(), repeats: 0, length_px: 50.0, span_ms };
+        let objects = vec![
+            HitObject { kind: ObjectKind::Slider(slider(20.0)), ..circle(600.0) },
+            HitObject { kind: ObjectKind::Spinner { duration_ms: 30.0 }, ..circle(1_100.0) },
+            HitObject { kind: ObjectKind::Slider(slider(240.0)), ..circle(1_600.0) },
+        ];
+        let cleaned = clean(objects, &timing, 5_000.0);
+        assert_eq!(cleaned.len(), 2, "the 30 ms spinner is dropped");
+        assert_eq!((cleaned[0].time_ms, &cleaned[0].kind), (600.0, &ObjectKind::Circle));
+        let ObjectKind::Slider(kept) = &cleaned[1].kind else { panic!("{:?}", cleaned[1].kind) };
+        assert_eq!((cleaned[1].time_ms, kept.span_ms), (1_600.0, 250.0), "snapped to two quarter beats");
     }
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! audio ─► decode, resample, mel + onset (f16 round trip, as in the shards)
 //!       ─► timing: given BPM/offset, or estimated from the onset envelope
-//!       ─► windows tiling the song ─► model (all windows as one batch, KV cache, seeded)
+//!       ─► windows tiling the song ─► model (batches of up to 64 windows, KV cache, seeded)
 //!       ─► detokenize on the song's grid ─► predict regions merged ─► snapped, cleaned
 //!       ─► .osu v14 (rosu-map) ─► stars achieved (rosu-pp) ─► .osu / .osz (with the audio)
 //! ```
@@ -251,6 +251,13 @@ fn audio_file_name(audio: &Path) -> String {
     audio.file_name().and_then(|n| n.to_str()).unwrap_or("audio.mp3").to_owned()
 }
 
+/// `name` with every character that Windows forbids in a file name (`<>:"/\|?*` and controls)
+/// replaced by `_`, so the `.osz` unpacks on every system (the difficulty name `mapflow 4.0*`
+/// keeps its star inside the map).
+fn portable_file_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_control() || "<>:\"/\\|?*".contains(c) { '_' } else { c }).collect()
+}
+
 /// Writes `generated` to `out`: `.osz` (map + audio) or `.osu`, atomically.
 pub fn write_output(generated: &Generated, audio: &Path, out: &Path) -> anyhow::Result<()> {
     let is_osz = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("osz"));
@@ -262,8 +269,23 @@ pub fn write_output(generated: &Generated, audio: &Path, out: &Path) -> anyhow::
     }
     let bytes = std::fs::read(audio).with_context(|| format!("reading {}", audio.display()))?;
     let m = &generated.map.metadata;
-    let osu_name = format!("{} - {} (mapflow) [{}].osu", m.artist, m.title, m.version).replace(['/', '\\'], "_");
+    let osu_name = portable_file_name(&format!("{} - {} (mapflow) [{}].osu", m.artist, m.title, m.version));
     let tmp = operators::atomic::temp_path(out);
     let written = write_osz(&tmp, &osu_name, &generated.osu_text, Some((&m.audio_file, &bytes))).map_err(std::io::Error::other);
     operators::atomic::commit(written, &tmp, out).with_context(|| format!("writing {}", out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::portable_file_name;
+
+    #[test]
+    fn file_names_in_an_osz_unpack_on_windows() {
+        assert_eq!(
+            portable_file_name("AC/DC - What? \"Live\" (mapflow) [mapflow 4.0*].osu"),
+            "AC_DC - What_ _Live_ (mapflow) [mapflow 4.0_].osu"
+        );
+        assert_eq!(portable_file_name("a:b|c<d>e\\f\tg.osu"), "a_b_c_d_e_f_g.osu");
+        assert_eq!(portable_file_name("Ünïcode – fine [Insane].osu"), "Ünïcode – fine [Insane].osu");
+    }
 }

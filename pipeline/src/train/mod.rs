@@ -220,14 +220,19 @@ fn start_trainer(options: &TrainOptions, data: &DataSet) -> anyhow::Result<(Trai
         return Ok((trainer, f64::INFINITY));
     }
     let saved = last.record().context("--resume: no checkpoint to resume")?;
-    if saved.tokenizer_hash != data.tokenizer_hash() || saved.model_hash != options.model.network_hash() {
+    if saved.tokenizer_hash != data.tokenizer_hash()
+        || saved.model_hash != options.model.network_hash()
+        || saved.feature_config != data.feature_config_hash()
+    {
         bail!(
-            "{}: made with tokenizer {} and network {}, not {} and {}",
+            "{}: made with tokenizer {}, network {} and features {}, not {}, {} and {}",
             last.record.display(),
             saved.tokenizer_hash,
             saved.model_hash,
+            saved.feature_config,
             data.tokenizer_hash(),
-            options.model.network_hash()
+            options.model.network_hash(),
+            data.feature_config_hash()
         );
     }
     last.restore(&mut trainer)?;
@@ -267,7 +272,11 @@ pub fn run(options: TrainOptions) -> anyhow::Result<TrainSummary> {
     let mut val_settled = !options.follow.active();
     let mut val_windows = load_windows(&data, options.val_split, training.validate_windows)?;
     if val_windows.is_empty() && val_settled {
-        log::warn!("{}: no {} windows: validation is skipped", data.root().display(), options.val_split.as_str());
+        log::warn!(
+            "{}: no {} windows: validation is skipped, and `best` is the latest checkpoint",
+            data.root().display(),
+            options.val_split.as_str()
+        );
     }
     let mut metrics = MetricsLog::open(&options.run.join("metrics.jsonl"))?;
     let progress = TrainProgress::new(options.max_steps);
@@ -332,7 +341,8 @@ pub fn run(options: TrainOptions) -> anyhow::Result<TrainSummary> {
 
 /// Validates (when there are windows; with the averaged weights when the recipe keeps an
 /// average) and writes `step-N`, `last`, and `best` when the validation loss beats `best` (or
-/// on the first checkpoint); prunes to the best 3.
+/// on the first checkpoint; without validation windows, every time: the latest weights are
+/// then the best guess); prunes to the best 3.
 fn validate_and_checkpoint(
     options: &TrainOptions,
     trainer: &mut Trainer,
@@ -349,7 +359,7 @@ fn validate_and_checkpoint(
     CheckpointPaths::new(run, &format!("step-{:06}", trainer.step)).save(trainer, &rec, true)?;
     CheckpointPaths::new(run, "last").save(trainer, &rec, true)?;
     let best_paths = CheckpointPaths::new(run, "best");
-    if val_loss < *best || !best_paths.record.exists() {
+    if scores.is_none() || val_loss < *best || !best_paths.record.exists() {
         best_paths.save(trainer, &rec, false)?;
         if val_loss < *best {
             *best = val_loss;
