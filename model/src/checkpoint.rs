@@ -43,6 +43,13 @@ pub enum CheckpointError {
         /// Which config differs.
         reason: String,
     },
+    /// A tensor file is not the one its record was saved with: the process was killed between
+    /// writing the files of one checkpoint.
+    #[error("{path}: not the file its record was saved with (the run was killed while saving it)")]
+    Incomplete {
+        /// The tensor file.
+        path: String,
+    },
 }
 
 fn io_error(path: &Path, reason: impl std::fmt::Display) -> CheckpointError {
@@ -70,15 +77,51 @@ pub struct CheckpointRecord {
     pub feature_config: String,
     /// Vocabulary size.
     pub vocab: i64,
+    /// SHA-256 of the tensor files saved with this record (set by [`CheckpointPaths::save`];
+    /// absent in records of older versions, whose files are not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<FileHashes>,
 }
 
-/// Writes `tensors` to `path` atomically (safetensors).
-fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), CheckpointError> {
+/// SHA-256 (hex) of a checkpoint's tensor files: a record is never paired with the files of
+/// another save.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileHashes {
+    /// The weights file.
+    pub weights: String,
+    /// The optimizer file, where one was saved.
+    pub optimizer: Option<String>,
+}
+
+/// Lower-case hex SHA-256 of the file at `path`.
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    Ok(hex::encode(sha2::Sha256::digest(std::fs::read(path)?)))
+}
+
+/// Checks that the file at `path` has the SHA-256 `expected` (when one was recorded).
+fn check_file(path: &Path, expected: Option<&str>) -> Result<(), CheckpointError> {
+    match expected {
+        Some(expected) if file_sha256(path).map_err(|e| io_error(path, e))? != expected => {
+            Err(CheckpointError::Incomplete { path: path.display().to_string() })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Writes `tensors` to `path` atomically (safetensors, fsynced); returns the file's SHA-256.
+fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<String, CheckpointError> {
     // The temp name keeps the `.safetensors` suffix, which selects the format.
     let tmp = path.with_extension(format!("tmp-{}.safetensors", std::process::id()));
     let cpu: Vec<(String, Tensor)> = tensors.iter().map(|(n, t)| (n.clone(), t.to_device(Device::Cpu))).collect();
-    let written = Tensor::write_safetensors(&cpu, &tmp).map_err(std::io::Error::other);
-    operators::atomic::commit(written, &tmp, path).map_err(|e| io_error(path, e))
+    let mut hash = String::new();
+    let written = Tensor::write_safetensors(&cpu, &tmp).map_err(std::io::Error::other).and_then(|()| {
+        std::fs::File::open(&tmp)?.sync_all()?;
+        hash = file_sha256(&tmp)?;
+        Ok(())
+    });
+    operators::atomic::commit(written, &tmp, path).map_err(|e| io_error(path, e))?;
+    Ok(hash)
 }
 
 fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>, CheckpointError> {
@@ -172,13 +215,13 @@ impl CheckpointPaths {
         }
     }
 
-    /// Writes the trainer's state under these paths (record last: it marks completion).
+    /// Writes the trainer's state under these paths, the record last with the files' hashes:
+    /// a kill between the files leaves a record that [`Self::restore`] refuses.
     pub fn save(&self, trainer: &Trainer, record: &CheckpointRecord, with_optimizer: bool) -> Result<(), CheckpointError> {
-        write_tensors(&self.weights, &inference_weights(trainer))?;
-        if with_optimizer {
-            write_tensors(&self.optimizer, &training_state(trainer))?;
-        }
-        let json = serde_json::to_vec_pretty(record).expect("records serialise");
+        let weights = write_tensors(&self.weights, &inference_weights(trainer))?;
+        let optimizer = with_optimizer.then(|| write_tensors(&self.optimizer, &training_state(trainer))).transpose()?;
+        let record = CheckpointRecord { files: Some(FileHashes { weights, optimizer }), ..record.clone() };
+        let json = serde_json::to_vec_pretty(&record).expect("records serialise");
         operators::atomic::write(&self.record, &json).map_err(|e| io_error(&self.record, e))
     }
 
@@ -192,6 +235,10 @@ impl CheckpointPaths {
     /// record's config).
     pub fn restore(&self, trainer: &mut Trainer) -> Result<CheckpointRecord, CheckpointError> {
         let record = self.record()?;
+        if let Some(files) = &record.files {
+            check_file(&self.weights, Some(&files.weights))?;
+            check_file(&self.optimizer, files.optimizer.as_deref())?;
+        }
         load_weights(&trainer.vs, &self.weights)?;
         let state = read_tensors(&self.optimizer)?;
         trainer.optimizer.load_state(&state, record.updates).map_err(|e| io_error(&self.optimizer, e))?;
@@ -256,20 +303,45 @@ pub fn load_for_inference(path: &Path, device: Device) -> Result<LoadedModel, Ch
     Ok(LoadedModel { vs, net, record, tokenizer })
 }
 
-/// Keeps the [`KEEP_BEST`] `step-*` checkpoints of `run` with the lowest validation loss (the
-/// newest among equals, and among those without a loss: a run without validation keeps its
-/// latest) and deletes the others' files.
-pub fn prune(run: &Path) -> Result<(), CheckpointError> {
-    let mut scored = Vec::new();
+/// The `step-*` checkpoints of `run`, oldest first.
+fn step_checkpoints(run: &Path) -> Result<Vec<CheckpointPaths>, CheckpointError> {
+    let mut names = Vec::new();
     for entry in std::fs::read_dir(run).map_err(|e| io_error(run, e))? {
         let path = entry.map_err(|e| io_error(run, e))?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
         if let Some(stem) = name.strip_prefix("step-").and_then(|s| s.strip_suffix(".json")) {
-            let paths = CheckpointPaths::new(run, &format!("step-{stem}"));
-            let loss = paths.record().ok().and_then(|r| r.val_loss).unwrap_or(f64::INFINITY);
-            scored.push((loss, paths));
+            names.push(format!("step-{stem}"));
         }
     }
+    names.sort();
+    Ok(names.iter().map(|name| CheckpointPaths::new(run, name)).collect())
+}
+
+/// Restores the newest whole checkpoint of `run` into `trainer` (`--resume`): `last`, or, when
+/// a kill tore it (its files are not its record's), the newest whole `step-*` checkpoint, which
+/// is saved just before `last` and so holds the state `last` was being saved with.
+pub fn restore_latest(run: &Path, trainer: &mut Trainer) -> Result<CheckpointRecord, CheckpointError> {
+    let torn = match CheckpointPaths::new(run, "last").restore(trainer) {
+        Err(torn @ CheckpointError::Incomplete { .. }) => torn,
+        result => return result,
+    };
+    for paths in step_checkpoints(run)?.iter().rev() {
+        match paths.restore(trainer) {
+            Err(CheckpointError::Incomplete { .. }) => continue,
+            result => return result,
+        }
+    }
+    Err(torn)
+}
+
+/// Keeps the [`KEEP_BEST`] `step-*` checkpoints of `run` with the lowest validation loss (the
+/// newest among equals, and among those without a loss: a run without validation keeps its
+/// latest) and deletes the others' files.
+pub fn prune(run: &Path) -> Result<(), CheckpointError> {
+    let mut scored: Vec<(f64, CheckpointPaths)> = step_checkpoints(run)?
+        .into_iter()
+        .map(|paths| (paths.record().ok().and_then(|r| r.val_loss).unwrap_or(f64::INFINITY), paths))
+        .collect();
     scored.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.record.cmp(&a.1.record)));
     for (_, paths) in scored.into_iter().skip(KEEP_BEST) {
         for file in [&paths.record, &paths.weights, &paths.optimizer] {
@@ -299,6 +371,7 @@ mod tests {
             tokenizer: serde_json::to_value(&config).expect("configs serialise"),
             feature_config: String::new(),
             vocab,
+            files: None,
         };
         edit(&mut record);
         record
@@ -355,11 +428,53 @@ mod tests {
         let (name, tensor) = state.iter_mut().find(|(n, _)| n.starts_with(LIVE_PREFIX)).unwrap();
         *tensor = Tensor::zeros([3, 7], (tch::Kind::Float, Device::Cpu));
         let name = name.clone();
-        write_tensors(&paths.optimizer, &state).unwrap();
+        let optimizer = write_tensors(&paths.optimizer, &state).unwrap();
+        let mut edited = paths.record().unwrap();
+        edited.files.as_mut().unwrap().optimizer = Some(optimizer);
+        std::fs::write(&paths.record, serde_json::to_vec(&edited).unwrap()).unwrap();
         let mut refused = Trainer::new(crate::trainer::tests::small_config(), &vocab, Device::Cpu);
         let error = paths.restore(&mut refused).expect_err("a wrong-shaped live tensor").to_string();
         assert!(error.starts_with(&paths.optimizer.display().to_string()), "{error}");
         assert!(error.contains(&format!("live weights {name} are [3, 7]")), "{error}");
+    }
+
+    #[test]
+    fn a_torn_last_checkpoint_is_refused_and_resume_takes_the_step_checkpoint_saved_with_it() {
+        let config = crate::trainer::tests::small_config();
+        let tokenizer = Tokenizer::new(TokenizerConfig::default()).unwrap();
+        let vocab = VocabLayout::of(&tokenizer);
+        let trainer = Trainer::new(config.clone(), &vocab, Device::Cpu);
+        let dir = tempfile::tempdir().unwrap();
+        let at = |step| {
+            record(|r| {
+                r.step = step;
+                r.model = config.clone();
+                r.model_hash = config.network_hash();
+            })
+        };
+        let last = CheckpointPaths::new(dir.path(), "last");
+        CheckpointPaths::new(dir.path(), "step-000001").save(&trainer, &at(1), true).unwrap();
+        last.save(&trainer, &at(1), true).unwrap();
+        // Step 2: its step checkpoint is whole; `last` got its new weights, then the kill came.
+        tch::no_grad(|| {
+            for t in trainer.vs.trainable_variables() {
+                let _ = t.detach().g_add_scalar_(1.0);
+            }
+        });
+        let moved = means(&trainer.vs);
+        let step2 = CheckpointPaths::new(dir.path(), "step-000002");
+        step2.save(&trainer, &at(2), true).unwrap();
+        std::fs::copy(&step2.weights, &last.weights).unwrap();
+
+        let mut resumed = Trainer::new(config.clone(), &vocab, Device::Cpu);
+        let error = last.restore(&mut resumed).expect_err("weights of another save");
+        assert!(matches!(&error, CheckpointError::Incomplete { path } if path == &last.weights.display().to_string()), "{error}");
+        let record = restore_latest(dir.path(), &mut resumed).unwrap();
+        assert_eq!((record.step, resumed.step), (2, 2));
+        assert_eq!(means(&resumed.vs), moved);
+        // A whole `last` is what resume takes.
+        last.save(&trainer, &at(3), true).unwrap();
+        assert_eq!(restore_latest(dir.path(), &mut resumed).unwrap().step, 3);
     }
 
     #[test]

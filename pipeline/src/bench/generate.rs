@@ -54,6 +54,7 @@ fn untrained_run(preset: &str, run: &Path) -> anyhow::Result<()> {
         tokenizer_hash: tokenizer.config().hash(),
         feature_config: FeatureConfig::default().hash(),
         vocab: i64::from(tokenizer.vocab().size()),
+        files: None,
     };
     CheckpointPaths::new(run, "best").save(&trainer, &record, false)?;
     Ok(())

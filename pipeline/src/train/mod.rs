@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use model::batch::{ResidualScales, collate};
-use model::checkpoint::{CheckpointPaths, CheckpointRecord, prune};
+use model::checkpoint::{CheckpointPaths, CheckpointRecord, prune, restore_latest};
 use model::config::ModelConfig;
 use model::network::VocabLayout;
 use model::trainer::Trainer;
@@ -194,6 +194,7 @@ fn record(trainer: &Trainer, data: &DataSet, val_loss: Option<f64>) -> Checkpoin
         tokenizer_hash: data.tokenizer_hash().to_owned(),
         feature_config: data.feature_config_hash().to_owned(),
         vocab: i64::from(data.tokenizer().vocab().size()),
+        files: None,
     }
 }
 
@@ -235,7 +236,10 @@ fn start_trainer(options: &TrainOptions, data: &DataSet) -> anyhow::Result<(Trai
             data.feature_config_hash()
         );
     }
-    last.restore(&mut trainer)?;
+    let restored = restore_latest(&options.run, &mut trainer)?;
+    if restored.step != saved.step {
+        log::warn!("{}: torn by a kill while it was saved; resumed from step {}", last.record.display(), restored.step);
+    }
     let best = CheckpointPaths::new(&options.run, "best").record().ok().and_then(|r| r.val_loss).unwrap_or(f64::INFINITY);
     Ok((trainer, best))
 }
