@@ -144,7 +144,11 @@ impl ChunkSink {
         let unread = stash.rejects.iter().find(|r| r.is_retryable()).map(|r| {
             anyhow::anyhow!("it holds an input that could not be read this time ({r}); rerun to retry it")
         });
-        if let Some(e) = error.or(unread) {
+        // Rows of a tokenizer config this process does not know would be dropped silently.
+        let unknown = stash.tokens.keys().find(|hash| !self.tokens_metadata.contains_key(*hash)).map(|hash| {
+            anyhow::anyhow!("token rows of tokenizer config {hash}, which this process was not given (every process needs the same --tokenizer list)")
+        });
+        if let Some(e) = error.or(unread).or(unknown) {
             file.into_iter().for_each(ParquetStream::abandon);
             anyhow::bail!("{e:#}");
         }

@@ -36,6 +36,17 @@ pub const STAGE_READ: &str = "read";
 /// Default number of tracks a source reads ahead of its consumer.
 pub const DEFAULT_CAPACITY: usize = 4;
 
+/// The largest member or file a source reads (1 GiB): above any song the decoder accepts (an
+/// hour of CD-quality WAV is ~635 MB), and low enough that a zip bomb or a stray disk image is a
+/// `too_large` reject rather than the end of the process.
+pub const MAX_INPUT_BYTES: u64 = 1 << 30;
+
+/// The reject of an input of `bytes` bytes, over [`MAX_INPUT_BYTES`].
+pub(crate) fn too_large(origin: String, bytes: u64) -> Reject {
+    let reason = format!("{} MiB, more than the {} MiB an input may have", bytes >> 20, MAX_INPUT_BYTES >> 20);
+    Reject::new(origin, STAGE_READ, "too_large", reason)
+}
+
 /// One audio track with every beatmap timed to it: the unit the pipeline decodes once.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrackRecord {

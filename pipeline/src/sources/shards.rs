@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::{BeatmapRecord, ChannelSource, STAGE_READ, TrackRecord, sha256_hex, spawn_reader};
+use super::{BeatmapRecord, ChannelSource, MAX_INPUT_BYTES, STAGE_READ, TrackRecord, sha256_hex, spawn_reader, too_large};
 use crate::rejects::Reject;
 
 /// Extensions of audio members (the data set uses `opus` and `mp3`).
@@ -140,6 +140,13 @@ pub fn read_shard<R: Read>(reader: R, label: &str, emit: &mut dyn FnMut(Result<T
         }
         let member = entry.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
         let declared = entry.size();
+        if declared > MAX_INPUT_BYTES {
+            // Not read: the archive skips its bytes.
+            if !emit(Err(too_large(format!("{label}:{member}"), declared))) {
+                return false;
+            }
+            continue;
+        }
         let mut bytes = Vec::with_capacity(declared.min(64 << 20) as usize);
         if let Err(e) = entry.read_to_end(&mut bytes) {
             let reason = format!("member `{member}` unreadable (skipping the rest of the shard): {e}");

@@ -17,7 +17,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::osu_header::read_header;
-use super::{BeatmapRecord, ChannelSource, STAGE_READ, TrackRecord, sha256_hex, spawn_reader};
+use super::{BeatmapRecord, ChannelSource, MAX_INPUT_BYTES, STAGE_READ, TrackRecord, sha256_hex, spawn_reader, too_large};
 use crate::rejects::Reject;
 
 /// One beatmap set: a folder or an `.osz` archive.
@@ -294,6 +294,10 @@ impl SetFiles for FolderSet {
             ));
         }
         let name = current.strip_prefix(&self.dir).unwrap_or(&current).to_string_lossy().replace('\\', "/");
+        let size = std::fs::metadata(&current).map_err(io)?.len();
+        if size > MAX_INPUT_BYTES {
+            return Err(too_large(origin, size));
+        }
         Ok(Some((name, std::fs::read(&current).map_err(io)?)))
     }
 }
@@ -351,9 +355,14 @@ impl OszSet {
     fn member_bytes(&mut self, name: &str, index: usize) -> Result<Vec<u8>, Reject> {
         let origin = format!("{}:{name}", self.label());
         let bad = |reason: String| Reject::new(origin.clone(), STAGE_READ, "bad_archive", reason);
-        let mut entry = self.archive.by_index(index).map_err(|e| bad(e.to_string()))?;
+        let entry = self.archive.by_index(index).map_err(|e| bad(e.to_string()))?;
+        if entry.size() > MAX_INPUT_BYTES {
+            return Err(too_large(origin, entry.size()));
+        }
         let mut bytes = Vec::with_capacity(entry.size().min(64 << 20) as usize);
-        entry.read_to_end(&mut bytes).map_err(|e| bad(format!("unreadable member: {e}")))?;
+        // Never more than the declared size, whatever the compressed stream holds.
+        let declared = entry.size();
+        entry.take(declared).read_to_end(&mut bytes).map_err(|e| bad(format!("unreadable member: {e}")))?;
         Ok(bytes)
     }
 }

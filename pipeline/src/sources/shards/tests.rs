@@ -228,3 +228,20 @@ fn a_directory_without_shards_is_an_error_naming_it() {
     assert_eq!((err.kind.as_str(), err.origin), ("io", missing.display().to_string()));
     assert!(!Path::new(&missing).exists());
 }
+
+#[test]
+fn a_member_over_the_size_limit_is_a_reject_and_never_read() {
+    let mut bytes = raw_tar(&[("000000.json", b"{}")]);
+    bytes.truncate(bytes.len() - 1024); // drop the end-of-archive blocks
+    let mut header = tar::Header::new_ustar();
+    header.set_path("000001.opus").unwrap();
+    header.set_size(MAX_INPUT_BYTES + 1);
+    header.set_mode(0o644);
+    header.set_cksum();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0; 4096]); // far fewer bytes than it declares
+    let items = read_all(&bytes);
+    // The shard then ends where its bytes do.
+    assert_eq!(kinds(&items), ["too_large s.tar:000001.opus", "corrupt_shard s.tar"]);
+    assert!(items[0].as_ref().unwrap_err().reason.starts_with("1024 MiB"), "{:?}", items[0]);
+}
