@@ -124,6 +124,19 @@ fn the_hub_source_streams_the_same_tracks_from_a_mock_hub() {
     assert_same(&snapshot(&remote), &snapshot(&local), "hub vs local shards");
     let cached_tars = walk_count(&cache, "tar");
     assert_eq!(cached_tars, 0, "finished shards must be deleted from the cache");
+
+    // The same command again: every shard is done, none is downloaded, nothing changes.
+    let before = snapshot(&remote);
+    let data_gets = || hub.requests().iter().filter(|r| r.starts_with("GET ") && r.contains("data-")).count();
+    let gets = data_gets();
+    run_ok(
+        preprocess("hf://project-riz/osu-beatmaps/compressed", &remote, &[])
+            .env("HF_ENDPOINT", &hub.url)
+            .env("HF_HOME", &cache)
+            .env_remove("HF_TOKEN"),
+    );
+    assert_eq!(data_gets(), gets, "{:?}", hub.requests());
+    assert_same(&snapshot(&remote), &before, "a rerun over a finished output");
 }
 
 fn walk_count(dir: &Path, extension: &str) -> usize {

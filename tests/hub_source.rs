@@ -72,6 +72,7 @@ fn options(hub: &MockHub, cache: &Path, keep: bool) -> HubOptions {
         endpoint: Some(hub.url.clone()),
         keep_shards: keep,
         retry_max_attempts: Some(0),
+        skip: Default::default(),
     }
 }
 

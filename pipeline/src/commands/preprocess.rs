@@ -48,7 +48,12 @@ impl PreprocessArgs {
         let features = super::load_feature_config(self.features.as_deref())?;
         let tokenizers = super::load_tokenizers(&self.tokenizer)?;
         let source_options = SourceOptions {
-            hub: HubOptions { cache_dir: self.cache_dir.clone(), keep_shards: self.keep_shards, ..HubOptions::default() },
+            hub: HubOptions {
+                cache_dir: self.cache_dir.clone(),
+                keep_shards: self.keep_shards,
+                skip: pipeline::shards::done::done_shards(&self.output)?,
+                ..HubOptions::default()
+            },
             capacity: 0,
         };
         let options = PreprocessOptions {

@@ -24,7 +24,7 @@ pub mod baseline;
 pub(crate) mod chunk_writer;
 mod cluster;
 mod featurize_op;
-mod plan;
+pub(crate) mod plan;
 mod progress;
 mod stages;
 pub mod tokenize;
@@ -54,6 +54,7 @@ use self::progress::Progress;
 use self::stages::{SourceItem, Stages};
 use self::tokenize::TokenizerStage;
 use crate::gate::ChunkGate;
+use crate::shards;
 use crate::shards::manifest::{CommitRecord, Manifest, ManifestConfigs};
 use crate::sources::{self, SourceEntry, SourceOptions, SourceUri};
 
@@ -217,6 +218,8 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     let (out, chunk_tracks, max_in_flight) = (options.out.clone(), options.chunk_tracks, options.max_in_flight);
     let worker_progress = Arc::clone(&progress);
     let gate = options.gate.clone();
+    let read_through: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let worker_read_through = Arc::clone(&read_through);
 
     let guards = timely::execute(timely_config, move |worker| {
         let index = worker.index();
@@ -271,7 +274,8 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
         if index == 0 {
             let opener = opener.lock().expect("not poisoned").take();
             if let Some(opener) = opener {
-                let source = SourceFeed { opener, out: out.clone(), chunk_tracks, max_in_flight, gate: gate.clone() };
+                let finished = Arc::clone(&worker_read_through);
+                let source = SourceFeed { opener, out: out.clone(), chunk_tracks, max_in_flight, gate: gate.clone(), finished };
                 feed_input(worker, &mut input, &flowing, source, &worker_progress);
             }
         }
@@ -283,7 +287,14 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     .map_err(anyhow::Error::msg)?;
     drop(guards); // joins every worker
 
-    let manifest = if options.cluster.process == 0 { Some(Manifest::write_merged(&options.out, &configs)?) } else { None };
+    let manifest = if options.cluster.process == 0 {
+        for (shard, chunks) in read_through.lock().expect("not poisoned").iter() {
+            shards::done::mark_if_complete(&options.out, shard, *chunks)?;
+        }
+        Some(Manifest::write_merged(&options.out, &configs)?)
+    } else {
+        None
+    };
     Ok(progress.finish(manifest.as_ref(), started.elapsed()))
 }
 
@@ -301,13 +312,15 @@ pub(crate) fn remove_temp_files(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the source reader needs: the source, where committed chunks are, and its bounds.
+/// What the source reader needs: the source, where committed chunks are, and its bounds; and
+/// where it leaves the shards it read to their end, with their chunk counts.
 struct SourceFeed {
     opener: SourceOpener,
     out: PathBuf,
     chunk_tracks: usize,
     max_in_flight: u64,
     gate: Option<ChunkGate>,
+    finished: Arc<Mutex<Vec<(String, u64)>>>,
 }
 
 /// What the source reader hands the input.
@@ -329,14 +342,21 @@ fn feed_input(
     progress: &Arc<Progress>,
 ) {
     let (tx, rx) = bounded::<Fed>(2);
-    let SourceFeed { opener, out, chunk_tracks, max_in_flight, gate } = source;
+    let SourceFeed { opener, out, chunk_tracks, max_in_flight, gate, finished } = source;
     let reader_progress = Arc::clone(progress);
     let reader = std::thread::Builder::new()
         .name("source-reader".into())
-        .spawn(move || -> anyhow::Result<()> {
+        .spawn(move || -> anyhow::Result<Vec<(String, u64)>> {
             let mut plan = ChunkPlan::new(chunk_tracks);
             let mut admitted: Option<String> = None;
+            // Shards read to their end, with their chunk counts; the loop's `break`s leave the
+            // last one unfinished.
+            let mut read_through = Vec::new();
+            let mut stopped = false;
             for entry in opener()? {
+                if let Some((shard, chunks)) = plan.current_shard().filter(|(shard, _)| *shard != entry.shard) {
+                    read_through.push((shard.to_owned(), chunks));
+                }
                 let (seq, chunk) = plan.next(&entry.shard);
                 if CommitRecord::is_committed(&out, &chunk.name) {
                     reader_progress.track_resumed();
@@ -348,22 +368,28 @@ fn feed_input(
                     // The chunks before this one must be able to commit (and be read) while we
                     // wait, so the input moves past them first.
                     if tx.send(Fed::Frontier(seq)).is_err() {
+                        stopped = true;
                         break;
                     }
                     // Only before a chunk's first track: stopping here ends the input at a
                     // chunk boundary, so every admitted chunk is completed and committed.
                     if let Err(closed) = gate.admit(&chunk.name) {
                         log::info!("source: {closed}; stopping before chunk {}", chunk.name);
+                        stopped = true;
                         break;
                     }
                     admitted = Some(chunk.name.clone());
                 }
                 reader_progress.track_read(entry.item.as_ref().map_or(0, |t| t.audio.len()));
                 if tx.send(Fed::Item(SourceItem { seq, chunk, payload: entry.item })).is_err() {
+                    stopped = true;
                     break;
                 }
             }
-            Ok(())
+            if let Some((shard, chunks)) = plan.current_shard().filter(|_| !stopped) {
+                read_through.push((shard.to_owned(), chunks));
+            }
+            Ok(read_through)
         })
         .expect("spawning the source reader");
     // Times of the admitted tracks the probe has not yet passed, oldest first.
@@ -402,7 +428,7 @@ fn feed_input(
         }
     }
     match reader.join() {
-        Ok(Ok(())) => {}
+        Ok(Ok(read_through)) => *finished.lock().expect("not poisoned") = read_through,
         Ok(Err(e)) => progress.source_failed(&format!("{e:#}")),
         Err(_) => progress.source_failed("the source reader panicked"),
     }

@@ -46,15 +46,26 @@ impl ChunkPlan {
             self.chunk += 1;
         }
         let within = self.index_in_shard % self.span;
-        let name = format!("{}-c{:04}", shard_stem(shard), self.index_in_shard / self.span);
+        let name = chunk_name(shard, self.index_in_shard / self.span);
         self.index_in_shard += 1;
         (self.chunk * self.span + within, ChunkId { name, end: (self.chunk + 1) * self.span })
     }
+
+    /// The shard of the last item and how many chunks it has so far (all of them once the next
+    /// item is from another shard, or the source has ended).
+    pub fn current_shard(&self) -> Option<(&str, u64)> {
+        self.shard.as_deref().map(|shard| (shard, self.index_in_shard.div_ceil(self.span)))
+    }
+}
+
+/// The name of chunk `index` of `shard`: `data-000003-c0001`.
+pub(crate) fn chunk_name(shard: &str, index: u64) -> String {
+    format!("{}-c{index:04}", shard_stem(shard))
 }
 
 /// The file stem of a shard name (`compressed/data-000003.tar` → `data-000003`), made safe as a
 /// file name.
-fn shard_stem(shard: &str) -> String {
+pub(crate) fn shard_stem(shard: &str) -> String {
     let base = shard.rsplit('/').next().unwrap_or(shard);
     let stem = base.strip_suffix(".tar").unwrap_or(base);
     stem.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
@@ -81,6 +92,13 @@ mod tests {
         ];
         let expected: Vec<(u64, String, u64)> = expected.iter().map(|(t, n, e)| (*t, n.to_string(), *e)).collect();
         assert_eq!(got, expected);
+        assert_eq!(plan.current_shard(), Some(("c.tar", 1)));
+        let mut plan = ChunkPlan::new(2);
+        assert_eq!(plan.current_shard(), None);
+        (0..4).for_each(|_| drop(plan.next("a.tar")));
+        assert_eq!(plan.current_shard(), Some(("a.tar", 2)));
+        plan.next("a.tar");
+        assert_eq!(plan.current_shard(), Some(("a.tar", 3)));
     }
 
     #[test]

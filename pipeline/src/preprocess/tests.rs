@@ -110,6 +110,8 @@ fn one_and_two_workers_write_identical_shards() {
     // Rejects: the undecodable track, the taiko map, the map whose corrupted header hides its objects.
     assert_eq!((summary.tracks, summary.rejects, summary.chunks_committed), (4, 3, 2));
     assert_eq!(summary.beatmaps, 2, "renatus-quick and basic are tokenized");
+    // Both source shards were read to their end and their chunks committed.
+    assert_eq!(crate::shards::done::done_shards(one.path()).unwrap(), ["a.tar".to_owned(), "b.tar".to_owned()].into());
     run_on(two.path(), 2, corpus());
     let (a, b) = (snapshot(one.path()), snapshot(two.path()));
     let names: Vec<&str> = a.keys().map(String::as_str).filter(|n| !n.starts_with("tokens/")).collect();
@@ -118,6 +120,7 @@ fn one_and_two_workers_write_identical_shards() {
         [
             "beatmaps/a-c0000.parquet", "beatmaps/b-c0000.parquet",
             "commits/a-c0000.json", "commits/b-c0000.json", "manifest.json", "rejects.jsonl",
+            "shards-done/a.json", "shards-done/b.json",
             "tracks/a-c0000.parquet", "tracks/b-c0000.parquet",
         ]
     );
@@ -207,6 +210,7 @@ fn a_failed_download_leaves_its_chunk_uncommitted_and_a_rerun_reads_the_shard() 
     assert_eq!(summary.chunk_failures.len(), 1, "{:?}", summary.chunk_failures);
     assert!(summary.chunk_failures[0].contains("a-c0000") && summary.chunk_failures[0].contains("download_failed"));
     assert!(!dir.path().join("commits/a-c0000.json").exists(), "not committed: a rerun must not skip it");
+    assert_eq!(crate::shards::done::done_shards(dir.path()).unwrap(), ["b.tar".to_owned()].into(), "a.tar is not done");
     // The download works this time: the shard's tracks fill the chunk, as if nothing had failed.
     let rerun = run_on(dir.path(), 1, corpus());
     assert_eq!((rerun.tracks_resumed, rerun.chunks_committed), (2, 1));

@@ -7,6 +7,7 @@
 //! ├── tracks/<chunk>.parquet             one row per audio track: features [129, T] as f16
 //! ├── beatmaps/<chunk>.parquet           one row per tokenized beatmap: ids, stars, .osu text
 //! ├── tokens/<tokenizer-hash>/<chunk>.parquet   one row per beatmap window
+//! ├── shards-done/<shard>.json           source shards whose chunks are all committed
 //! └── rejects.jsonl                      everything skipped, with the reason
 //! ```
 //! A *chunk* is a fixed run of tracks of one source shard (e.g. `data-000003-c0001`), so output
@@ -15,6 +16,7 @@
 //! Parquet files (temp + rename), then its commit record (temp + rename); a chunk without a
 //! commit record is redone on resume.
 
+pub mod done;
 pub mod manifest;
 pub mod read;
 pub mod rows;

@@ -14,6 +14,7 @@
 //! itself; nothing here touches or logs it. A shard that fails to download is a reject, and the
 //! next one is tried.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use hf_hub::repository::RepoTreeEntry;
@@ -35,6 +36,8 @@ pub struct HubOptions {
     pub keep_shards: bool,
     /// Retries of transient HTTP failures; `hf-hub`'s default (5) when `None`.
     pub retry_max_attempts: Option<usize>,
+    /// Shards not to download (by file name, `data-000003.tar`): the output has all their chunks.
+    pub skip: BTreeSet<String>,
 }
 
 /// Tracks of a hub data set's shards, downloaded one ahead and read on background threads.
@@ -65,7 +68,12 @@ impl HubShards {
         }
         let client: HFClientSync = builder.build_sync().map_err(|e| fail("hub_error", format!("hub client: {e}")))?;
         let repo = client.dataset(spec.owner.clone(), spec.name.clone());
-        let shards = list_shards(&repo, &spec).map_err(|e| fail("hub_error", e))?;
+        let mut shards = list_shards(&repo, &spec).map_err(|e| fail("hub_error", e))?;
+        let listed = shards.len();
+        shards.retain(|shard| !options.skip.contains(shard.rsplit('/').next().unwrap_or(shard)));
+        if shards.len() < listed {
+            log::info!("{origin}: {} of {listed} shards are done in the output: not downloaded", listed - shards.len());
+        }
 
         let (fetched_tx, fetched_rx) = crossbeam::channel::bounded::<Fetched>(0);
         let to_fetch = shards.clone();

@@ -244,6 +244,7 @@ mod tests {
                 cache_dir: Some(dir.path().join("cache")),
                 retry_max_attempts: Some(0),
                 keep_shards: false,
+                skip: Default::default(),
             },
             capacity: 1,
         };
