@@ -35,7 +35,7 @@ pub struct NetworkConfig {
     /// Longest token sequence, BOS and EOS included; longer windows are cut (default 512).
     pub max_tokens: i64,
     /// The time pointer (`network::time_pointer`): TIME tokens scored and embedded from the
-    /// audio at their bin's time (default true).
+    /// audio at their bin's time (default true; mapflow token layout only).
     pub time_pointer: bool,
 }
 

@@ -72,12 +72,15 @@ fn loss_of(net: &Mapper, batch: &DeviceBatch, weights: &TrainingConfig, dropout:
 }
 
 /// Binary cross-entropy of the encoder frames' onset logits `[B, T']` against per-feature-frame
-/// labels `[B, frames]` (1 onset, 0 none, −1 unlabelled), pooled to the encoder's frames (an
-/// onset anywhere in a frame's span labels it).
+/// labels `[B, frames]` (1 onset, 0 none, −1 unlabelled), pooled to the encoder's frames.
+/// Encoder frame `j` is centred on feature frame `j·s` (stride `s`), so it takes the labels of
+/// the feature frames within `s/2` of that centre: an onset halfway between two encoder frames
+/// labels both, and none is labelled late.
 fn onset_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
     let (frames, encoded) = (labels.size()[1], logits.size()[1]);
     let stride = (frames + encoded - 1) / encoded.max(1);
-    let pooled = labels.unsqueeze(1).max_pool1d([stride], [stride], [0], [1], true).squeeze_dim(1);
+    let half = stride / 2;
+    let pooled = labels.unsqueeze(1).max_pool1d([2 * half + 1], [stride], [half], [1], true).squeeze_dim(1);
     let n = encoded.min(pooled.size()[1]);
     let (logits, pooled) = (logits.narrow(1, 0, n), pooled.narrow(1, 0, n));
     let known = pooled.ge(0.0).to_kind(Kind::Float);
@@ -243,12 +246,20 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn onset_loss_pools_labels_and_ignores_unlabelled_frames() {
-        // 6 feature frames, 3 encoder frames: [unlabelled | onset in the second half | none].
-        let labels = Tensor::from_slice(&[-1f32, -1.0, 0.0, 1.0, 0.0, 0.0]).view([1, 6]);
-        let loss = |logits: [f32; 3]| onset_loss(&Tensor::from_slice(&logits).view([1, 3]), &labels).double_value(&[]);
-        assert!(loss([-30.0, 30.0, -30.0]) < 1e-6);
-        assert!(loss([30.0, 30.0, -30.0]) < 1e-6, "the unlabelled frame counts");
-        assert!(loss([-30.0, -30.0, 30.0]) > 20.0);
+    fn onset_loss_pools_labels_around_each_encoder_frame_and_ignores_unlabelled_ones() {
+        // 6 feature frames, 3 encoder frames centred on feature frames 0, 2 and 4.
+        let loss = |labels: [f32; 6], logits: [f32; 3]| {
+            let labels = Tensor::from_slice(&labels).view([1, 6]);
+            onset_loss(&Tensor::from_slice(&logits).view([1, 3]), &labels).double_value(&[])
+        };
+        // An onset on feature frame 4 labels encoder frame 2 only; frame 0 sees only unlabelled ones.
+        let on_four = [-1.0, -1.0, 0.0, 0.0, 1.0, 0.0];
+        assert!(loss(on_four, [-30.0, -30.0, 30.0]) < 1e-6);
+        assert!(loss(on_four, [30.0, -30.0, 30.0]) < 1e-6, "the unlabelled frame does not count");
+        assert!(loss(on_four, [-30.0, 30.0, 30.0]) > 10.0, "not the frame before");
+        // Halfway between two encoder frames (feature frame 3): both.
+        let on_three = [-1.0, -1.0, 0.0, 1.0, 0.0, 0.0];
+        assert!(loss(on_three, [-30.0, 30.0, 30.0]) < 1e-6);
+        assert!(loss(on_three, [-30.0, -30.0, 30.0]) > 10.0);
     }
 }

@@ -109,7 +109,7 @@ impl TokenDecoder {
             norm: nn::layer_norm(&vs / "norm", vec![c.d_model], Default::default()),
             token_head: nn::linear(&vs / "token_head", c.d_model, size, Default::default()),
             residual_head: nn::linear(&vs / "residual_head", c.d_model, RESIDUAL_CHANNELS, Default::default()),
-            pointer: c.time_pointer.then(|| TimePointer::new(&vs / "time_pointer", c.d_model, vocab.time)),
+            pointer: vocab.time.filter(|_| c.time_pointer).map(|bins| TimePointer::new(&vs / "time_pointer", c.d_model, bins)),
             max_tokens: c.max_tokens,
         }
     }
@@ -192,7 +192,7 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let mut c = NetworkConfig::default();
         (c.d_model, c.heads, c.decoder_layers, c.ff_dim, c.max_tokens) = (16, 2, 2, 32, 8);
-        let vocab = VocabLayout { size: 30, time: TimeBins { offset: 10, count: 12, per_beat: 4.0 } };
+        let vocab = VocabLayout { size: 30, time: Some(TimeBins { offset: 10, count: 12, per_beat: 4.0 }) };
         let decoder = TokenDecoder::new(vs.root(), &c, &vocab);
         let pointer = decoder.pointer().expect("on by default");
         let audio = Tensor::randn([2, 6, 16], (Kind::Float, Device::Cpu));

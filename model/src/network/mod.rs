@@ -26,8 +26,10 @@ pub use time_pointer::{PointerMemory, TimeBins, TimePointer};
 pub struct VocabLayout {
     /// Number of token ids.
     pub size: i64,
-    /// The TIME tokens.
-    pub time: TimeBins,
+    /// The TIME tokens, where they count beats from the window's grid anchor (the mapflow
+    /// layout); `None` where they are deltas from the previous object (the reference layout),
+    /// which leaves them no fixed place in the audio for the time pointer to read.
+    pub time: Option<TimeBins>,
 }
 
 impl VocabLayout {
@@ -35,13 +37,14 @@ impl VocabLayout {
     pub fn of(tokenizer: &Tokenizer) -> Self {
         let vocab = tokenizer.vocab();
         let config = tokenizer.config();
+        let anchored = config.layout == operators::tokenizer::Layout::Mapflow;
         Self {
             size: i64::from(vocab.size()),
-            time: TimeBins {
+            time: anchored.then(|| TimeBins {
                 offset: i64::from(vocab.time_offset()),
                 count: i64::from(config.beat_bins),
                 per_beat: f64::from(config.beat_divisor),
-            },
+            }),
         }
     }
 }
@@ -131,4 +134,21 @@ impl Mapper {
 /// A float tensor from `values` on `device`, shaped `shape`.
 pub fn tensor_f32(values: &[f32], shape: &[i64], device: Device) -> Tensor {
     Tensor::from_slice(values).view(shape).to_device(device)
+}
+
+#[cfg(test)]
+mod tests {
+    use operators::tokenizer::{Layout, Tokenizer, TokenizerConfig};
+
+    use super::VocabLayout;
+
+    #[test]
+    fn only_anchored_time_tokens_get_a_place_for_the_pointer() {
+        let mapflow = VocabLayout::of(&Tokenizer::new(TokenizerConfig::default()).unwrap());
+        let bins = mapflow.time.expect("the mapflow layout counts beats from the anchor");
+        assert_eq!((bins.count, bins.per_beat), (768, 48.0));
+        let reference_config = TokenizerConfig { layout: Layout::Reference, ..TokenizerConfig::default() };
+        let reference = VocabLayout::of(&Tokenizer::new(reference_config).unwrap());
+        assert_eq!(reference.time, None, "reference TIME tokens are deltas");
+    }
 }

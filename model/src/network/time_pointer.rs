@@ -13,9 +13,13 @@
 //! Without it every one of the (default 768) TIME rows of the token head and the embedding is
 //! learnt on its own, from the few windows that use it; with it, choosing a time is choosing a
 //! frame by what is heard there, the same at every bin. Bins outside the window read nothing
-//! (zero keys and values). A TIME after `LONG_GAP` lies 16 beats past its bin but reads its
-//! bin all the same: only slider and spinner ends go that far (an object start is within the
-//! 3 s predict region, under 16 beats below 320 BPM).
+//! (zero keys and values).
+//!
+//! Limit: a slider's or spinner's TIME (before `SLIDER_END` / `SPINNER_END`) is its length in
+//! beats, not a place after the anchor, yet it is read at its bin like an object start: the
+//! audio it gets is not where the body ends (and one after `LONG_GAP`, 16 beats further, reads
+//! its bin all the same). Only the mapflow layout has the pointer: the reference layout's TIME
+//! tokens are deltas from the previous object ([`super::VocabLayout::time`]).
 
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
