@@ -217,6 +217,9 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
     assert!(tampered("other-features", &|r| r["feature_config"] = "0000".into()).contains("trained on features"));
     assert!(tampered("other-tokenizer", &|r| r["tokenizer"]["grid_x"] = 16.into()).contains("does not match its hash"));
     assert!(tampered("other-network", &|r| r["model"]["network"]["d_model"] = 64.into()).contains("network hash does not match"));
+    // eval reads the stored features: it checks the checkpoint's against the data set's.
+    let err = run_err(mapflow().arg("eval").arg("--checkpoint").arg(dir.path().join("other-features")).arg("--data").arg(&song.data));
+    assert!(err.contains("trained on features 0000") && err.contains("holds features"), "{err}");
 }
 
 /// A mono 16-bit 22,050 Hz WAV file.
