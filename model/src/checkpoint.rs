@@ -93,16 +93,19 @@ pub struct FileHashes {
     pub optimizer: Option<String>,
 }
 
-/// Lower-case hex SHA-256 of the file at `path`.
-fn file_sha256(path: &Path) -> std::io::Result<String> {
+/// Lower-case hex SHA-256 of what `file` holds from where it is read on (streamed: a
+/// checkpoint can be larger than is worth holding in memory twice).
+fn sha256_of(mut file: std::fs::File) -> std::io::Result<String> {
     use sha2::Digest;
-    Ok(hex::encode(sha2::Sha256::digest(std::fs::read(path)?)))
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Checks that the file at `path` has the SHA-256 `expected` (when one was recorded).
 fn check_file(path: &Path, expected: Option<&str>) -> Result<(), CheckpointError> {
     match expected {
-        Some(expected) if file_sha256(path).map_err(|e| io_error(path, e))? != expected => {
+        Some(expected) if std::fs::File::open(path).and_then(sha256_of).map_err(|e| io_error(path, e))? != expected => {
             Err(CheckpointError::Incomplete { path: path.display().to_string() })
         }
         _ => Ok(()),
@@ -116,8 +119,9 @@ fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<String, Ch
     let cpu: Vec<(String, Tensor)> = tensors.iter().map(|(n, t)| (n.clone(), t.to_device(Device::Cpu))).collect();
     let mut hash = String::new();
     let written = Tensor::write_safetensors(&cpu, &tmp).map_err(std::io::Error::other).and_then(|()| {
-        std::fs::File::open(&tmp)?.sync_all()?;
-        hash = file_sha256(&tmp)?;
+        let file = std::fs::File::open(&tmp)?;
+        file.sync_all()?;
+        hash = sha256_of(file)?;
         Ok(())
     });
     operators::atomic::commit(written, &tmp, path).map_err(|e| io_error(path, e))?;

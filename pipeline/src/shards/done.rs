@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::manifest::CommitRecord;
+use super::manifest::{CommitRecord, read_json_files};
 use crate::preprocess::plan::{chunk_name, shard_stem};
 
 /// The folder of the markers, in the output directory.
@@ -30,32 +30,20 @@ pub struct DoneShard {
 }
 
 /// Writes the marker of `shard` (read to its end in `chunks` chunks) if all its chunks are
-/// committed in `out`; returns whether it did.
-pub fn mark_if_complete(out: &Path, shard: &str, chunks: u64) -> anyhow::Result<bool> {
+/// committed in `out`.
+pub fn mark_if_complete(out: &Path, shard: &str, chunks: u64) -> anyhow::Result<()> {
     if !(0..chunks).all(|i| CommitRecord::is_committed(out, &chunk_name(shard, i))) {
-        return Ok(false);
+        return Ok(());
     }
-    let path = out.join(DONE_DIR).join(format!("{}.json", shard_stem(shard)));
-    std::fs::create_dir_all(out.join(DONE_DIR)).with_context(|| format!("creating {}", out.join(DONE_DIR).display()))?;
+    let dir = out.join(DONE_DIR);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{}.json", shard_stem(shard)));
     let marker = DoneShard { shard: shard.to_owned(), chunks };
-    operators::atomic::write(&path, &serde_json::to_vec_pretty(&marker)?).with_context(|| format!("writing {}", path.display()))?;
-    Ok(true)
+    operators::atomic::write(&path, &serde_json::to_vec_pretty(&marker)?).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The shards marked done in `out` (none when it has no markers yet).
 pub fn done_shards(out: &Path) -> anyhow::Result<BTreeSet<String>> {
-    let dir = out.join(DONE_DIR);
-    let mut done = BTreeSet::new();
-    if dir.is_dir() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "json") {
-                let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                let marker: DoneShard =
-                    serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?;
-                done.insert(marker.shard);
-            }
-        }
-    }
-    Ok(done)
+    let markers: Vec<DoneShard> = read_json_files(&out.join(DONE_DIR), "shard marker")?;
+    Ok(markers.into_iter().map(|marker| marker.shard).collect())
 }

@@ -54,7 +54,7 @@ impl CommitRecord {
 
     /// Reads `chunk`'s commit record.
     pub fn read(out: &Path, chunk: &str) -> anyhow::Result<CommitRecord> {
-        read_record(&commit_path(out, chunk))
+        read_json_file(&commit_path(out, chunk), "commit record")
     }
 
     /// Whether `chunk` was committed by an earlier run.
@@ -63,23 +63,30 @@ impl CommitRecord {
     }
 }
 
-fn read_record(path: &Path) -> anyhow::Result<CommitRecord> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading commit record {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("parsing commit record {}", path.display()))
+/// Reads and parses the JSON file at `path`; `what` names it in errors (`commit record`).
+fn read_json_file<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {what} {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {what} {}", path.display()))
+}
+
+/// Reads and parses every `*.json` file in `dir` (none when `dir` does not exist); `what` names
+/// the files in errors (`commit record`).
+pub(crate) fn read_json_files<T: serde::de::DeserializeOwned>(dir: &Path, what: &str) -> anyhow::Result<Vec<T>> {
+    let mut parsed = Vec::new();
+    if dir.is_dir() {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                parsed.push(read_json_file(&path, what)?);
+            }
+        }
+    }
+    Ok(parsed)
 }
 
 /// Reads every commit record under `out`, sorted by chunk name.
 pub fn read_commits(out: &Path) -> anyhow::Result<Vec<CommitRecord>> {
-    let dir = out.join(COMMITS_DIR);
-    let mut records = Vec::new();
-    if dir.is_dir() {
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "json") {
-                records.push(read_record(&path)?);
-            }
-        }
-    }
+    let mut records: Vec<CommitRecord> = read_json_files(&out.join(COMMITS_DIR), "commit record")?;
     records.sort_by(|a, b| a.chunk.cmp(&b.chunk));
     Ok(records)
 }
