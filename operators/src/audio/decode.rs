@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use symphonia::core::audio::layouts::CHANNEL_LAYOUT_MONO;
 use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoderOptions};
 use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
 use symphonia::core::codecs::registry::CodecRegistry;
@@ -167,6 +168,12 @@ fn decode_source(
     let max_frames = (opts.max_seconds * f64::from(rate)) as u64;
     let mut decoder_params = params.clone();
     decoder_params.sample_rate = Some(rate);
+    let source_channels = params.channels.as_ref().map_or(0, |c| c.count());
+    if params.codec == CODEC_ID_OPUS {
+        // libopus downmixes a stereo stream itself, to the mean of the channels: in the MDCT
+        // domain, so one inverse transform runs instead of two.
+        decoder_params.channels = Some(CHANNEL_LAYOUT_MONO);
+    }
     let mut decoder = CODECS
         .make_audio_decoder(&decoder_params, &AudioDecoderOptions::default().gapless(true))
         .map_err(|e| match e {
@@ -180,7 +187,7 @@ fn decode_source(
     let mut mono = Vec::with_capacity(track.num_frames.unwrap_or(0).min(max_frames) as usize);
     let mut interleaved: Vec<f32> = Vec::new();
     let mut warnings = Vec::new();
-    let mut channels = params.channels.as_ref().map_or(0, |c| c.count());
+    let mut channels = source_channels;
     let mut first_error: Option<String> = None;
     loop {
         let mut packet = match format.next_packet() {
@@ -221,7 +228,9 @@ fn decode_source(
         if ch == 0 {
             return Err(invalid("zero channels"));
         }
-        channels = ch;
+        if source_channels == 0 {
+            channels = ch;
+        }
         interleaved.resize(buffer.samples_interleaved(), 0.0);
         buffer.copy_to_slice_interleaved(&mut interleaved[..]);
         downmix_into(&interleaved, ch, &mut mono);

@@ -72,6 +72,24 @@ fn opus_decodes_at_the_lowest_native_rate_at_or_above_the_target() {
 }
 
 #[test]
+fn stereo_opus_decodes_to_the_mean_of_its_channels() {
+    // Left: a 440 Hz tone; right: clicks over a 660 Hz tone (see make_formats.sh).
+    let opus = decode_fixture("audio/formats/stereo.opus");
+    let flac = decode_fixture("audio/formats/stereo.flac");
+    assert_eq!((opus.channels, flac.channels), (2, 2), "the source's channel count is reported");
+    assert_eq!(opus.audio.samples.len(), flac.audio.samples.len());
+    let rms = |x: &mut dyn Iterator<Item = f32>| {
+        let (sum, n) = x.fold((0.0f64, 0usize), |(s, n), v| (s + f64::from(v).powi(2), n + 1));
+        (sum / n as f64).sqrt()
+    };
+    let mean = &flac.audio.samples;
+    let error = rms(&mut opus.audio.samples.iter().zip(mean).map(|(a, b)| a - b));
+    let signal = rms(&mut mean.iter().copied());
+    // One channel alone would miss by as much as the signal: the channels are uncorrelated.
+    assert!(error < 0.1 * signal, "Opus mono vs lossless channel mean: error RMS {error:.4}, signal {signal:.4}");
+}
+
+#[test]
 fn container_is_sniffed_from_bytes_not_the_name() {
     let bytes = std::fs::read(testdata::path("audio/test-sample.ogg")).unwrap();
     let decoded = decode_bytes("000042.mp3", bytes, &DecodeOptions::default()).unwrap();

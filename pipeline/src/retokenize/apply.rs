@@ -29,7 +29,7 @@ use super::refs::{ChunkJob, ConfigRef};
 use crate::preprocess::chunk_writer::{beatmap_shard_path, write_token_shard};
 use crate::preprocess::tokenize::{PreparedBeatmap, TokenizerStage, window_rows};
 use crate::preprocess::tokens_metadata;
-use crate::rejects::Reject;
+use crate::rejects::{Reject, catch_panic};
 use crate::shards::manifest::CommitRecord;
 use crate::shards::read::read_beatmaps;
 use crate::shards::rows::TokenRow;
@@ -162,11 +162,15 @@ impl ShardTarget {
             let beatmap = stored.get(timed.row as usize).ok_or_else(|| {
                 anyhow::anyhow!("{}: no row {}", beatmap_shard_path(&job.chunk), timed.row)
             })?;
-            match PreparedBeatmap::from_stored(&beatmap.name, &beatmap.osu_text, beatmap.stars) {
-                Ok(prepared) => {
+            let ids = (beatmap.beatmap_id, beatmap.beatmapset_id);
+            let windows = catch_panic(&beatmap.name, "tokenize", || {
+                let prepared = PreparedBeatmap::from_stored(&beatmap.name, &beatmap.osu_text, beatmap.stars)?;
+                Ok(window_rows(&stages, timed.track.facts(), ids, &prepared))
+            });
+            match windows {
+                Ok(windows) => {
                     tokenized += 1;
-                    let ids = (beatmap.beatmap_id, beatmap.beatmapset_id);
-                    for (hash, row) in window_rows(&stages, timed.track.facts(), ids, &prepared) {
+                    for (hash, row) in windows {
                         rows.entry(hash).or_default().push(row);
                     }
                 }

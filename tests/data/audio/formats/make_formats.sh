@@ -27,3 +27,24 @@ lame --quiet -b 192 clicks-s16.wav clicks.mp3
 sox clicks-s16.wav -r 44100 clicks-44k-s16.wav
 lame --quiet -b 128 clicks-44k-s16.wav clicks-44k.mp3
 rm clicks-44k-s16.wav
+
+# A stereo song whose channels differ (left: a 440 Hz tone; right: the clicks over a 660 Hz
+# tone), kept stereo in Opus: checks that a stereo stream decodes to the mean of its channels.
+python3 - <<'PY'
+import math, struct, wave
+sr, n = 48000, 96000
+frames = bytearray()
+for i in range(n):
+    t = i / sr
+    left = 0.3 * math.sin(2 * math.pi * 440 * t)
+    right = 0.2 * math.sin(2 * math.pi * 660 * t)
+    k = (i - 12000) % 24000
+    if i >= 12000 and k < 48:
+        right += 0.7 * math.exp(-k / 8.0) * (1 if k % 2 == 0 else -1)
+    frames += struct.pack('<hh', *(max(-32768, min(32767, int(round(v * 32767)))) for v in (left, right)))
+with wave.open('stereo-s16.wav', 'wb') as w:
+    w.setnchannels(2); w.setsampwidth(2); w.setframerate(sr); w.writeframes(bytes(frames))
+PY
+flac --silent --force -o stereo.flac stereo-s16.wav
+opusenc --quiet --bitrate 128 stereo-s16.wav stereo.opus
+rm stereo-s16.wav
