@@ -169,9 +169,10 @@ fn decode_source(
     let mut decoder_params = params.clone();
     decoder_params.sample_rate = Some(rate);
     let source_channels = params.channels.as_ref().map_or(0, |c| c.count());
-    if params.codec == CODEC_ID_OPUS {
+    if params.codec == CODEC_ID_OPUS && source_channels == 2 {
         // libopus downmixes a stereo stream itself, to the mean of the channels: in the MDCT
-        // domain, so one inverse transform runs instead of two.
+        // domain, so one inverse transform runs instead of two. (Multichannel Opus is not
+        // plain Opus packets: the adapter refuses it, as before.)
         decoder_params.channels = Some(CHANNEL_LAYOUT_MONO);
     }
     let mut decoder = CODECS
