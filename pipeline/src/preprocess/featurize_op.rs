@@ -14,7 +14,11 @@
 //! result, or room in the queue). The output does not depend on which thread decoded a track.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cpu_time::ThreadTime;
 
 use crossbeam::channel::{Receiver, Sender, TrySendError, bounded, unbounded};
 use timely::dataflow::Stream;
@@ -38,6 +42,8 @@ struct Job {
 pub struct FeaturizePool {
     jobs: Sender<Job>,
     operators: Arc<Mutex<Vec<SyncActivator>>>,
+    /// CPU time the threads have spent featurizing, in nanoseconds.
+    cpu_nanos: Arc<AtomicU64>,
 }
 
 impl FeaturizePool {
@@ -47,14 +53,20 @@ impl FeaturizePool {
         let threads = threads.max(1);
         let (jobs, queue) = bounded::<Job>(DECODE_QUEUE * threads);
         let operators: Arc<Mutex<Vec<SyncActivator>>> = Arc::default();
+        let cpu_nanos: Arc<AtomicU64> = Arc::default();
         for index in 0..threads {
             let (queue, stages, operators) = (queue.clone(), Arc::clone(&stages), Arc::clone(&operators));
+            let cpu_nanos = Arc::clone(&cpu_nanos);
             std::thread::Builder::new()
                 .name(format!("featurize-{index}"))
                 .spawn(move || {
                     for Job { item, reply } in queue {
+                        let started = ThreadTime::now();
+                        let track = stages.featurize(item);
+                        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                        cpu_nanos.fetch_add(nanos, Ordering::Relaxed);
                         // A worker that is gone (shutdown) needs no result.
-                        let _ = reply.send(stages.featurize(item));
+                        let _ = reply.send(track);
                         // Every operator: the result is for one of them, and the queue has room
                         // again for any that found it full. (Some may be gone at shutdown.)
                         for operator in operators.lock().expect("not poisoned").iter() {
@@ -64,7 +76,12 @@ impl FeaturizePool {
                 })
                 .expect("spawning a featurize thread");
         }
-        Self { jobs, operators }
+        Self { jobs, operators, cpu_nanos }
+    }
+
+    /// CPU time the threads have spent featurizing so far.
+    pub fn cpu(&self) -> Duration {
+        Duration::from_nanos(self.cpu_nanos.load(Ordering::Relaxed))
     }
 }
 

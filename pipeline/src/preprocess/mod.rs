@@ -45,7 +45,7 @@ use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 pub use cluster::ClusterArgs;
-pub use progress::{Summary, peak_rss_mib, rss_mib};
+pub use progress::{CpuTimes, Summary, peak_rss_mib, rss_mib};
 
 use self::chunk_writer::ChunkSink;
 use self::featurize_op::FeaturizePool;
@@ -208,9 +208,11 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
         Manifest::write_merged(&options.out, &options.manifest_configs())?;
     }
     let started = Instant::now();
+    let cpu_started = cpu_time::ProcessTime::now();
     let timely_config = options.cluster.timely_config()?;
     let stages = Arc::new(Stages::new(&options.features, options.tokenizers.clone(), options.split_seed)?);
     let pool = Arc::new(FeaturizePool::new(options.cluster.workers, Arc::clone(&stages)));
+    let decode_threads = Arc::clone(&pool);
     let sink = Arc::new(options.sink());
     let progress = Arc::new(Progress::new(options.progress && options.cluster.process == 0));
     let opener = Arc::new(Mutex::new(Some(open_source)));
@@ -295,7 +297,8 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     } else {
         None
     };
-    Ok(progress.finish(manifest.as_ref(), started.elapsed()))
+    let cpu = CpuTimes { process: cpu_started.elapsed(), decode: decode_threads.cpu() };
+    Ok(progress.finish(manifest.as_ref(), started.elapsed(), cpu))
 }
 
 /// Removes the temp files of interrupted atomic writes (`*.tmp-<pid>`) under `dir`.

@@ -70,6 +70,23 @@ pub struct Summary {
     /// Audio decodes this process started (resumed chunks decode nothing).
     #[serde(default)]
     pub audio_decodes: u64,
+    /// CPU time of this process during the run, all threads, in seconds.
+    #[serde(default)]
+    pub cpu_seconds: f64,
+    /// The part of `cpu_seconds` its decode threads spent decoding, resampling and
+    /// featurizing; the rest is reading, tokenizing, encoding and writing shards, and the
+    /// dataflow itself.
+    #[serde(default)]
+    pub decode_cpu_seconds: f64,
+}
+
+/// CPU time spent during a run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuTimes {
+    /// The whole process, every thread.
+    pub process: Duration,
+    /// The decode threads.
+    pub decode: Duration,
 }
 
 /// Peak resident set size of this process in MiB, from `/proc/self/status` (Linux only).
@@ -206,7 +223,7 @@ impl Progress {
     }
 
     /// Ends the bar and builds the summary.
-    pub fn finish(&self, manifest: Option<&Manifest>, wall: Duration) -> Summary {
+    pub fn finish(&self, manifest: Option<&Manifest>, wall: Duration, cpu: CpuTimes) -> Summary {
         self.bar.finish_and_clear();
         let secs = wall.as_secs_f64().max(1e-9);
         let tracks = self.tracks.load(Ordering::Relaxed);
@@ -234,6 +251,8 @@ impl Progress {
             chunk_failures: self.chunk_failures.lock().expect("not poisoned").clone(),
             peak_rss_mib: peak_rss_mib(),
             audio_decodes: operators::audio::decode_count(),
+            cpu_seconds: cpu.process.as_secs_f64(),
+            decode_cpu_seconds: cpu.decode.as_secs_f64(),
         }
     }
 }

@@ -110,6 +110,9 @@ fn one_and_two_workers_write_identical_shards() {
     // Rejects: the undecodable track, the taiko map, the map whose corrupted header hides its objects.
     assert_eq!((summary.tracks, summary.rejects, summary.chunks_committed), (4, 3, 2));
     assert_eq!(summary.beatmaps, 2, "renatus-quick and basic are tokenized");
+    // The decode threads' CPU time is counted, and is part of the process's.
+    assert!(summary.decode_cpu_seconds > 0.0, "{summary:?}");
+    assert!(summary.cpu_seconds >= summary.decode_cpu_seconds, "{summary:?}");
     // Both source shards were read to their end and their chunks committed.
     assert_eq!(crate::shards::done::done_shards(one.path()).unwrap(), ["a.tar".to_owned(), "b.tar".to_owned()].into());
     run_on(two.path(), 2, corpus());
