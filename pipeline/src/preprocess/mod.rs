@@ -54,7 +54,7 @@ use self::progress::Progress;
 use self::stages::{SourceItem, Stages};
 use self::tokenize::TokenizerStage;
 use crate::gate::ChunkGate;
-use crate::shards;
+use crate::shards::done::ReadThrough;
 use crate::shards::manifest::{CommitRecord, Manifest, ManifestConfigs};
 use crate::sources::{self, SourceEntry, SourceOptions, SourceUri};
 
@@ -220,7 +220,7 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     let (out, chunk_tracks, max_in_flight) = (options.out.clone(), options.chunk_tracks, options.max_in_flight);
     let worker_progress = Arc::clone(&progress);
     let gate = options.gate.clone();
-    let read_through: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let read_through: Arc<ReadThrough> = Arc::default();
     let worker_read_through = Arc::clone(&read_through);
 
     let guards = timely::execute(timely_config, move |worker| {
@@ -233,6 +233,7 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
         let progress = Arc::clone(&worker_progress);
         let out_dir = out.clone();
         let commit_gate = gate.clone();
+        let shards_read = Arc::clone(&worker_read_through);
         worker.dataflow::<u64, _, _>(|scope| {
             let items = scope.input_from(&mut input);
             let featurized = featurize_op::featurize(items, &pool);
@@ -269,6 +270,11 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
                     if let Some(gate) = &commit_gate {
                         gate.committed(&record.chunk, record.tracks.is_some());
                     }
+                    // Marked as soon as complete, so a run killed later need not download the
+                    // shard again (a failure here is retried, and reported, at the run's end).
+                    if let Err(e) = shards_read.mark_complete(&out_dir) {
+                        log::warn!("{e:#}");
+                    }
                 })
                 .probe_with(&probe);
         });
@@ -276,8 +282,8 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
         if index == 0 {
             let opener = opener.lock().expect("not poisoned").take();
             if let Some(opener) = opener {
-                let finished = Arc::clone(&worker_read_through);
-                let source = SourceFeed { opener, out: out.clone(), chunk_tracks, max_in_flight, gate: gate.clone(), finished };
+                let read_through = Arc::clone(&worker_read_through);
+                let source = SourceFeed { opener, out: out.clone(), chunk_tracks, max_in_flight, gate: gate.clone(), read_through };
                 feed_input(worker, &mut input, &flowing, source, &worker_progress);
             }
         }
@@ -290,9 +296,7 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     drop(guards); // joins every worker
 
     let manifest = if options.cluster.process == 0 {
-        for (shard, chunks) in read_through.lock().expect("not poisoned").iter() {
-            shards::done::mark_if_complete(&options.out, shard, *chunks)?;
-        }
+        read_through.mark_complete(&options.out)?;
         Some(Manifest::write_merged(&options.out, &configs)?)
     } else {
         None
@@ -316,14 +320,14 @@ pub(crate) fn remove_temp_files(dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// What the source reader needs: the source, where committed chunks are, and its bounds; and
-/// where it leaves the shards it read to their end, with their chunk counts.
+/// where it leaves the shards it read to their end.
 struct SourceFeed {
     opener: SourceOpener,
     out: PathBuf,
     chunk_tracks: usize,
     max_in_flight: u64,
     gate: Option<ChunkGate>,
-    finished: Arc<Mutex<Vec<(String, u64)>>>,
+    read_through: Arc<ReadThrough>,
 }
 
 /// What the source reader hands the input.
@@ -345,20 +349,20 @@ fn feed_input(
     progress: &Arc<Progress>,
 ) {
     let (tx, rx) = bounded::<Fed>(2);
-    let SourceFeed { opener, out, chunk_tracks, max_in_flight, gate, finished } = source;
+    let SourceFeed { opener, out, chunk_tracks, max_in_flight, gate, read_through } = source;
     let reader_progress = Arc::clone(progress);
     let reader = std::thread::Builder::new()
         .name("source-reader".into())
-        .spawn(move || -> anyhow::Result<Vec<(String, u64)>> {
+        .spawn(move || -> anyhow::Result<()> {
             let mut plan = ChunkPlan::new(chunk_tracks);
             let mut admitted: Option<String> = None;
-            // Shards read to their end, with their chunk counts; the loop's `break`s leave the
-            // last one unfinished.
-            let mut read_through = Vec::new();
+            // The loop's `break`s leave the last shard unfinished.
             let mut stopped = false;
             for entry in opener()? {
+                // Before this entry moves the input on, so the shard is known to be read through
+                // by the time its last chunk commits.
                 if let Some((shard, chunks)) = plan.current_shard().filter(|(shard, _)| *shard != entry.shard) {
-                    read_through.push((shard.to_owned(), chunks));
+                    read_through.push(shard, chunks);
                 }
                 let (seq, chunk) = plan.next(&entry.shard);
                 if CommitRecord::is_committed(&out, &chunk.name) {
@@ -390,9 +394,9 @@ fn feed_input(
                 }
             }
             if let Some((shard, chunks)) = plan.current_shard().filter(|_| !stopped) {
-                read_through.push((shard.to_owned(), chunks));
+                read_through.push(shard, chunks);
             }
-            Ok(read_through)
+            Ok(())
         })
         .expect("spawning the source reader");
     // Times of the admitted tracks the probe has not yet passed, oldest first.
@@ -431,7 +435,7 @@ fn feed_input(
         }
     }
     match reader.join() {
-        Ok(Ok(read_through)) => *finished.lock().expect("not poisoned") = read_through,
+        Ok(Ok(())) => {}
         Ok(Err(e)) => progress.source_failed(&format!("{e:#}")),
         Err(_) => progress.source_failed("the source reader panicked"),
     }

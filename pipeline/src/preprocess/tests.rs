@@ -160,6 +160,37 @@ fn a_rerun_resumes_and_ends_identical() {
 }
 
 #[test]
+fn a_shard_is_marked_done_while_the_next_one_is_still_being_read() {
+    // A run killed in the middle of shard b must keep a's marker (a rerun then does not
+    // download a again): the marker is written when a's chunk commits, not at the run's end.
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("shards-done/a.json");
+    let marked_in_time = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = Arc::clone(&marked_in_time);
+    let (mut entries, mut b_entries) = (corpus().into_iter(), 0);
+    let source = std::iter::from_fn(move || {
+        let entry = entries.next()?;
+        if entry.shard == "b.tar" {
+            b_entries += 1;
+            // b's first track moved the input past a's chunk; before handing over b's second,
+            // wait (bounded) for a's marker.
+            if b_entries == 2 {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while !marker.is_file() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                seen.store(marker.is_file(), std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        Some(entry)
+    });
+    let opener: SourceOpener = Box::new(move || Ok(Box::new(source)));
+    run(options(dir.path(), 1), opener).unwrap();
+    assert!(marked_in_time.load(std::sync::atomic::Ordering::SeqCst), "a.tar's marker came only at the end");
+    assert_eq!(crate::shards::done::done_shards(dir.path()).unwrap(), ["a.tar".to_owned(), "b.tar".to_owned()].into());
+}
+
+#[test]
 fn a_rerun_with_other_settings_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     run_on(dir.path(), 1, corpus());
