@@ -63,6 +63,11 @@ fn workers_processes_and_resume_give_identical_shards() {
     let hostfile = dir.path().join("hosts.txt");
     std::fs::write(&hostfile, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).unwrap();
     let hosts = hostfile.to_str().unwrap();
+    // Half-written files of an earlier, killed run: both processes clear them at the start.
+    for stale in ["tracks/data-000000-c0000.parquet.tmp-4242", "commits/data-000001-c0000.json.tmp-4242"] {
+        std::fs::create_dir_all(cluster.join(stale).parent().unwrap()).unwrap();
+        std::fs::write(cluster.join(stale), b"half").unwrap();
+    }
     let spawn = |process: &str| {
         preprocess(source, &cluster, &["--workers", "2", "--processes", "2", "--process", process, "--hostfile", hosts])
             .stdout(Stdio::null())

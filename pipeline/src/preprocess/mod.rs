@@ -200,9 +200,10 @@ fn reconcile_with_output(mut options: PreprocessOptions) -> anyhow::Result<Prepr
 pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
     let options = reconcile_with_output(options)?;
+    // Half-written files of a run that was killed, by every process (each may have its own
+    // output directory); no process writes before all have joined.
+    remove_temp_files(&options.out)?;
     if options.cluster.process == 0 {
-        // Half-written files of a run that was killed; no process writes before all have joined.
-        remove_temp_files(&options.out)?;
         // A manifest from the start, so readers (`train --follow`) find the configs while
         // chunks are still being committed.
         Manifest::write_merged(&options.out, &options.manifest_configs())?;
@@ -305,15 +306,24 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     Ok(progress.finish(manifest.as_ref(), started.elapsed(), cpu))
 }
 
-/// Removes the temp files of interrupted atomic writes (`*.tmp-<pid>`) under `dir`.
+/// Removes the temp files of interrupted atomic writes (`*.tmp-<pid>`) under `dir`. Processes
+/// sharing `dir` do this at the same time: a file another one removed first is no error.
 pub(crate) fn remove_temp_files(dir: &std::path::Path) -> anyhow::Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if gone(&e) => return Ok(()),
+        entries => entries.with_context(|| format!("reading {}", dir.display()))?,
+    };
+    for entry in entries {
         let path = entry?.path();
         if path.is_dir() {
             remove_temp_files(&path)?;
         } else if path.file_name().is_some_and(|n| n.to_string_lossy().contains(".tmp-")) {
             log::info!("removing {} (left by an interrupted run)", path.display());
-            std::fs::remove_file(&path)?;
+            match std::fs::remove_file(&path) {
+                Err(e) if !gone(&e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+                _ => {}
+            }
         }
     }
     Ok(())
