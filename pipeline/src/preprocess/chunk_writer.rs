@@ -278,3 +278,30 @@ pub fn write_chunks<'scope>(
         })
         .container::<Vec<_>>()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shards::rows::Split;
+
+    #[test]
+    fn a_chunk_with_token_rows_of_a_config_the_writer_lacks_fails_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = ChunkSink {
+            out: dir.path().to_owned(),
+            tracks_metadata: Vec::new(),
+            beatmaps_metadata: Vec::new(),
+            tokens_metadata: [("known".to_owned(), Vec::new())].into(),
+            gate: None,
+        };
+        let mut stash = Stash::default();
+        stash.tracks.insert(0, TrackRow::example(0, Split::Train));
+        stash.tokens.insert("unknown".to_owned(), vec![TokenRow::example()]);
+        let error = format!("{:#}", sink.write("x-c0000", stash, TrackFile::default()).unwrap_err());
+        assert!(error.contains("tokenizer config unknown") && error.contains("--tokenizer"), "{error}");
+        assert!(!CommitRecord::is_committed(dir.path(), "x-c0000"));
+        // Its `tracks` file was started (the track came first) and is abandoned, temp file and all.
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("tracks")).unwrap().map(|e| e.unwrap().path()).collect();
+        assert!(left.is_empty(), "the chunk's files are abandoned: {left:?}");
+    }
+}

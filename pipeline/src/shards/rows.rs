@@ -317,6 +317,33 @@ impl TrackRow {
 }
 
 #[cfg(test)]
+impl TokenRow {
+    /// A window row for tests (track `t1`, beatmap 42), with empty token lists.
+    pub(crate) fn example() -> TokenRow {
+        TokenRow {
+            seq: 0,
+            beatmap_id: 42,
+            beatmapset_id: 7,
+            track_id: "t1".into(),
+            split: Split::Val,
+            stars: 5.25,
+            difficulty_bin: 3,
+            bpm: 174.0,
+            window_start_ms: 3000.0,
+            grid_anchor_ms: 2950.5,
+            beat_ms: 344.8,
+            tokens: Vec::new(),
+            residual_time: Vec::new(),
+            residual_x: Vec::new(),
+            residual_y: Vec::new(),
+            n_circles: 1,
+            n_sliders: 0,
+            n_spinners: 0,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn token_rows_and_tracks_read_back_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let row = token_row();
+        let row = TokenRow::example();
         // Lists of different lengths (empty too), over three row groups.
         let rows: Vec<TokenRow> = (0..5u32)
             .map(|i| TokenRow {
@@ -173,30 +173,6 @@ mod tests {
         let got = &read[0];
         assert_eq!((got.track_id.as_str(), got.split, got.duration_s), ("t3", Split::Test, 61.5));
         assert_eq!((got.channels, got.frames, &got.features), (2, 3, &track.features));
-    }
-
-    /// A window row with empty token lists.
-    fn token_row() -> TokenRow {
-        TokenRow {
-            seq: 0,
-            beatmap_id: 42,
-            beatmapset_id: 7,
-            track_id: "t1".into(),
-            split: Split::Val,
-            stars: 5.25,
-            difficulty_bin: 3,
-            bpm: 174.0,
-            window_start_ms: 3000.0,
-            grid_anchor_ms: 2950.5,
-            beat_ms: 344.8,
-            tokens: Vec::new(),
-            residual_time: Vec::new(),
-            residual_x: Vec::new(),
-            residual_y: Vec::new(),
-            n_circles: 1,
-            n_sliders: 0,
-            n_spinners: 0,
-        }
     }
 
     fn track() -> TrackRow {
@@ -232,7 +208,7 @@ mod tests {
             residual_time: vec![0.0; 2],
             residual_x: vec![0.0; 2],
             residual_y: vec![0.0; 2],
-            ..token_row()
+            ..TokenRow::example()
         };
         let stored = tokens_batch(&[row]).unwrap();
         // `tokens` as lists of i64 instead of u32.
