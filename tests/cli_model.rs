@@ -151,6 +151,19 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
             .arg(&resumed),
     );
     assert!(err.contains("--resume"), "{err}");
+    // Resuming with another network is refused, naming what the checkpoint was made with.
+    let narrower = dir.path().join("narrower.toml");
+    std::fs::write(&narrower, std::fs::read_to_string(overfit_preset()).unwrap().replace("ff_dim = 512", "ff_dim = 256")).unwrap();
+    let err = run_err(
+        mapflow()
+            .args(["train", "--resume", "--max-steps", "6", "--train-split", song.split, "--data"])
+            .arg(&song.data)
+            .arg("--model")
+            .arg(&narrower)
+            .arg("-o")
+            .arg(&resumed),
+    );
+    assert!(err.contains("last") && err.contains("made with tokenizer") && err.contains("network"), "{err}");
     train(&song, &resumed, 6, &["--resume"]);
     for file in ["last.safetensors", "last.optim.safetensors"] {
         assert!(std::fs::read(straight.join(file)).unwrap() == std::fs::read(resumed.join(file)).unwrap(), "{file} differs after resume");
