@@ -142,3 +142,40 @@ fn nothing_to_read_is_an_error_naming_the_path() {
     let err = SongsSource::open(root.path(), 1).unwrap_err();
     assert_eq!((err.kind.as_str(), err.origin), ("no_beatmaps", root.path().display().to_string()));
 }
+
+/// Sets the uncompressed size that `member`'s local and central zip headers declare.
+fn declare_member_size(osz: &Path, member: &str, size: u32) {
+    let mut bytes = std::fs::read(osz).unwrap();
+    // (signature, offset of the uncompressed size, offset of the name length, header length)
+    for (signature, size_at, name_len_at, header_len) in [(b"PK\x03\x04", 22, 26, 30), (b"PK\x01\x02", 24, 28, 46)] {
+        let at = (0..bytes.len() - header_len)
+            .find(|&i| {
+                let name_len = u16::from_le_bytes([bytes[i + name_len_at], bytes[i + name_len_at + 1]]) as usize;
+                &bytes[i..i + 4] == signature && bytes[i + header_len..].starts_with(member.as_bytes()) && name_len == member.len()
+            })
+            .unwrap();
+        bytes[at + size_at..at + size_at + 4].copy_from_slice(&size.to_le_bytes());
+    }
+    std::fs::write(osz, bytes).unwrap();
+}
+
+#[test]
+fn inputs_over_the_size_limit_are_rejected_unread() {
+    let root = tempfile::tempdir().unwrap();
+    let over = MAX_INPUT_BYTES + 1;
+    // A set folder whose audio file is over the limit (sparse: nothing is written to disk).
+    let set = root.path().join("1 big folder");
+    std::fs::create_dir_all(&set).unwrap();
+    std::fs::write(set.join("a.osu"), osu("big.mp3", 1)).unwrap();
+    File::create(set.join("big.mp3")).unwrap().set_len(over).unwrap();
+    // An .osz whose audio member declares more than the limit (a zip bomb's headers).
+    let osz = root.path().join("2 bomb.osz");
+    write_osz(&osz, &[("b.osu", osu("big.mp3", 2).as_bytes()), ("big.mp3", b"tiny")]);
+    declare_member_size(&osz, "big.mp3", u32::try_from(over).unwrap());
+    let items = collect(root.path());
+    assert_eq!(summary(&items, root.path()), ["too_large ROOT/1 big folder:big.mp3", "too_large ROOT/2 bomb.osz:big.mp3"]);
+    for item in &items {
+        let Err(reject) = item else { unreachable!() };
+        assert!(reject.reason.contains("1024 MiB, more than the 1024 MiB"), "{reject}");
+    }
+}
