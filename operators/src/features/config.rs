@@ -57,7 +57,15 @@ impl Default for OnsetConfig {
     }
 }
 
-/// Everything that determines the `[n_mels + 1, T]` feature matrix of a song.
+/// Version of the audio → features computation besides its config (decoding, resampling, mel,
+/// onset): bump it when the same config starts giving other features, so that shards and
+/// checkpoints made before are told apart by [`FeatureConfig::hash`] (a rerun over such an
+/// output, or generation with such a checkpoint, is then refused rather than mixing the two).
+/// 2: stereo Opus downmixed inside libopus (2026-12).
+pub const FEATURES_VERSION: u32 = 2;
+
+/// Everything that determines the `[n_mels + 1, T]` feature matrix of a song (with
+/// [`FEATURES_VERSION`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeatureConfig {
@@ -178,9 +186,10 @@ impl FeatureConfig {
         Ok(())
     }
 
-    /// The config's stable hash (names the `tracks/` shards it produced).
+    /// The stable hash of the config and of [`FEATURES_VERSION`]: the features it stands for
+    /// (recorded with the `tracks/` shards and the checkpoints made from them).
     pub fn hash(&self) -> String {
-        stable_hash(self)
+        stable_hash(&(FEATURES_VERSION, self))
     }
 
     /// Rows of the feature matrix: the mel bands plus the onset channel.

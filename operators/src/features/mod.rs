@@ -13,7 +13,7 @@ mod mel;
 mod onset;
 mod stft;
 
-pub use config::{read_toml, ConfigError, FeatureConfig, MelNorm, MelScale, OnsetConfig, Padding};
+pub use config::{read_toml, ConfigError, FEATURES_VERSION, FeatureConfig, MelNorm, MelScale, OnsetConfig, Padding};
 pub use mel::{MelFilterbank, hz_to_mel, mel_edges_hz, mel_to_hz};
 pub use onset::{onset_delay_frames, onset_strength, power_to_db_in_place};
 pub use stft::{Stft, periodic_hann};
