@@ -80,13 +80,11 @@ fn baseline(corpus: &std::path::Path, repeat: usize) -> anyhow::Result<Baseline>
     Ok(Baseline { split_bound: one.split_bound(2), one: seconds(one), two, decode })
 }
 
-/// The 2 / 1 worker ratio a run's CPU time allows: its decode thread's time `d` sets the
-/// 1-worker wall time (the rest, `o`, runs beside it on the second core), and 2 workers can at
-/// best share `d + o` evenly over the two cores: `max(d, o) / ((d + o) / 2)`.
-fn cpu_bound(one_worker: &Summary) -> f64 {
-    let decode = one_worker.decode_cpu_seconds;
-    let other = one_worker.cpu_seconds - decode;
-    2.0 * decode.max(other) / one_worker.cpu_seconds.max(f64::MIN_POSITIVE)
+/// The 2 / 1 worker ratio a run's CPU time allows: its decode thread's time `decode` sets the
+/// 1-worker wall time (the rest, `other`, runs beside it on the second core), and 2 workers can
+/// at best share both evenly over the two cores: `max(d, o) / ((d + o) / 2)`.
+fn cpu_bound(decode: f64, other: f64) -> f64 {
+    2.0 * decode.max(other) / (decode + other).max(f64::MIN_POSITIVE)
 }
 
 /// Runs the benchmark and prints the table.
@@ -137,13 +135,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!(
             "{label}: the tracks' own times allow 2 threads taking them in turn at most {split_bound:.2}x (uneven song lengths)"
         );
-        let one_worker = best[0];
-        let other_cpu = one_worker.cpu_seconds - one_worker.decode_cpu_seconds;
+        let decode_cpu = best[0].decode_cpu_seconds;
+        let other_cpu = best[0].cpu_seconds - decode_cpu;
         println!(
-            "{label}: CPU of the best 1-worker run: {:.2} s decoding, {other_cpu:.2} s besides ({:.1} %: reading, tokenizing, Parquet + zstd + SHA-256, the dataflow), which runs on the idle core with 1 worker and shares both with 2: at most {:.2}x",
-            one_worker.decode_cpu_seconds,
-            100.0 * other_cpu / one_worker.decode_cpu_seconds.max(f64::MIN_POSITIVE),
-            cpu_bound(one_worker)
+            "{label}: CPU of the best 1-worker run: {decode_cpu:.2} s decoding, {other_cpu:.2} s besides ({:.1} %: reading, tokenizing, Parquet + zstd + SHA-256, the dataflow), which runs on the idle core with 1 worker and shares both with 2: at most {:.2}x",
+            100.0 * other_cpu / decode_cpu.max(f64::MIN_POSITIVE),
+            cpu_bound(decode_cpu, other_cpu)
         );
         println!(
             "{label}: decoding alone, 1 thread: {decode:.2} s = {:.0}x real time (the codec's speed on this machine now: no worker can beat it)",
@@ -162,23 +159,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn one_worker(cpu: f64, decode: f64) -> Summary {
-        let mut summary: Summary = serde_json::from_value(serde_json::json!({
-            "tracks_read": 0, "tracks_resumed": 0, "bytes_read": 0, "chunks_committed": 0, "tracks": 0,
-            "beatmaps": 0, "windows": 0, "rejects": 0, "audio_seconds": 0.0, "wall_seconds": 1.0,
-            "x_realtime": 0.0, "tracks_per_second": 0.0, "dataset": null, "source_error": null, "peak_rss_mib": null,
-        }))
-        .unwrap();
-        (summary.cpu_seconds, summary.decode_cpu_seconds) = (cpu, decode);
-        summary
-    }
-
     #[test]
     fn cpu_bound_is_the_larger_part_over_half_the_whole() {
-        assert_eq!(cpu_bound(&one_worker(2.0, 2.0)), 2.0);
-        assert!((cpu_bound(&one_worker(5.2, 4.9)) - 2.0 * 4.9 / 5.2).abs() < 1e-12);
+        assert_eq!(cpu_bound(2.0, 0.0), 2.0);
+        assert!((cpu_bound(4.9, 0.3) - 2.0 * 4.9 / 5.2).abs() < 1e-12);
         // The rest outweighs decoding: it sets the 1-worker time.
-        assert_eq!(cpu_bound(&one_worker(4.0, 1.0)), 1.5);
-        assert_eq!(cpu_bound(&one_worker(2.0, 1.0)), 1.0);
+        assert_eq!(cpu_bound(1.0, 3.0), 1.5);
+        assert_eq!(cpu_bound(1.0, 1.0), 1.0);
     }
 }

@@ -45,12 +45,12 @@ use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 pub use cluster::ClusterArgs;
-pub use progress::{CpuTimes, Summary, peak_rss_mib, rss_mib};
+pub use progress::{Summary, peak_rss_mib, rss_mib};
 
 use self::chunk_writer::ChunkSink;
 use self::featurize_op::FeaturizePool;
 use self::plan::ChunkPlan;
-use self::progress::Progress;
+use self::progress::{CpuTimes, Progress};
 use self::stages::{SourceItem, Stages};
 use self::tokenize::TokenizerStage;
 use crate::gate::ChunkGate;
