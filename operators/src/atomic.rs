@@ -32,6 +32,15 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     commit(result, &tmp, path)
 }
 
+/// Removes the file at `path`; one that is not there is no error (another process sharing the
+/// directory may have removed it first).
+pub fn remove(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +53,9 @@ mod tests {
         write(&path, b"second").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        remove(&path).unwrap();
+        remove(&path).unwrap();
+        assert!(!path.exists());
+        assert!(remove(dir.path()).is_err(), "a directory is not a file");
     }
 }

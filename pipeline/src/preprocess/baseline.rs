@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use operators::audio;
 use operators::features::FeatureConfig;
 
-use super::SourceOpener;
+use super::{OpenContext, SourceOpener};
 use super::plan::ChunkPlan;
 use super::stages::{SourceItem, Stages};
 
@@ -30,7 +30,7 @@ impl Tracks {
     /// Reads every track of the source into memory, with `features`' extractor ready.
     pub fn read(open_source: SourceOpener, features: &FeatureConfig) -> anyhow::Result<Self> {
         let mut plan = ChunkPlan::new(1);
-        let items = open_source()?
+        let items = open_source(&OpenContext { chunk_tracks: 1, output: None })?
             .map(|entry| {
                 let (seq, chunk) = plan.next(&entry.shard);
                 SourceItem { seq, chunk, payload: entry.item }

@@ -32,7 +32,7 @@ pub mod tokenize;
 mod tests;
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -56,6 +56,7 @@ use self::tokenize::TokenizerStage;
 use crate::gate::ChunkGate;
 use crate::shards::done::ReadThrough;
 use crate::shards::manifest::{CommitRecord, Manifest, ManifestConfigs};
+use crate::shards::set_groups;
 use crate::sources::{self, SourceEntry, SourceOptions, SourceUri};
 
 /// Defaults of the knobs below, in one place.
@@ -95,14 +96,29 @@ pub struct PreprocessOptions {
     pub gate: Option<ChunkGate>,
 }
 
+/// What a source is opened for.
+pub struct OpenContext<'a> {
+    /// Tracks per chunk: a Songs folder's sets are grouped by half as many, so that most groups
+    /// fit one chunk.
+    pub chunk_tracks: usize,
+    /// The output written and its configs, if any: where a Songs folder's groups are recorded
+    /// and the chunks of the groups it no longer has are removed (`shards::set_groups`).
+    pub output: Option<(&'a Path, &'a ManifestConfigs)>,
+}
+
 /// Opens the input; called once, on global worker 0 only.
-pub type SourceOpener = Box<dyn FnOnce() -> anyhow::Result<Box<dyn Iterator<Item = SourceEntry> + Send>> + Send>;
+pub type SourceOpener =
+    Box<dyn FnOnce(&OpenContext) -> anyhow::Result<Box<dyn Iterator<Item = SourceEntry> + Send>> + Send>;
 
 /// The opener of the source `uri` names (hub downloads, shard and folder reads start when called).
 pub fn source_opener(uri: SourceUri, options: SourceOptions) -> SourceOpener {
-    Box::new(move || {
-        let source = sources::open(&uri, &options).map_err(|reject| anyhow::anyhow!("{reject}"))?;
-        Ok(Box::new(sources::entries(&uri, source)))
+    Box::new(move |context| {
+        let sets_per_group = (context.chunk_tracks / 2).max(1);
+        let opened = sources::open_entries(&uri, &options, sets_per_group).map_err(|reject| anyhow::anyhow!("{reject}"))?;
+        if let (SourceUri::Songs(root), Some(groups), Some((out, configs))) = (&uri, &opened.set_groups, context.output) {
+            set_groups::supersede(out, root, groups, configs)?;
+        }
+        Ok(opened.entries)
     })
 }
 
@@ -218,6 +234,7 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     let progress = Arc::new(Progress::new(options.progress && options.cluster.process == 0));
     let opener = Arc::new(Mutex::new(Some(open_source)));
     let configs = options.manifest_configs();
+    let feed_configs = configs.clone();
     let (out, chunk_tracks, max_in_flight) = (options.out.clone(), options.chunk_tracks, options.max_in_flight);
     let worker_progress = Arc::clone(&progress);
     let gate = options.gate.clone();
@@ -284,7 +301,15 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
             let opener = opener.lock().expect("not poisoned").take();
             if let Some(opener) = opener {
                 let read_through = Arc::clone(&worker_read_through);
-                let source = SourceFeed { opener, out: out.clone(), chunk_tracks, max_in_flight, gate: gate.clone(), read_through };
+                let source = SourceFeed {
+                    opener,
+                    out: out.clone(),
+                    configs: feed_configs.clone(),
+                    chunk_tracks,
+                    max_in_flight,
+                    gate: gate.clone(),
+                    read_through,
+                };
                 feed_input(worker, &mut input, &flowing, source, &worker_progress);
             }
         }
@@ -309,9 +334,8 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
 /// Removes the temp files of interrupted atomic writes (`*.tmp-<pid>`) under `dir`. Processes
 /// sharing `dir` do this at the same time: a file another one removed first is no error.
 pub(crate) fn remove_temp_files(dir: &std::path::Path) -> anyhow::Result<()> {
-    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     let entries = match std::fs::read_dir(dir) {
-        Err(e) if gone(&e) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         entries => entries.with_context(|| format!("reading {}", dir.display()))?,
     };
     for entry in entries {
@@ -320,10 +344,7 @@ pub(crate) fn remove_temp_files(dir: &std::path::Path) -> anyhow::Result<()> {
             remove_temp_files(&path)?;
         } else if path.file_name().is_some_and(|n| n.to_string_lossy().contains(".tmp-")) {
             log::info!("removing {} (left by an interrupted run)", path.display());
-            match std::fs::remove_file(&path) {
-                Err(e) if !gone(&e) => return Err(e).with_context(|| format!("removing {}", path.display())),
-                _ => {}
-            }
+            operators::atomic::remove(&path).with_context(|| format!("removing {}", path.display()))?;
         }
     }
     Ok(())
@@ -334,6 +355,7 @@ pub(crate) fn remove_temp_files(dir: &std::path::Path) -> anyhow::Result<()> {
 struct SourceFeed {
     opener: SourceOpener,
     out: PathBuf,
+    configs: ManifestConfigs,
     chunk_tracks: usize,
     max_in_flight: u64,
     gate: Option<ChunkGate>,
@@ -359,7 +381,7 @@ fn feed_input(
     progress: &Arc<Progress>,
 ) {
     let (tx, rx) = bounded::<Fed>(2);
-    let SourceFeed { opener, out, chunk_tracks, max_in_flight, gate, read_through } = source;
+    let SourceFeed { opener, out, configs, chunk_tracks, max_in_flight, gate, read_through } = source;
     let reader_progress = Arc::clone(progress);
     let reader = std::thread::Builder::new()
         .name("source-reader".into())
@@ -368,7 +390,7 @@ fn feed_input(
             let mut admitted: Option<String> = None;
             // The loop's `break`s leave the last shard unfinished.
             let mut stopped = false;
-            for entry in opener()? {
+            for entry in opener(&OpenContext { chunk_tracks, output: Some((&out, &configs)) })? {
                 // Before this entry moves the input on, so the shard is known to be read through
                 // by the time its last chunk commits.
                 if let Some((shard, chunks)) = plan.current_shard().filter(|(shard, _)| *shard != entry.shard) {

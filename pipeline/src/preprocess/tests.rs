@@ -81,7 +81,7 @@ fn options(out: &Path, workers: usize) -> PreprocessOptions {
 }
 
 fn run_on(out: &Path, workers: usize, entries: Vec<SourceEntry>) -> Summary {
-    let opener: SourceOpener = Box::new(move || Ok(Box::new(entries.into_iter())));
+    let opener: SourceOpener = Box::new(move |_| Ok(Box::new(entries.into_iter())));
     run(options(out, workers), opener).unwrap()
 }
 
@@ -184,7 +184,7 @@ fn a_shard_is_marked_done_while_the_next_one_is_still_being_read() {
         }
         Some(entry)
     });
-    let opener: SourceOpener = Box::new(move || Ok(Box::new(source)));
+    let opener: SourceOpener = Box::new(move |_| Ok(Box::new(source)));
     run(options(dir.path(), 1), opener).unwrap();
     assert!(marked_in_time.load(std::sync::atomic::Ordering::SeqCst), "a.tar's marker came only at the end");
     assert_eq!(crate::shards::done::done_shards(dir.path()).unwrap(), ["a.tar".to_owned(), "b.tar".to_owned()].into());
@@ -198,7 +198,7 @@ fn a_rerun_with_other_settings_is_refused() {
     let refusal = |edit: fn(&mut PreprocessOptions)| {
         let mut changed = options(dir.path(), 1);
         edit(&mut changed);
-        let opener: SourceOpener = Box::new(|| Ok(Box::new(corpus().into_iter())));
+        let opener: SourceOpener = Box::new(|_| Ok(Box::new(corpus().into_iter())));
         format!("{:#}", run(changed, opener).expect_err("another setting over the same output"))
     };
     let chunks = refusal(|o| o.chunk_tracks = 2);
@@ -250,4 +250,74 @@ fn a_failed_download_leaves_its_chunk_uncommitted_and_a_rerun_reads_the_shard() 
     assert_eq!((rerun.tracks_resumed, rerun.chunks_committed), (2, 1));
     assert!(rerun.chunk_failures.is_empty());
     assert_eq!(snapshot(dir.path()), snapshot(reference.path()));
+}
+
+/// Adds the set `name` to the Songs folder `songs`: one map of `audio` (a file under tests/data).
+fn add_set(songs: &Path, name: &str, audio: &str) {
+    let dir = songs.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = Path::new(audio).file_name().unwrap().to_str().unwrap();
+    std::fs::copy(data(audio), dir.join(file)).unwrap();
+    let osu = std::fs::read_to_string(data("beatmaps/renatus-quick-insane.osu")).unwrap();
+    std::fs::write(dir.join(format!("{name} [Insane].osu")), osu.replace("AudioFilename: virtual", &format!("AudioFilename: {file}"))).unwrap();
+}
+
+#[test]
+fn a_rerun_over_a_changed_songs_folder_redoes_only_its_changed_groups_and_ends_as_a_fresh_run() {
+    let songs = tempfile::tempdir().unwrap();
+    let audio = [
+        "audio/formats/clicks.ogg", "audio/formats/clicks.opus", "audio/formats/clicks.mp3", "audio/formats/clicks.flac",
+        "audio/formats/clicks-44k.mp3", "audio/formats/stereo.opus", "audio/formats/stereo.flac", "audio/test-sample.ogg",
+        "audio/test-sample.mp3",
+    ];
+    // With 8 tracks per chunk, sets come in groups of 4 on average: these names start groups
+    // at "100 A" and "105 F" (see `sources::songs::groups`), so the folder has two groups.
+    let names = ["100 A", "101 B", "102 C", "103 D", "104 E", "105 F", "106 G", "107 H"];
+    for (name, audio) in names.iter().zip(audio) {
+        add_set(songs.path(), name, audio);
+    }
+    let run_songs = |out: &Path| {
+        let mut options = options(out, 2);
+        options.chunk_tracks = 8;
+        run(options, source_opener(SourceUri::Songs(songs.path().to_owned()), SourceOptions::default())).unwrap()
+    };
+    let commits = |out: &Path| snapshot(out).into_keys().filter(|n| n.starts_with("commits/")).collect::<Vec<_>>();
+    let kept = tempfile::tempdir().unwrap();
+    let first = run_songs(kept.path());
+    assert_eq!((first.tracks, first.rejects, first.chunks_committed), (8, 0, 2));
+    let before = commits(kept.path());
+    // A chunk of an output written when the whole folder was one shard `songs`.
+    let mut legacy: serde_json::Value = serde_json::from_slice(&std::fs::read(kept.path().join(&before[0])).unwrap()).unwrap();
+    legacy["chunk"] = "songs-c0000".into();
+    std::fs::write(kept.path().join("commits/songs-c0000.json"), serde_json::to_vec(&legacy).unwrap()).unwrap();
+    std::fs::write(kept.path().join("tracks/songs-c0000.parquet"), b"stale").unwrap();
+
+    // A set joins the first group: only that group is redone, and its old chunk is gone.
+    add_set(songs.path(), "103b X", audio[8]);
+    let grown = run_songs(kept.path());
+    assert_eq!((grown.tracks_resumed, grown.tracks, grown.chunks_committed), (3, 6, 1), "{grown:?}");
+    let fresh = tempfile::tempdir().unwrap();
+    run_songs(fresh.path());
+    assert_eq!(snapshot(kept.path()), snapshot(fresh.path()), "the rerun leaves what a fresh run writes");
+    let after = commits(kept.path());
+    assert_eq!(before.iter().filter(|c| after.contains(c)).count(), 1, "one group kept: {before:?} → {after:?}");
+
+    // A set removed from the second group: only that group is redone.
+    std::fs::remove_dir_all(songs.path().join("106 G")).unwrap();
+    let shrunk = run_songs(kept.path());
+    assert_eq!((shrunk.tracks_resumed, shrunk.tracks, shrunk.chunks_committed), (6, 2, 1), "{shrunk:?}");
+    let fresh = tempfile::tempdir().unwrap();
+    run_songs(fresh.path());
+    assert_eq!(snapshot(kept.path()), snapshot(fresh.path()));
+    let manifest = Manifest::read(kept.path()).unwrap();
+    assert_eq!((manifest.tracks, manifest.chunks.len()), (8, 2));
+
+    // A map of the second group updated: its files changed size, so that group is redone.
+    let map = songs.path().join("107 H/107 H [Insane].osu");
+    std::fs::write(&map, std::fs::read_to_string(&map).unwrap().replace("Version:Insane", "Version:Insane v2")).unwrap();
+    let updated = run_songs(kept.path());
+    assert_eq!((updated.tracks_resumed, updated.tracks), (6, 2), "{updated:?}");
+    let fresh = tempfile::tempdir().unwrap();
+    run_songs(fresh.path());
+    assert_eq!(snapshot(kept.path()), snapshot(fresh.path()));
 }

@@ -57,6 +57,12 @@ impl CommitRecord {
         read_json_file(&commit_path(out, chunk), "commit record")
     }
 
+    /// Removes `chunk`'s commit record (if any): from now on the chunk is not part of the output.
+    pub fn remove(out: &Path, chunk: &str) -> anyhow::Result<()> {
+        let path = commit_path(out, chunk);
+        operators::atomic::remove(&path).with_context(|| format!("removing {}", path.display()))
+    }
+
     /// Whether `chunk` was committed by an earlier run.
     pub fn is_committed(out: &Path, chunk: &str) -> bool {
         commit_path(out, chunk).is_file()

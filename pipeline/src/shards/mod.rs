@@ -8,6 +8,7 @@
 //! ├── beatmaps/<chunk>.parquet           one row per tokenized beatmap: ids, stars, .osu text
 //! ├── tokens/<tokenizer-hash>/<chunk>.parquet   one row per beatmap window
 //! ├── shards-done/<shard>.json           source shards whose chunks are all committed
+//! ├── set-groups/<group>.json            a Songs folder's groups of sets (its source shards)
 //! └── rejects.jsonl                      everything skipped, with the reason
 //! ```
 //! A *chunk* is a fixed run of tracks of one source shard (e.g. `data-000003-c0001`), so output
@@ -20,5 +21,6 @@ pub mod done;
 pub mod manifest;
 pub mod read;
 pub mod rows;
+pub mod set_groups;
 pub mod training_rows;
 pub mod writer;

@@ -100,7 +100,7 @@ pub struct SourceOptions {
 /// Opens the source `uri` names. Errors that stop the whole source (a missing directory, a hub
 /// that cannot be listed) come back here; per-input problems come out of the iterator.
 pub fn open(uri: &SourceUri, options: &SourceOptions) -> Result<Box<dyn TrackSource>, Reject> {
-    let capacity = if options.capacity == 0 { DEFAULT_CAPACITY } else { options.capacity };
+    let capacity = options.read_ahead();
     Ok(match uri {
         SourceUri::Shards(dir) => Box::new(shards::LocalShards::open(dir, capacity)?),
         SourceUri::Hub(spec) => Box::new(hub::HubShards::open(spec.clone(), options.hub.clone(), capacity)?),
@@ -108,27 +108,47 @@ pub fn open(uri: &SourceUri, options: &SourceOptions) -> Result<Box<dyn TrackSou
     })
 }
 
+impl SourceOptions {
+    /// Tracks read ahead: `capacity`, or [`DEFAULT_CAPACITY`] when it is 0.
+    fn read_ahead(&self) -> usize {
+        if self.capacity == 0 { DEFAULT_CAPACITY } else { self.capacity }
+    }
+}
+
 /// A source item with the source shard it belongs to (the unit `preprocess` chunks and names
 /// its output by).
 #[derive(Debug)]
 pub struct SourceEntry {
-    /// The shard: a `.tar` name for shard and hub sources, `songs` for a Songs folder.
+    /// The shard: a `.tar` name for shard and hub sources, a group of sets
+    /// ([`songs::SetGroup`]) for a Songs folder.
     pub shard: String,
     /// The track, or what could not be read.
     pub item: Result<TrackRecord, Reject>,
 }
 
-/// Tags every item of `source` (opened from `uri`) with its shard.
-pub fn entries(uri: &SourceUri, source: Box<dyn TrackSource>) -> impl Iterator<Item = SourceEntry> + Send + use<> {
-    let songs = matches!(uri, SourceUri::Songs(_));
-    source.map(move |item| {
+/// An opened source as `preprocess` reads it: its items tagged with their shards.
+pub struct Entries {
+    /// The items.
+    pub entries: Box<dyn Iterator<Item = SourceEntry> + Send>,
+    /// A Songs folder's groups of sets, which are its shards; `None` for other sources.
+    pub set_groups: Option<Vec<songs::SetGroup>>,
+}
+
+/// Opens the source `uri` names ([`open`]) with every item tagged with its shard; a Songs
+/// folder's sets are grouped `sets_per_group` on average.
+pub fn open_entries(uri: &SourceUri, options: &SourceOptions, sets_per_group: usize) -> Result<Entries, Reject> {
+    if let SourceUri::Songs(path) = uri {
+        let (groups, entries) = songs::SongsSource::open(path, options.read_ahead())?.grouped(sets_per_group);
+        return Ok(Entries { entries: Box::new(entries), set_groups: Some(groups) });
+    }
+    let entries = open(uri, options)?.map(|item| {
         let origin = match &item {
             Ok(track) => track.origin.as_str(),
             Err(reject) => reject.origin.as_str(),
         };
-        let shard = if songs { "songs".to_owned() } else { shard_of_origin(origin).to_owned() };
-        SourceEntry { shard, item }
-    })
+        SourceEntry { shard: shard_of_origin(origin).to_owned(), item }
+    });
+    Ok(Entries { entries: Box::new(entries), set_groups: None })
 }
 
 /// `data-000003.tar` of `data-000003.tar:000042#beatmap-7` or `hf://o/n/compressed/data-000003.tar`.
@@ -137,17 +157,18 @@ fn shard_of_origin(origin: &str) -> &str {
     shard.rsplit('/').next().unwrap_or(shard)
 }
 
-/// The consumer side of a background reader: a bounded channel of tracks and rejects.
+/// The consumer side of a background reader: a bounded channel of tracks and rejects (or of
+/// other items, such as tracks tagged with their set).
 #[derive(Debug)]
-pub struct ChannelSource {
-    items: Receiver<Result<TrackRecord, Reject>>,
+pub struct ChannelSource<T = Result<TrackRecord, Reject>> {
+    items: Receiver<T>,
     /// Set once the reader has returned: a channel closed without it means the reader panicked.
     finished: Arc<AtomicBool>,
     name: String,
 }
 
-impl Iterator for ChannelSource {
-    type Item = Result<TrackRecord, Reject>;
+impl<T> Iterator for ChannelSource<T> {
+    type Item = T;
 
     /// The next item; panics if the reader died in the middle, so the rest of the source is not
     /// taken for read (the preprocess then reports a source error: rerun to resume).
@@ -161,23 +182,23 @@ impl Iterator for ChannelSource {
 }
 
 /// Where a background reader puts what it read; `emit` returns false once the consumer is gone.
-pub(crate) struct Emitter {
-    items: Sender<Result<TrackRecord, Reject>>,
+pub(crate) struct Emitter<T = Result<TrackRecord, Reject>> {
+    items: Sender<T>,
 }
 
-impl Emitter {
+impl<T> Emitter<T> {
     /// Hands `item` over, waiting while the channel is full. False when nobody listens any more.
-    pub(crate) fn emit(&self, item: Result<TrackRecord, Reject>) -> bool {
+    pub(crate) fn emit(&self, item: T) -> bool {
         self.items.send(item).is_ok()
     }
 }
 
 /// Runs `read` on a new thread named `name`, feeding a channel of `capacity` items.
-pub(crate) fn spawn_reader(
+pub(crate) fn spawn_reader<T: Send + 'static>(
     name: &str,
     capacity: usize,
-    read: impl FnOnce(&Emitter) + Send + 'static,
-) -> Result<ChannelSource, Reject> {
+    read: impl FnOnce(&Emitter<T>) + Send + 'static,
+) -> Result<ChannelSource<T>, Reject> {
     let (tx, rx) = crossbeam::channel::bounded(capacity.max(1));
     let finished = Arc::new(AtomicBool::new(false));
     let reader_finished = Arc::clone(&finished);
@@ -258,7 +279,7 @@ mod tests {
 
     #[test]
     fn a_reader_that_panics_does_not_look_like_the_end_of_the_source() {
-        let mut source = spawn_reader("panicky", 4, |emitter| {
+        let mut source = spawn_reader("panicky", 4, |emitter: &Emitter| {
             emitter.emit(Err(Reject::new("x", STAGE_READ, "io", "first")));
             panic!("a bug in a reader");
         })
@@ -268,7 +289,7 @@ mod tests {
         let message = *rest.unwrap_err().downcast::<String>().unwrap();
         assert!(message.contains("panicky: the reader thread panicked"), "{message}");
 
-        let mut finished = spawn_reader("fine", 4, |emitter| {
+        let mut finished = spawn_reader("fine", 4, |emitter: &Emitter| {
             emitter.emit(Err(Reject::new("x", STAGE_READ, "io", "only")));
         })
         .unwrap();
@@ -279,7 +300,7 @@ mod tests {
     #[test]
     fn dropping_the_consumer_stops_the_reader() {
         let (done_tx, done_rx) = crossbeam::channel::bounded(1);
-        let source = spawn_reader("test", 1, move |emitter| {
+        let source = spawn_reader("test", 1, move |emitter: &Emitter| {
             let mut sent = 0;
             while emitter.emit(Err(Reject::new("x", STAGE_READ, "io", "again"))) {
                 sent += 1;

@@ -4,6 +4,7 @@
 //!  songs:PATH ──► sets: PATH itself if it holds .osu files, then its sub-folders and *.osz (sorted)
 //!    set ──► each .osu ──► AudioFilename (osu_header) ──► safe relative path? ──► group by audio
 //!        └─► one TrackRecord per audio file (track_id = SHA-256 of its bytes) with its beatmaps
+//!  sets ──► groups of consecutive sets (groups.rs): the source shards `preprocess` chunks by
 //! ```
 //!
 //! Paths taken from files never leave their set: an `AudioFilename` with `..`, a root or a drive,
@@ -16,8 +17,12 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub mod groups;
+
+pub use self::groups::SetGroup;
+use self::groups::{SetId, group_sets};
 use super::osu_header::read_header;
-use super::{BeatmapRecord, ChannelSource, MAX_INPUT_BYTES, STAGE_READ, TrackRecord, sha256_hex, spawn_reader, too_large};
+use super::{BeatmapRecord, ChannelSource, MAX_INPUT_BYTES, STAGE_READ, SourceEntry, TrackRecord, sha256_hex, spawn_reader, too_large};
 use crate::rejects::Reject;
 
 /// One beatmap set: a folder or an `.osz` archive.
@@ -33,7 +38,8 @@ pub enum BeatmapSet {
 #[derive(Debug)]
 pub struct SongsSource {
     sets: Vec<BeatmapSet>,
-    tracks: ChannelSource,
+    /// What was read, tagged with the index of its set.
+    tracks: ChannelSource<(usize, Result<TrackRecord, Reject>)>,
 }
 
 impl SongsSource {
@@ -43,8 +49,8 @@ impl SongsSource {
         let sets = find_sets(path)?;
         let todo = sets.clone();
         let tracks = spawn_reader("songs-reader", capacity, move |emitter| {
-            for set in &todo {
-                if !read_set(set, &mut |item| emitter.emit(item)) {
+            for (index, set) in todo.iter().enumerate() {
+                if !read_set(set, &mut |item| emitter.emit((index, item))) {
                     return;
                 }
             }
@@ -56,13 +62,63 @@ impl SongsSource {
     pub fn sets(&self) -> &[BeatmapSet] {
         &self.sets
     }
+
+    /// The sets in groups of `mean` on average ([`groups::group_sets`]), and the source's items,
+    /// each with its set's group as its shard.
+    pub fn grouped(self, mean: usize) -> (Vec<SetGroup>, impl Iterator<Item = SourceEntry> + Send) {
+        let ids: Vec<SetId> = self.sets.iter().map(BeatmapSet::id).collect();
+        let groups = group_sets(&ids, mean);
+        let group_of_set: Vec<String> =
+            groups.iter().flat_map(|g| std::iter::repeat_n(g.group.clone(), g.sets.len())).collect();
+        let entries = self.tracks.map(move |(set, item)| SourceEntry { shard: group_of_set[set].clone(), item });
+        (groups, entries)
+    }
+}
+
+impl BeatmapSet {
+    /// The folder's or archive's file name, and the fingerprint of its files: their paths within
+    /// the set and sizes (sub-folders that are sets of their own left out), or the archive's size.
+    pub fn id(&self) -> SetId {
+        let (BeatmapSet::Folder(path) | BeatmapSet::Osz(path)) = self;
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let mut fingerprint = name.clone();
+        match self {
+            BeatmapSet::Osz(path) => {
+                let size = std::fs::metadata(path).map_or(0, |m| m.len());
+                fingerprint.push_str(&format!("\n{size}"));
+            }
+            BeatmapSet::Folder(dir) => {
+                for (file, size) in files_with_sizes(dir, dir) {
+                    fingerprint.push_str(&format!("\n{file} {size}"));
+                }
+            }
+        }
+        SetId { name, fingerprint }
+    }
+}
+
+/// The files under `dir` as (`/`-separated path relative to `set`, size), sorted; folders holding
+/// `.osu` files below the set's own are left out, and what cannot be read counts as absent.
+fn files_with_sizes(set: &Path, dir: &Path) -> Vec<(String, u64)> {
+    let mut files = Vec::new();
+    for path in sorted_entries(dir).unwrap_or_default() {
+        if path.is_dir() {
+            if !holds_osu(&path).unwrap_or(false) {
+                files.extend(files_with_sizes(set, &path));
+            }
+        } else if let Ok(meta) = std::fs::metadata(&path) {
+            let relative = path.strip_prefix(set).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            files.push((relative, meta.len()));
+        }
+    }
+    files
 }
 
 impl Iterator for SongsSource {
     type Item = Result<TrackRecord, Reject>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.tracks.next()
+        self.tracks.next().map(|(_, item)| item)
     }
 }
 
@@ -76,12 +132,16 @@ fn sorted_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
+/// Whether `dir` holds `.osu` files: is a set folder.
+fn holds_osu(dir: &Path) -> std::io::Result<bool> {
+    Ok(sorted_entries(dir)?.iter().any(|p| p.is_file() && has_extension(p, "osu")))
+}
+
 fn find_sets(path: &Path) -> Result<Vec<BeatmapSet>, Reject> {
     let io_reject = |e: std::io::Error| Reject::new(path.display().to_string(), STAGE_READ, "io", e.to_string());
     if path.is_file() && has_extension(path, "osz") {
         return Ok(vec![BeatmapSet::Osz(path.to_owned())]);
     }
-    let holds_osu = |dir: &Path| sorted_entries(dir).map(|e| e.iter().any(|p| p.is_file() && has_extension(p, "osu")));
     let mut sets = Vec::new();
     if holds_osu(path).map_err(io_reject)? {
         sets.push(BeatmapSet::Folder(path.to_owned()));
