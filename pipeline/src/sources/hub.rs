@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use hf_hub::repository::RepoTreeEntry;
-use hf_hub::{HFClient, HFClientSync, HFRepositorySync, RepoTypeDataset};
+use hf_hub::{HFClient, HFClientSync, HFError, HFRepositorySync, RepoTypeDataset};
 
 use super::shards::read_shard_file;
 use super::uri::HubSpec;
@@ -92,7 +92,7 @@ impl HubShards {
                         .send()
                         .map(|local| (shard.clone(), local))
                         .map_err(|e| {
-                            Reject::new(format!("{hub}/{shard}"), STAGE_DOWNLOAD, "download_failed", e.to_string())
+                            Reject::new(format!("{hub}/{shard}"), STAGE_DOWNLOAD, "download_failed", describe(&e))
                         });
                     if let Err(unsent) = fetched_tx.send(fetched) {
                         // The reader is gone: do not leave the shard just fetched behind.
@@ -145,6 +145,23 @@ impl Iterator for HubShards {
 }
 
 /// `{config}/*.tar` in the repository tree, sorted, cut to `spec.shards`.
+/// A hub error with its causes, each once: a failed request says what failed underneath (`Connection
+/// refused`), and names its URL once (`hf-hub` appends the URL `reqwest` already names).
+fn describe(error: &HFError) -> String {
+    let (mut text, mut cause) = match error {
+        HFError::Request { source, .. } => (format!("HTTP request error: {source}"), std::error::Error::source(source)),
+        other => (other.to_string(), std::error::Error::source(other)),
+    };
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text = format!("{text}: {inner_text}");
+        }
+        cause = inner.source();
+    }
+    text
+}
+
 fn list_shards(repo: &HFRepositorySync<RepoTypeDataset>, spec: &HubSpec) -> Result<Vec<String>, String> {
     let tree = repo
         .list_tree()
@@ -152,7 +169,7 @@ fn list_shards(repo: &HFRepositorySync<RepoTypeDataset>, spec: &HubSpec) -> Resu
         .recursive(true)
         .maybe_revision(spec.revision.clone())
         .send()
-        .map_err(|e| format!("cannot list `{}/`: {e}", spec.config))?;
+        .map_err(|e| format!("cannot list `{}/`: {}", spec.config, describe(&e)))?;
     let prefix = format!("{}/", spec.config);
     let mut shards: Vec<String> = tree
         .into_iter()

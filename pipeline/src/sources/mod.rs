@@ -275,6 +275,9 @@ mod tests {
             (err.origin.as_str(), err.stage.as_str(), err.kind.as_str()),
             ("hf://project-riz/osu-beatmaps/compressed", STAGE_DOWNLOAD, "hub_error")
         );
+        // The reason says why (the cause underneath the request), and names the URL once.
+        assert!(err.reason.contains("(os error "), "the OS error underneath: {err}");
+        assert_eq!(err.reason.matches("http://127.0.0.1:9/api/datasets").count(), 1, "{err}");
     }
 
     #[test]
