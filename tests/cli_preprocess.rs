@@ -75,7 +75,16 @@ fn workers_processes_and_resume_give_identical_shards() {
             .spawn()
             .unwrap()
     };
-    let (p1, p0) = (spawn("1"), spawn("0"));
+    // Process 0 alone clears the stale files and then waits for process 1 without writing
+    // anything: a process still clearing a shared output could take a temp file being written.
+    let p0 = spawn("0");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cluster.join("tracks/data-000000-c0000.parquet.tmp-4242").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!cluster.join("manifest.json").exists(), "process 0 wrote before process 1 joined");
+    let p1 = spawn("1");
     for child in [p0, p1] {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -47,6 +47,7 @@ const TINY_PRESET: &str = include_str!("../../../configs/model/tiny.toml");
 
 #[cfg(feature = "model")]
 fn train_and_generate(out: &std::path::Path, shards: &std::path::Path, minutes: f64) -> anyhow::Result<()> {
+    use anyhow::Context;
     use model::config::ModelConfig;
     use pipeline::generate::{GenerateOptions, generate_map, write_output};
 
@@ -97,7 +98,8 @@ train: tiny model on {:?} for {minutes} min (progress: {}/metrics.jsonl)", optio
     let features = featurize(AudioInput::File(&song), &extractor)?.features;
     let onsets = pipeline::preview::OnsetTrack { values: features.onset(), frame_seconds: extractor.config().frame_seconds() };
     let preview = out.join("song-preview.png");
-    operators::atomic::write(&preview, &pipeline::preview::render_png(&generated.map, Some(onsets))?)?;
+    let png = pipeline::preview::render_png(&generated.map, Some(onsets))?;
+    operators::atomic::write(&preview, &png).with_context(|| format!("writing {}", preview.display()))?;
     println!("preview: {}", preview.display());
     println!("beatmap: {} (open it with osu! to play)", osz.display());
     Ok(())

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use pipeline::evaluate::{EvalOptions, run as evaluate, split_name, table};
 use pipeline::shards::rows::Split;
 
@@ -46,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = if args.checkpoint.is_dir() { args.checkpoint.clone() } else { args.checkpoint.parent().map(PathBuf::from).unwrap_or_default() };
     let path = args.report.unwrap_or_else(|| dir.join(format!("eval-{}.json", split_name(split))));
     let json = serde_json::to_string_pretty(&report)?;
-    operators::atomic::write(&path, json.as_bytes())?;
+    operators::atomic::write(&path, json.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

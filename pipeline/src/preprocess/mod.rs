@@ -219,11 +219,6 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     // Half-written files of a run that was killed, by every process (each may have its own
     // output directory); no process writes before all have joined.
     remove_temp_files(&options.out)?;
-    if options.cluster.process == 0 {
-        // A manifest from the start, so readers (`train --follow`) find the configs while
-        // chunks are still being committed.
-        Manifest::write_merged(&options.out, &options.manifest_configs())?;
-    }
     let started = Instant::now();
     let cpu_started = cpu_time::ProcessTime::now();
     let timely_config = options.cluster.timely_config()?;
@@ -240,6 +235,8 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     let gate = options.gate.clone();
     let read_through: Arc<ReadThrough> = Arc::default();
     let worker_read_through = Arc::clone(&read_through);
+    let start_failed: Arc<Mutex<Option<anyhow::Error>>> = Arc::default();
+    let worker_start_failed = Arc::clone(&start_failed);
 
     let guards = timely::execute(timely_config, move |worker| {
         let index = worker.index();
@@ -298,7 +295,18 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
         });
 
         if index == 0 {
+            // A manifest from the start, so readers (`train --follow`) find the configs while
+            // chunks are still being committed. Written here, where every process has joined
+            // and so has cleared its temp files: with a shared output directory, a process
+            // still clearing could remove this write's temp file before its rename.
             let opener = opener.lock().expect("not poisoned").take();
+            let opener = opener.filter(|_| match Manifest::write_merged(&out, &feed_configs) {
+                Ok(_) => true,
+                Err(e) => {
+                    *worker_start_failed.lock().expect("not poisoned") = Some(e);
+                    false
+                }
+            });
             if let Some(opener) = opener {
                 let read_through = Arc::clone(&worker_read_through);
                 let source = SourceFeed {
@@ -320,6 +328,9 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     })
     .map_err(anyhow::Error::msg)?;
     drop(guards); // joins every worker
+    if let Some(e) = start_failed.lock().expect("not poisoned").take() {
+        return Err(e);
+    }
 
     let manifest = if options.cluster.process == 0 {
         read_through.mark_complete(&options.out)?;

@@ -47,7 +47,8 @@ impl CommitRecord {
     /// Writes this record atomically: from now on the chunk is done.
     pub fn commit(&self, out: &Path) -> anyhow::Result<()> {
         let path = commit_path(out, &self.chunk);
-        std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+        let dir = path.parent().expect("has a parent");
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         operators::atomic::write(&path, &serde_json::to_vec_pretty(self)?)
             .with_context(|| format!("committing {}", path.display()))
     }
@@ -158,8 +159,10 @@ impl Manifest {
             token_rows,
             rejects_by_kind,
         };
-        operators::atomic::write(&out.join("rejects.jsonl"), &rejects)?;
-        operators::atomic::write(&out.join("manifest.json"), &serde_json::to_vec_pretty(&manifest)?)?;
+        for (name, bytes) in [("rejects.jsonl", rejects), ("manifest.json", serde_json::to_vec_pretty(&manifest)?)] {
+            let path = out.join(name);
+            operators::atomic::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        }
         Ok(manifest)
     }
 
