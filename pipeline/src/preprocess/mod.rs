@@ -299,15 +299,9 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
             // chunks are still being committed. Written here, where every process has joined
             // and so has cleared its temp files: with a shared output directory, a process
             // still clearing could remove this write's temp file before its rename.
-            let opener = opener.lock().expect("not poisoned").take();
-            let opener = opener.filter(|_| match Manifest::write_merged(&out, &feed_configs) {
-                Ok(_) => true,
-                Err(e) => {
-                    *worker_start_failed.lock().expect("not poisoned") = Some(e);
-                    false
-                }
-            });
-            if let Some(opener) = opener {
+            if let Err(e) = Manifest::write_merged(&out, &feed_configs) {
+                *worker_start_failed.lock().expect("not poisoned") = Some(e);
+            } else if let Some(opener) = opener.lock().expect("not poisoned").take() {
                 let read_through = Arc::clone(&worker_read_through);
                 let source = SourceFeed {
                     opener,
