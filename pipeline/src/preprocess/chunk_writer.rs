@@ -30,8 +30,11 @@ use crate::shards::manifest::CommitRecord;
 use crate::shards::rows::{BeatmapRow, TokenRow, TrackRow, beatmaps_batch, tokens_batch, tracks_batch, tracks_schema};
 use crate::shards::writer::{ParquetStream, ShardFile, write_parquet};
 
-/// Rows per row group of `tracks/` (each row holds a whole song's features, ~2 MB).
-pub const TRACK_ROWS_PER_GROUP: usize = 16;
+/// Rows per row group of `tracks/`: one song each (its features, ~0.5 MB compressed for a
+/// minute), so a song's bytes reach the file as soon as it is encoded (the Parquet writer keeps
+/// an open row group in memory until it is full), and the chunk's end has only its last song's
+/// to write; a reader streams the table a song at a time.
+pub const TRACK_ROWS_PER_GROUP: usize = 1;
 /// Rows per row group of `tokens/`.
 pub const TOKEN_ROWS_PER_GROUP: usize = 4096;
 /// Rows per row group of `beatmaps/` (each row holds a `.osu` text, ~10–100 kB).

@@ -3,24 +3,28 @@
 //!
 //! ```text
 //!  worker i: input ─► [retain capability at the track's time] ─┐
-//!                                                              ├─► one bounded queue ─► decode threads
-//!  worker j: input ─► [retain capability at the track's time] ─┘     (one per worker)    │ featurize
-//!  worker i: output ◄─ [emit with the retained capability] ◄─ worker i's replies ◄───────┘ + activate i
+//!                                                              ├─► one queue ─► decode threads
+//!  worker j: input ─► [retain capability at the track's time] ─┘   (one per worker)  │ featurize
+//!  worker i: output ◄─ [emit with the retained capability] ◄─ worker i's replies ◄───┘ + activate i
 //! ```
 //! The decode threads are shared by the process's workers: tracks are dealt to workers
 //! round-robin, and songs differ in length, so with a thread per worker the one that drew the
 //! long songs finishes last while the other idles. With one queue a thread takes whichever
-//! worker's next track is waiting; each finished track wakes every worker's operator (its own
-//! result, or room in the queue). The output does not depend on which thread decoded a track.
+//! worker's track is waiting ([`next_job`]): the earliest while the source flows (it holds back
+//! the frontier, and with it the input's admissions and the chunk's writes), and once the source
+//! has ended the largest (longest processing time first), so that the run's last songs leave
+//! the short ones to fill the gaps, not a long one started last while the other threads idle.
+//! The queue needs no bound of its own: it holds at most the tracks in flight, which the input
+//! bounds. The output does not depend on which thread decoded a track, nor in what order.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cpu_time::ThreadTime;
 
-use crossbeam::channel::{Receiver, Sender, TrySendError, bounded, unbounded};
+use crossbeam::channel::{Receiver, Sender, unbounded};
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
@@ -29,19 +33,63 @@ use timely::scheduling::SyncActivator;
 
 use super::stages::{FeaturizedTrack, SourceItem, Stages};
 
-/// Tracks queued for the decode threads, per thread.
-const DECODE_QUEUE: usize = 2;
-
 /// A track for the decode threads, and where its result goes.
 struct Job {
     item: SourceItem,
     reply: Sender<FeaturizedTrack>,
+    /// The operator waiting for the result.
+    operator: SyncActivator,
+}
+
+/// The jobs waiting for a decode thread.
+#[derive(Default)]
+struct Waiting {
+    jobs: Vec<Job>,
+    /// Every track has been admitted: no job will come before the ones waiting.
+    source_ended: bool,
+}
+
+/// Which of the waiting jobs, given as `(time, encoded audio bytes)`, a free thread takes: the
+/// earliest while the source flows, the largest (of equal sizes the earliest) once it has ended.
+/// `None` when none waits.
+fn next_job(jobs: impl Iterator<Item = (u64, usize)>, source_ended: bool) -> Option<usize> {
+    let jobs = jobs.enumerate();
+    if source_ended {
+        jobs.max_by_key(|&(_, (seq, bytes))| (bytes, std::cmp::Reverse(seq))).map(|(i, _)| i)
+    } else {
+        jobs.min_by_key(|&(_, (seq, _))| seq).map(|(i, _)| i)
+    }
+}
+
+impl Waiting {
+    fn take(&mut self) -> Option<Job> {
+        let costs = self.jobs.iter().map(|job| (job.item.seq, job.item.payload.as_ref().map_or(0, |t| t.audio.len())));
+        next_job(costs, self.source_ended).map(|i| self.jobs.swap_remove(i))
+    }
+}
+
+/// The queue of the decode threads. A thread takes one job per token on `queued`, so the
+/// threads end when every sender (the pool and its operators) is gone.
+#[derive(Clone)]
+struct JobQueue {
+    waiting: Arc<Mutex<Waiting>>,
+    queued: Sender<()>,
+}
+
+impl JobQueue {
+    fn push(&self, job: Job) {
+        self.waiting.lock().expect("not poisoned").jobs.push(job);
+        self.queued.send(()).expect("the featurize threads died");
+    }
+
+    fn source_ended(&self) {
+        self.waiting.lock().expect("not poisoned").source_ended = true;
+    }
 }
 
 /// The decode threads of one process, shared by its workers.
 pub struct FeaturizePool {
-    jobs: Sender<Job>,
-    operators: Arc<Mutex<Vec<SyncActivator>>>,
+    queue: JobQueue,
     /// CPU time the threads have spent featurizing, in nanoseconds.
     cpu_nanos: Arc<AtomicU64>,
 }
@@ -50,33 +98,30 @@ impl FeaturizePool {
     /// Starts `threads` decode threads running `stages.featurize`. They end when the pool and
     /// every operator using it are dropped.
     pub fn new(threads: usize, stages: Arc<Stages>) -> Self {
-        let threads = threads.max(1);
-        let (jobs, queue) = bounded::<Job>(DECODE_QUEUE * threads);
-        let operators: Arc<Mutex<Vec<SyncActivator>>> = Arc::default();
+        let (queued, tokens) = unbounded::<()>();
+        let queue = JobQueue { waiting: Arc::default(), queued };
         let cpu_nanos: Arc<AtomicU64> = Arc::default();
-        for index in 0..threads {
-            let (queue, stages, operators) = (queue.clone(), Arc::clone(&stages), Arc::clone(&operators));
+        for index in 0..threads.max(1) {
+            let (tokens, waiting, stages) = (tokens.clone(), Arc::clone(&queue.waiting), Arc::clone(&stages));
             let cpu_nanos = Arc::clone(&cpu_nanos);
             std::thread::Builder::new()
                 .name(format!("featurize-{index}"))
                 .spawn(move || {
-                    for Job { item, reply } in queue {
+                    for () in tokens {
+                        let Job { item, reply, operator } =
+                            waiting.lock().expect("not poisoned").take().expect("a job is pushed before its token");
                         let started = ThreadTime::now();
                         let track = stages.featurize(item);
                         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
                         cpu_nanos.fetch_add(nanos, Ordering::Relaxed);
                         // A worker that is gone (shutdown) needs no result.
                         let _ = reply.send(track);
-                        // Every operator: the result is for one of them, and the queue has room
-                        // again for any that found it full. (Some may be gone at shutdown.)
-                        for operator in operators.lock().expect("not poisoned").iter() {
-                            let _ = operator.activate();
-                        }
+                        let _ = operator.activate();
                     }
                 })
                 .expect("spawning a featurize thread");
         }
-        Self { jobs, operators, cpu_nanos }
+        Self { queue, cpu_nanos }
     }
 
     /// CPU time the threads have spent featurizing so far.
@@ -92,31 +137,22 @@ pub fn featurize<'scope>(
 ) -> Stream<'scope, u64, Vec<FeaturizedTrack>> {
     let scope = items.scope();
     let route = Exchange::new(|item: &SourceItem| item.route());
-    let jobs = pool.jobs.clone();
-    let operators = Arc::clone(&pool.operators);
+    let queue = pool.queue.clone();
     items
-        .unary(route, "Featurize", move |_cap, info| {
-            operators.lock().expect("not poisoned").push(scope.worker().sync_activator_for(info.address.to_vec()));
+        .unary_frontier(route, "Featurize", move |_cap, info| {
+            let operator = scope.worker().sync_activator_for(info.address.to_vec());
             // Unbounded: it holds at most the tracks in flight, which the input bounds.
             let (reply, replies): (Sender<FeaturizedTrack>, Receiver<FeaturizedTrack>) = unbounded();
-            let mut waiting: VecDeque<SourceItem> = VecDeque::new();
             let mut held: HashMap<u64, Capability<u64>> = HashMap::new();
-            move |input, output| {
+            move |(input, frontier), output| {
                 input.for_each(|cap, data| {
                     for item in data.drain(..) {
                         held.insert(item.seq, cap.delayed(&item.seq, 0));
-                        waiting.push_back(item);
+                        queue.push(Job { item, reply: reply.clone(), operator: operator.clone() });
                     }
                 });
-                while let Some(item) = waiting.pop_front() {
-                    match jobs.try_send(Job { item, reply: reply.clone() }) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(job)) => {
-                            waiting.push_front(job.item);
-                            break;
-                        }
-                        Err(TrySendError::Disconnected(_)) => panic!("the featurize threads died"),
-                    }
+                if frontier.is_empty() {
+                    queue.source_ended();
                 }
                 while let Ok(done) = replies.try_recv() {
                     let cap = held.remove(&done.seq).expect("a capability is held for every track in flight");
@@ -125,4 +161,17 @@ pub fn featurize<'scope>(
             }
         })
         .container::<Vec<_>>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_job;
+
+    #[test]
+    fn the_earliest_job_while_the_source_flows_the_largest_once_it_has_ended() {
+        let jobs = [(5, 300), (3, 100), (4, 900), (6, 900)];
+        assert_eq!(next_job(jobs.into_iter(), false), Some(1), "time 3");
+        assert_eq!(next_job(jobs.into_iter(), true), Some(2), "900 bytes, the earlier of times 4 and 6");
+        assert_eq!(next_job(std::iter::empty(), true), None);
+    }
 }

@@ -14,8 +14,8 @@
 //! have not yet passed the tokenizer (the probe on its output: featurized and tokenized). The
 //! chunk writer encodes each song's features into its chunk's `tracks` file as soon as the
 //! songs before it are in, and keeps the token and beatmap rows of its open chunks until they
-//! are complete, so memory is bounded by `max_in_flight` songs in decoding, one row group of
-//! encoded songs per open chunk and the chunks' token rows, whatever the corpus size.
+//! are complete, so memory is bounded by `max_in_flight` songs in decoding, one encoded song
+//! per open chunk and the chunks' token rows, whatever the corpus size.
 //! Resume: chunks with a commit record are skipped by the reader.
 //! In `mapflow run` a [`ChunkGate`] adds end-to-end backpressure: the source reader takes a
 //! credit before the first track of each chunk and the trainer's reader returns it.
@@ -463,6 +463,9 @@ fn feed_input(
                 }
                 in_flight.push_back(seq);
                 input.send(item);
+                // Nothing else comes at `seq`: moving on now sends the track (the handle holds
+                // what it is given until its time moves) instead of when the next one is read.
+                input.advance_to(seq + 1);
                 worker.step();
             }
             Err(RecvTimeoutError::Timeout) => {
