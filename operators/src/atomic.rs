@@ -33,10 +33,12 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Removes the file at `path`; one that is not there is no error (another process sharing the
-/// directory may have removed it first).
+/// directory may have removed it first). An error names the file.
 pub fn remove(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(std::io::Error::new(e.kind(), format!("removing {}: {e}", path.display())))
+        }
         _ => Ok(()),
     }
 }
@@ -56,6 +58,7 @@ mod tests {
         remove(&path).unwrap();
         remove(&path).unwrap();
         assert!(!path.exists());
-        assert!(remove(dir.path()).is_err(), "a directory is not a file");
+        let error = remove(dir.path()).expect_err("a directory is not a file").to_string();
+        assert!(error.starts_with(&format!("removing {}: ", dir.path().display())), "{error}");
     }
 }

@@ -339,17 +339,12 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
 /// Removes the temp files of interrupted atomic writes (`*.tmp-<pid>`) under `dir`. Processes
 /// sharing `dir` do this at the same time: a file another one removed first is no error.
 pub(crate) fn remove_temp_files(dir: &std::path::Path) -> anyhow::Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        entries => entries.with_context(|| format!("reading {}", dir.display()))?,
-    };
-    for entry in entries {
-        let path = entry?.path();
+    for path in crate::shards::entries_of(dir)? {
         if path.is_dir() {
             remove_temp_files(&path)?;
         } else if path.file_name().is_some_and(|n| n.to_string_lossy().contains(".tmp-")) {
             log::info!("removing {} (left by an interrupted run)", path.display());
-            operators::atomic::remove(&path).with_context(|| format!("removing {}", path.display()))?;
+            operators::atomic::remove(&path)?;
         }
     }
     Ok(())

@@ -61,7 +61,7 @@ impl CommitRecord {
     /// Removes `chunk`'s commit record (if any): from now on the chunk is not part of the output.
     pub fn remove(out: &Path, chunk: &str) -> anyhow::Result<()> {
         let path = commit_path(out, chunk);
-        operators::atomic::remove(&path).with_context(|| format!("removing {}", path.display()))
+        Ok(operators::atomic::remove(&path)?)
     }
 
     /// Whether `chunk` was committed by an earlier run.

@@ -24,3 +24,17 @@ pub mod rows;
 pub mod set_groups;
 pub mod training_rows;
 pub mod writer;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// The entries of `dir` (none when it does not exist).
+pub(crate) fn entries_of(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        entries => entries
+            .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect())
+            .with_context(|| format!("reading {}", dir.display())),
+    }
+}

@@ -71,18 +71,18 @@ pub fn supersede(out: &Path, root: &Path, groups: &[SetGroup], configs: &Manifes
         log::info!("{}: the sets of {root} changed: removed the {} chunks of the groups they left", out.display(), removed.len());
     }
     for table in table_dirs(out)? {
-        for file in files_in(&table)? {
+        for file in super::entries_of(&table)? {
             let chunk = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             if shards.iter().any(|shard| is_chunk_of(&chunk, shard)) {
-                remove_if_present(&file)?;
+                operators::atomic::remove(&file)?;
             }
         }
     }
     for shard in &shards {
-        remove_if_present(&out.join(DONE_DIR).join(format!("{shard}.json")))?;
+        operators::atomic::remove(&out.join(DONE_DIR).join(format!("{shard}.json")))?;
     }
     for group in superseded {
-        remove_if_present(&record_path(&dir, &group.group))?;
+        operators::atomic::remove(&record_path(&dir, &group.group))?;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     for group in groups {
@@ -108,23 +108,10 @@ fn is_chunk_of(chunk: &str, shard: &str) -> bool {
 /// `tracks/`, `beatmaps/` and every `tokens/<hash>/` that exist.
 fn table_dirs(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut dirs: Vec<PathBuf> = ["tracks", "beatmaps"].iter().map(|t| out.join(t)).collect();
-    dirs.extend(files_in(&out.join("tokens"))?);
+    dirs.extend(super::entries_of(&out.join("tokens"))?);
     Ok(dirs.into_iter().filter(|d| d.is_dir()).collect())
 }
 
-/// The entries of `dir` (none when it does not exist).
-fn files_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    match std::fs::read_dir(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        entries => entries
-            .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect())
-            .with_context(|| format!("reading {}", dir.display())),
-    }
-}
-
-fn remove_if_present(path: &Path) -> anyhow::Result<()> {
-    operators::atomic::remove(path).with_context(|| format!("removing {}", path.display()))
-}
 
 #[cfg(test)]
 mod tests {
