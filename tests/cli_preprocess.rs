@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cli::{mapflow, run_ok};
+use cli::{mapflow, run_err, run_ok};
 use snapshot::{assert_same, snapshot};
 
 /// A corpus of 6 songs (2 per shard) plus bad inputs, and one truncated extra shard.
@@ -151,6 +151,21 @@ fn the_hub_source_streams_the_same_tracks_from_a_mock_hub() {
     );
     assert_eq!(data_gets(), gets, "{:?}", hub.requests());
     assert_same(&snapshot(&remote), &before, "a rerun over a finished output");
+}
+
+#[test]
+fn a_manifest_that_cannot_be_written_at_the_start_fails_the_run_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("corpus");
+    run_ok(mapflow().args(["synth", "--songs", "2", "--seconds", "6", "-o"]).arg(&source));
+    let out = dir.path().join("out");
+    // A directory where the manifest goes: its rename fails.
+    std::fs::create_dir_all(out.join("manifest.json/occupied")).unwrap();
+    let stderr = run_err(&mut preprocess(source.to_str().unwrap(), &out, &["--workers", "2"]));
+    let manifest = out.join("manifest.json");
+    assert!(stderr.contains(&format!("writing {}", manifest.display())), "{stderr}");
+    assert_eq!(walk_count(&out, "parquet"), 0, "no track is read once the start has failed");
+    assert!(out.join("manifest.json/occupied").is_dir());
 }
 
 fn walk_count(dir: &Path, extension: &str) -> usize {
