@@ -81,8 +81,7 @@ fn read_json_file<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> an
 pub(crate) fn read_json_files<T: serde::de::DeserializeOwned>(dir: &Path, what: &str) -> anyhow::Result<Vec<T>> {
     let mut parsed = Vec::new();
     if dir.is_dir() {
-        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-            let path = entry?.path();
+        for path in super::entries_of(dir)? {
             if path.extension().is_some_and(|e| e == "json") {
                 parsed.push(read_json_file(&path, what)?);
             }

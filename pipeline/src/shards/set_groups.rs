@@ -112,7 +112,6 @@ fn table_dirs(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(dirs.into_iter().filter(|d| d.is_dir()).collect())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
