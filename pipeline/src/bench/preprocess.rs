@@ -138,7 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let decode_cpu = best[0].decode_cpu_seconds;
         let other_cpu = best[0].cpu_seconds - decode_cpu;
         println!(
-            "{label}: CPU of the best 1-worker run: {decode_cpu:.2} s decoding, {other_cpu:.2} s besides ({:.1} %: reading, tokenizing, Parquet + zstd + SHA-256, the dataflow), which runs on the idle core with 1 worker and shares both with 2: at most {:.2}x",
+            "{label}: CPU of the best 1-worker run: {decode_cpu:.2} s on the decode thread (decoding, features, the tracks rows' Parquet + zstd), {other_cpu:.2} s besides ({:.1} %: reading, tokenizing, stars, the other tables, writing + SHA-256, the dataflow), which runs on the idle core with 1 worker and shares both with 2: at most {:.2}x",
             100.0 * other_cpu / decode_cpu.max(f64::MIN_POSITIVE),
             cpu_bound(decode_cpu, other_cpu)
         );

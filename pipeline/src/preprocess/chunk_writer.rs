@@ -8,12 +8,13 @@
 //!     ──► commits/<chunk>.json
 //!     ──► CommitRecord downstream (to worker 0, for the manifest)
 //! ```
-//! The `tracks` rows (the songs' features, nearly all the bytes) are encoded while the chunk
-//! is still being decoded: each one as soon as the frontier shows no earlier track can still
-//! come, one row per write, so the file is the same whatever the arrival order and the chunk's
-//! end leaves little to write. The other tables are sorted by (time, beatmap, window) and
-//! written at the end, so files are byte-identical whichever worker wrote them and in whatever
-//! order parts arrived.
+//! The `tracks` rows (the songs' features, nearly all the bytes) come encoded by the decode
+//! threads, one row group per song ([`EncodedTrack`]): a reader streams the table a song at a
+//! time, and the writer only copies each into the file, as soon as the frontier shows no earlier
+//! track can still come, so the file is the same whatever the arrival order and the chunk's end
+//! leaves little to write. The other tables are sorted by (time, beatmap, window) and written at
+//! the end, so files are byte-identical whichever worker wrote them and in whatever order parts
+//! arrived.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -27,14 +28,9 @@ use timely::dataflow::operators::generic::Operator;
 use super::progress::Progress;
 use super::stages::{ChunkItem, ChunkPart};
 use crate::shards::manifest::CommitRecord;
-use crate::shards::rows::{BeatmapRow, TokenRow, TrackRow, beatmaps_batch, tokens_batch, tracks_batch, tracks_schema};
+use crate::shards::rows::{BeatmapRow, EncodedTrack, TokenRow, beatmaps_batch, tokens_batch, tracks_schema};
 use crate::shards::writer::{ParquetStream, ShardFile, write_parquet};
 
-/// Rows per row group of `tracks/`: one song each (its features, ~0.5 MB compressed for a
-/// minute), so a song's bytes reach the file as soon as it is encoded (the Parquet writer keeps
-/// an open row group in memory until it is full), and the chunk's end has only its last song's
-/// to write; a reader streams the table a song at a time.
-pub const TRACK_ROWS_PER_GROUP: usize = 1;
 /// Rows per row group of `tokens/`.
 pub const TOKEN_ROWS_PER_GROUP: usize = 4096;
 /// Rows per row group of `beatmaps/` (each row holds a `.osu` text, ~10–100 kB).
@@ -59,7 +55,7 @@ pub struct ChunkSink {
 #[derive(Default)]
 struct Stash {
     /// Tracks not yet in the `tracks` file, by time.
-    tracks: BTreeMap<u64, TrackRow>,
+    tracks: BTreeMap<u64, EncodedTrack>,
     tokens: BTreeMap<String, Vec<TokenRow>>,
     rejects: Vec<crate::rejects::Reject>,
     /// `(time of the track, row)`.
@@ -109,8 +105,8 @@ fn track_shard_path(chunk: &str) -> String {
 
 impl ChunkSink {
     /// Appends `rows` (in time order, after every row already written) to chunk `name`'s
-    /// `tracks` file, one row per write.
-    fn append_tracks(&self, name: &str, file: &mut TrackFile, rows: impl IntoIterator<Item = TrackRow>) {
+    /// `tracks` file.
+    fn append_tracks(&self, name: &str, file: &mut TrackFile, rows: impl IntoIterator<Item = EncodedTrack>) {
         for row in rows {
             if file.error.is_some() {
                 return;
@@ -122,11 +118,10 @@ impl ChunkSink {
                         &self.out,
                         &track_shard_path(name),
                         tracks_schema(),
-                        TRACK_ROWS_PER_GROUP,
                         &self.tracks_metadata,
                     )?),
                 };
-                stream.write(&tracks_batch(std::slice::from_ref(&row))?)
+                stream.append(row.row_group.map_err(anyhow::Error::msg)?)
             })();
             match written {
                 Ok(()) => {
@@ -285,7 +280,7 @@ pub fn write_chunks<'scope>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shards::rows::Split;
+    use crate::shards::rows::{Split, TrackRow};
 
     #[test]
     fn a_chunk_with_token_rows_of_a_config_the_writer_lacks_fails_and_leaves_nothing() {
@@ -298,7 +293,7 @@ mod tests {
             gate: None,
         };
         let mut stash = Stash::default();
-        stash.tracks.insert(0, TrackRow::example(0, Split::Train));
+        stash.tracks.insert(0, TrackRow::example(0, Split::Train).encode());
         stash.tokens.insert("unknown".to_owned(), vec![TokenRow::example()]);
         let error = format!("{:#}", sink.write("x-c0000", stash, TrackFile::default()).unwrap_err());
         assert!(error.contains("tokenizer config unknown") && error.contains("--tokenizer"), "{error}");

@@ -1,5 +1,6 @@
-//! The featurize operator: decode + resample + features on the process's decode threads, never
-//! on a worker thread, so the workers keep moving data while songs are being decoded.
+//! The featurize operator: decode + resample + features, and the encoding of the track's
+//! `tracks` row (its compressed Parquet row group), on the process's decode threads, never on a
+//! worker thread, so the workers keep moving data while songs are being decoded.
 //!
 //! ```text
 //!  worker i: input ─► [retain capability at the track's time] ─┐

@@ -73,9 +73,9 @@ pub struct Summary {
     /// CPU time of this process during the run, all threads, in seconds.
     #[serde(default)]
     pub cpu_seconds: f64,
-    /// The part of `cpu_seconds` its decode threads spent decoding, resampling and
-    /// featurizing; the rest is reading, tokenizing, encoding and writing shards, and the
-    /// dataflow itself.
+    /// The part of `cpu_seconds` its decode threads spent decoding, resampling, featurizing
+    /// and encoding the `tracks` rows; the rest is reading, tokenizing, encoding the other
+    /// tables, writing shards, and the dataflow itself.
     #[serde(default)]
     pub decode_cpu_seconds: f64,
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::plan::ChunkId;
 use super::tokenize::{PreparedBeatmap, TokenizerStage, window_rows};
 use crate::rejects::{Reject, catch_panic};
-use crate::shards::rows::{BeatmapRow, Split, TokenRow, TrackRow, encode_features};
+use crate::shards::rows::{BeatmapRow, EncodedTrack, Split, TokenRow, TrackRow, encode_features};
 use crate::sources::{BeatmapRecord, TrackRecord};
 
 /// One input item at its logical time.
@@ -43,14 +43,14 @@ pub struct FeaturizedTrack {
     /// Its chunk.
     pub chunk: ChunkId,
     /// The `tracks` row and the beatmaps, or why the track was skipped.
-    pub result: Result<(TrackRow, Vec<BeatmapRecord>), Reject>,
+    pub result: Result<(EncodedTrack, Vec<BeatmapRecord>), Reject>,
 }
 
 /// What the chunk writer receives.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ChunkPart {
     /// A `tracks` row.
-    Track(TrackRow),
+    Track(EncodedTrack),
     /// A `tokens` row for the tokenizer config with this hash.
     Tokens(String, TokenRow),
     /// A skipped input.
@@ -97,7 +97,8 @@ impl Stages {
         })
     }
 
-    /// Decodes and featurizes one track (runs on a featurize thread).
+    /// Decodes and featurizes one track, and encodes its `tracks` row (runs on a featurize
+    /// thread).
     pub fn featurize(&self, item: SourceItem) -> FeaturizedTrack {
         let SourceItem { seq, chunk, payload } = item;
         let result = payload.and_then(|track| {
@@ -108,7 +109,7 @@ impl Stages {
     }
 
     /// Decode, resample and features of one track (the `tracks` row at time `seq`).
-    fn featurize_track(&self, seq: u64, track: TrackRecord) -> Result<(TrackRow, Vec<BeatmapRecord>), Reject> {
+    fn featurize_track(&self, seq: u64, track: TrackRecord) -> Result<(EncodedTrack, Vec<BeatmapRecord>), Reject> {
         let TrackRecord { origin, track_id, audio_name, audio, beatmaps, .. } = track;
         let name = format!("{origin} ({audio_name})");
         let sample_rate = self.extractor.config().sample_rate;
@@ -130,7 +131,7 @@ impl Stages {
             frames: matrix.frames as u32,
             features: encode_features(&matrix),
         };
-        Ok((row, beatmaps))
+        Ok((row.encode(), beatmaps))
     }
 
     /// Tokenizes every beatmap of a featurized track with every tokenizer.

@@ -12,7 +12,7 @@ use operators::beatmap::{Beatmap, BeatmapError, parse_beatmap, star_rating};
 use operators::tokenizer::{Tokenizer, TokenizerConfig};
 
 use crate::rejects::Reject;
-use crate::shards::rows::{Split, TokenRow, TrackRow};
+use crate::shards::rows::{EncodedTrack, Split, TokenRow};
 use crate::sources::BeatmapRecord;
 
 /// One tokenizer config, ready to run, with its hash (the name of its `tokens/<hash>/` table).
@@ -129,8 +129,8 @@ pub struct TrackFacts<'a> {
     pub duration_s: f64,
 }
 
-impl<'a> From<&'a TrackRow> for TrackFacts<'a> {
-    fn from(row: &'a TrackRow) -> Self {
+impl<'a> From<&'a EncodedTrack> for TrackFacts<'a> {
+    fn from(row: &'a EncodedTrack) -> Self {
         Self { seq: row.seq, track_id: &row.track_id, split: row.split, duration_s: row.duration_s }
     }
 }

@@ -20,6 +20,8 @@ use arrow::array::{
 use arrow::datatypes::{ArrowPrimitiveType, DataType, Field, Float32Type, Schema, SchemaRef, UInt32Type};
 use serde::{Deserialize, Serialize};
 
+use super::writer::EncodedRowGroups;
+
 /// Which split a track belongs to (decided by track, so no song is in two splits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -82,6 +84,35 @@ pub struct TrackRow {
     pub frames: u32,
     /// `channels × frames` f16 little-endian bytes (see the module docs).
     pub features: Vec<u8>,
+}
+
+impl TrackRow {
+    /// Encodes the row as a Parquet row group of the `tracks` table, here and now (see
+    /// [`EncodedTrack`]).
+    pub fn encode(self) -> EncodedTrack {
+        let row_group = tracks_batch(std::slice::from_ref(&self))
+            .map_err(anyhow::Error::from)
+            .and_then(|batch| EncodedRowGroups::encode(&batch, 1))
+            .map_err(|e| format!("encoding the tracks row of {}: {e:#}", self.origin));
+        EncodedTrack { seq: self.seq, track_id: self.track_id, split: self.split, duration_s: self.duration_s, row_group }
+    }
+}
+
+/// A `tracks` row on its way to the chunk writer: what the other stages need of it, and the row
+/// itself already encoded by the decode thread that made it, so compressing the features (most
+/// of the writing work) does not hold up a dataflow worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncodedTrack {
+    /// Position in the input (orders rows inside a chunk).
+    pub seq: u64,
+    /// The audio's hash.
+    pub track_id: String,
+    /// Its split.
+    pub split: Split,
+    /// Seconds of audio.
+    pub duration_s: f64,
+    /// The row as one row group, or why it could not be encoded (the chunk then fails to write).
+    pub row_group: Result<EncodedRowGroups, String>,
 }
 
 /// One beatmap window with its tokens.

@@ -1,5 +1,5 @@
 //! Writes Parquet files atomically (temp file, fsync, rename) and describes what it wrote: one
-//! record batch at once, or batch by batch as rows arrive.
+//! record batch at once, or row groups encoded elsewhere, appended as they arrive.
 
 use std::fs::File;
 use std::io::Write;
@@ -8,10 +8,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::file::metadata::{KeyValue, PageIndexPolicy, ParquetMetaDataOptions, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
-use parquet::file::metadata::KeyValue;
+use parquet::file::writer::SerializedFileWriter;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -34,6 +37,17 @@ pub struct ShardFile {
 /// preprocess`.
 const ZSTD_LEVEL: i32 = 1;
 
+/// The writer properties of every shard: zstd at [`ZSTD_LEVEL`], no dictionaries (the values
+/// are mostly distinct), at most `rows_per_group` rows per row group, `metadata` in the footer.
+fn properties(rows_per_group: usize, metadata: &[(&str, String)]) -> anyhow::Result<WriterProperties> {
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
+        .set_max_row_group_row_count(Some(rows_per_group.max(1)))
+        .set_dictionary_enabled(false)
+        .set_key_value_metadata(Some(metadata.iter().map(|(k, v)| KeyValue::new((*k).to_owned(), v.clone())).collect()))
+        .build())
+}
+
 /// Writes `batch` to `out_dir/relative` (temp file + fsync + rename) with zstd compression,
 /// `rows_per_group` rows per row group and `metadata` as key-value pairs in the footer.
 pub fn write_parquet(
@@ -43,82 +57,138 @@ pub fn write_parquet(
     rows_per_group: usize,
     metadata: &[(&str, String)],
 ) -> anyhow::Result<ShardFile> {
-    let mut file = ParquetStream::create(out_dir, relative, batch.schema(), rows_per_group, metadata)?;
-    match file.write(batch) {
-        Ok(()) => file.finish(),
+    let (file, sink) = TempShard::create(out_dir, relative)?;
+    let written = properties(rows_per_group, metadata).and_then(|props| {
+        let mut writer = ArrowWriter::try_new(sink, batch.schema(), Some(props))?;
+        writer.write(batch)?;
+        Ok(writer.into_inner()?)
+    });
+    match written {
+        Ok(sink) => file.commit(sink, batch.num_rows() as u64),
         Err(e) => {
             file.abandon();
-            Err(e)
+            Err(e.context(format!("writing {}", file.tmp.display())))
         }
     }
 }
 
-/// A Parquet file written batch by batch straight into its temp file (hashed on the way), and
-/// renamed into place by [`ParquetStream::finish`]: a table can be encoded while its rows are
-/// still arriving. Page boundaries follow the batches written, so the same rows give the same
-/// bytes only when cut into the same batches. Dropped unfinished, it leaves its temp file for
-/// the next run's clean-up (`*.tmp-<pid>`).
+/// Rows encoded as Parquet row groups before the file they will join exists: a whole Parquet
+/// file in memory, which [`ParquetStream::append`] copies into its own. The encoding (the
+/// compression above all) can so run on another thread than the writing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncodedRowGroups(Vec<u8>);
+
+impl EncodedRowGroups {
+    /// Encodes `batch`, `rows_per_group` rows per row group, as every shard is encoded.
+    pub fn encode(batch: &RecordBatch, rows_per_group: usize) -> anyhow::Result<Self> {
+        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties(rows_per_group, &[])?))?;
+        writer.write(batch)?;
+        Ok(Self(writer.into_inner()?))
+    }
+}
+
+/// A Parquet file assembled from row groups encoded elsewhere ([`EncodedRowGroups`]), appended
+/// as they come straight into its temp file (hashed on the way), and renamed into place by
+/// [`ParquetStream::finish`]: a table can be written while its rows are still arriving, and
+/// the writer only copies bytes. The file is the same as one [`write_parquet`] call with the
+/// same row groups. Dropped unfinished, it leaves its temp file for the next run's clean-up
+/// (`*.tmp-<pid>`).
 pub struct ParquetStream {
-    writer: ArrowWriter<HashingWriter<File>>,
-    path: PathBuf,
-    tmp: PathBuf,
-    relative: String,
+    writer: SerializedFileWriter<HashingWriter<File>>,
+    file: TempShard,
     rows: u64,
 }
 
 impl ParquetStream {
-    /// Starts `out_dir/relative` with `schema`, zstd, `rows_per_group` rows per row group and
-    /// `metadata` as key-value pairs in the footer.
-    pub fn create(
-        out_dir: &Path,
-        relative: &str,
-        schema: SchemaRef,
-        rows_per_group: usize,
-        metadata: &[(&str, String)],
-    ) -> anyhow::Result<Self> {
-        let path = out_dir.join(relative);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        }
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
-            .set_max_row_group_row_count(Some(rows_per_group.max(1)))
-            .set_dictionary_enabled(false)
-            .set_key_value_metadata(Some(
-                metadata.iter().map(|(k, v)| KeyValue::new((*k).to_owned(), v.clone())).collect(),
-            ))
-            .build();
-        let tmp = operators::atomic::temp_path(&path);
-        let file = File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-        let sink = HashingWriter { inner: file, hasher: Sha256::new(), bytes: 0 };
-        let writer = ArrowWriter::try_new(sink, schema, Some(props))?;
-        Ok(Self { writer, path, tmp, relative: relative.to_owned(), rows: 0 })
+    /// Starts `out_dir/relative` for rows of `schema`, with `metadata` as key-value pairs in
+    /// the footer.
+    pub fn create(out_dir: &Path, relative: &str, schema: SchemaRef, metadata: &[(&str, String)]) -> anyhow::Result<Self> {
+        let (file, sink) = TempShard::create(out_dir, relative)?;
+        // The Arrow writer sets up what an Arrow reader expects (the Arrow schema in the footer).
+        let (writer, _) = ArrowWriter::try_new(sink, schema, Some(properties(1, metadata)?))?.into_serialized_writer()?;
+        Ok(Self { writer, file, rows: 0 })
     }
 
-    /// Appends `batch`'s rows.
-    pub fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
-        self.writer.write(batch).with_context(|| format!("writing {}", self.tmp.display()))?;
-        self.rows += batch.num_rows() as u64;
-        Ok(())
+    /// Appends the row groups of `groups`, which must hold rows of this file's schema.
+    pub fn append(&mut self, groups: EncodedRowGroups) -> anyhow::Result<()> {
+        let appended = (|| -> parquet::errors::Result<()> {
+            let bytes = Bytes::from(groups.0);
+            // Every part of the footer is kept as it was encoded (the page encoding statistics
+            // too, which a reader otherwise folds into a mask), so the file is the same.
+            let metadata = ParquetMetaDataReader::new()
+                .with_metadata_options(Some(ParquetMetaDataOptions::new().with_encoding_stats_as_mask(false)))
+                .with_page_index_policy(PageIndexPolicy::Optional)
+                .parse_and_finish(&bytes)?;
+            for (g, group) in metadata.row_groups().iter().enumerate() {
+                let index = metadata.page_index_for_row_group(g);
+                let mut writer = self.writer.next_row_group()?;
+                for (c, column) in group.columns().iter().enumerate() {
+                    let close = ColumnCloseResult {
+                        bytes_written: column.compressed_size() as u64,
+                        rows_written: group.num_rows() as u64,
+                        metadata: column.clone(),
+                        bloom_filter: None,
+                        column_index: index.column_index(c).cloned(),
+                        offset_index: index.offset_index(c).cloned(),
+                    };
+                    writer.append_column(&bytes, close)?;
+                }
+                writer.close()?;
+                self.rows += group.num_rows() as u64;
+            }
+            Ok(())
+        })();
+        appended.with_context(|| format!("writing {}", self.file.tmp.display()))
     }
 
     /// Drops the unfinished file and removes its temp file.
     pub fn abandon(self) {
-        let _ = std::fs::remove_file(&self.tmp);
+        self.file.abandon();
     }
 
     /// Closes the file (footer, fsync) and renames it into place.
     pub fn finish(self) -> anyhow::Result<ShardFile> {
-        let Self { writer, path, tmp, relative, rows } = self;
-        let mut hashed = None;
-        let synced = writer.into_inner().map_err(std::io::Error::other).and_then(|sink| {
-            sink.inner.sync_all()?;
-            hashed = Some((sink.hasher, sink.bytes));
-            Ok(())
-        });
-        operators::atomic::commit(synced, &tmp, &path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
-        let (hasher, bytes) = hashed.expect("committed only after the file was synced");
-        Ok(ShardFile { path: relative, rows, bytes, sha256: hex::encode(hasher.finalize()) })
+        let Self { writer, file, rows } = self;
+        match writer.into_inner() {
+            Ok(sink) => file.commit(sink, rows),
+            Err(e) => {
+                file.abandon();
+                Err(anyhow::Error::new(e).context(format!("writing {}", file.tmp.display())))
+            }
+        }
+    }
+}
+
+/// A shard while it is written under its temp name.
+struct TempShard {
+    path: PathBuf,
+    tmp: PathBuf,
+    relative: String,
+}
+
+impl TempShard {
+    /// Creates the temp file of `out_dir/relative` (and its directory), and the sink that
+    /// writes it.
+    fn create(out_dir: &Path, relative: &str) -> anyhow::Result<(Self, HashingWriter<File>)> {
+        let path = out_dir.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let tmp = operators::atomic::temp_path(&path);
+        let file = File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+        Ok((Self { path, tmp, relative: relative.to_owned() }, HashingWriter { inner: file, hasher: Sha256::new(), bytes: 0 }))
+    }
+
+    fn abandon(&self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+
+    /// Syncs the file written through `sink` (`rows` rows) and renames it into place.
+    fn commit(self, sink: HashingWriter<File>, rows: u64) -> anyhow::Result<ShardFile> {
+        let HashingWriter { inner, hasher, bytes } = sink;
+        operators::atomic::commit(inner.sync_all(), &self.tmp, &self.path)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", self.path.display()))?;
+        Ok(ShardFile { path: self.relative, rows, bytes, sha256: hex::encode(hasher.finalize()) })
     }
 }
 
@@ -163,21 +233,25 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_written_row_by_row_reads_back_in_order_and_an_abandoned_one_leaves_nothing() {
+    fn a_stream_of_rows_encoded_one_by_one_is_the_file_written_at_once_and_an_abandoned_one_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let row = |seq: u64| TrackRow::example(seq, Split::Train);
-        let write = |name: &str| {
-            let mut stream = ParquetStream::create(dir.path(), name, tracks_schema(), 2, &[]).unwrap();
-            for seq in 0..5 {
-                stream.write(&tracks_batch(&[row(seq)]).unwrap()).unwrap();
-            }
-            stream.finish().unwrap()
-        };
-        let (a, b) = (write("tracks/a.parquet"), write("tracks/b.parquet"));
-        assert_eq!((a.rows, a.bytes, &a.sha256), (b.rows, b.bytes, &b.sha256));
+        let rows: Vec<TrackRow> = (0..5).map(|seq| TrackRow::example(seq, Split::Train)).collect();
+        let metadata = [("k", "v".to_owned())];
+        let mut stream = ParquetStream::create(dir.path(), "tracks/a.parquet", tracks_schema(), &metadata).unwrap();
+        for row in &rows {
+            stream.append(EncodedRowGroups::encode(&tracks_batch(std::slice::from_ref(row)).unwrap(), 1).unwrap()).unwrap();
+        }
+        let streamed = stream.finish().unwrap();
+        let whole = write_parquet(dir.path(), "tracks/b.parquet", &tracks_batch(&rows).unwrap(), 1, &metadata).unwrap();
+        assert_eq!((streamed.rows, streamed.bytes, &streamed.sha256), (5, whole.bytes, &whole.sha256));
         let bytes = std::fs::read(dir.path().join("tracks/a.parquet")).unwrap();
-        assert_eq!((bytes.len() as u64, hex::encode(Sha256::digest(&bytes))), (a.bytes, a.sha256.clone()));
-        let file = std::fs::File::open(dir.path().join("tracks/a.parquet")).unwrap();
+        assert_eq!((bytes.len() as u64, hex::encode(Sha256::digest(&bytes))), (streamed.bytes, streamed.sha256.clone()));
+
+        // Row groups of several rows are appended whole.
+        let mut stream = ParquetStream::create(dir.path(), "tracks/c.parquet", tracks_schema(), &[]).unwrap();
+        stream.append(EncodedRowGroups::encode(&tracks_batch(&rows).unwrap(), 2).unwrap()).unwrap();
+        stream.finish().unwrap();
+        let file = std::fs::File::open(dir.path().join("tracks/c.parquet")).unwrap();
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
         assert_eq!(reader.metadata().num_row_groups(), 3, "2 + 2 + 1 rows");
         let ids: Vec<String> = reader
@@ -191,10 +265,20 @@ mod tests {
             .collect();
         assert_eq!(ids, ["t0", "t1", "t2", "t3", "t4"]);
 
-        let mut abandoned = ParquetStream::create(dir.path(), "tracks/c.parquet", tracks_schema(), 2, &[]).unwrap();
-        abandoned.write(&tracks_batch(&[row(0)]).unwrap()).unwrap();
+        let mut abandoned = ParquetStream::create(dir.path(), "tracks/d.parquet", tracks_schema(), &[]).unwrap();
+        abandoned.append(EncodedRowGroups::encode(&tracks_batch(&rows[..1]).unwrap(), 1).unwrap()).unwrap();
         abandoned.abandon();
         let left: Vec<_> = std::fs::read_dir(dir.path().join("tracks")).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(left.len(), 2, "{left:?}");
+        assert_eq!(left.len(), 3, "{left:?}");
+    }
+
+    #[test]
+    fn row_groups_of_another_schema_are_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut stream = ParquetStream::create(dir.path(), "tracks/a.parquet", tracks_schema(), &[]).unwrap();
+        let other = crate::shards::rows::tokens_batch(&[crate::shards::rows::TokenRow::example()]).unwrap();
+        let error = format!("{:#}", stream.append(EncodedRowGroups::encode(&other, 1).unwrap()).unwrap_err());
+        assert!(error.contains("tracks/a.parquet"), "{error}");
+        stream.abandon();
     }
 }
