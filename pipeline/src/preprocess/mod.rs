@@ -5,17 +5,18 @@
 //!   source → ChunkPlan                               of the probe)
 //!        │ exchange(track time: round-robin)
 //!        ▼
-//!  featurize (the process's decode threads) ─► tokenize (per beatmap, every tokenizer config)
+//!  featurize + encode the tracks row       ─► tokenize (per beatmap, every tokenizer config)
+//!  (the process's decode threads)
 //!        │ exchange(hash(chunk))
 //!        ▼
 //!  chunk writer (Parquet + commit record) ── exchange(0) ──► progress + manifest (worker 0) ─► probe
 //! ```
 //! Backpressure: the input admits a track only while fewer than `max_in_flight` admitted tracks
 //! have not yet passed the tokenizer (the probe on its output: featurized and tokenized). The
-//! chunk writer encodes each song's features into its chunk's `tracks` file as soon as the
-//! songs before it are in, and keeps the token and beatmap rows of its open chunks until they
-//! are complete, so memory is bounded by `max_in_flight` songs in decoding, one encoded song
-//! per open chunk and the chunks' token rows, whatever the corpus size.
+//! chunk writer appends each song's encoded `tracks` row group to its chunk's file as soon as
+//! the songs before it are in, and keeps the token and beatmap rows of its open chunks until
+//! they are complete, so memory is bounded by `max_in_flight` songs in decoding or waiting for
+//! an earlier one, and the chunks' token rows, whatever the corpus size.
 //! Resume: chunks with a commit record are skipped by the reader.
 //! In `mapflow run` a [`ChunkGate`] adds end-to-end backpressure: the source reader takes a
 //! credit before the first track of each chunk and the trainer's reader returns it.
