@@ -5,10 +5,10 @@
 //! Targets (issue 4, 2 cores): 2 workers ≥ 1.8× one worker; ≥ 400× real time per worker; peak
 //! RSS independent of corpus size.
 //!
-//! Baseline, timed in the same run: the decode + features work alone on 1 and 2 plain threads
-//! (`preprocess::baseline`) — the scaling this machine gives that work, which the dataflow's
-//! 2-worker ratio is compared with — and the decoding alone on one thread: the codec's speed on
-//! this machine at the time of the run, the ceiling of any per-worker throughput.
+//! Baseline, timed in the same rounds as the dataflow: the decode + features work alone on 1 and
+//! 2 plain threads (`preprocess::baseline`) — the scaling this machine gives that work, which the
+//! dataflow's 2-worker ratio is compared with — and the decoding alone on one thread: the codec's
+//! speed on this machine at the time of the run, the ceiling of any per-worker throughput.
 
 use std::process::Command;
 
@@ -49,35 +49,30 @@ fn preprocess(corpus: &std::path::Path, out: &std::path::Path, workers: usize) -
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
-/// The baselines, best of `repeat` timings each (interleaved), in seconds.
+/// The baselines, best of the timings so far of each, in seconds.
 struct Baseline {
-    /// Decode + featurize every track of the corpus on 1 thread.
-    one: f64,
+    /// Decode + featurize every track of the corpus on 1 thread (the best pass).
+    one: Option<Pass>,
     /// The same on 2 threads.
     two: f64,
     /// Only decode every track, on 1 thread.
     decode: f64,
-    /// The 2 / 1 ratio the tracks' lengths allow at best ([`Pass::split_bound`] of the best
-    /// 1-thread pass).
-    split_bound: f64,
 }
 
-fn baseline(corpus: &std::path::Path, repeat: usize) -> anyhow::Result<Baseline> {
-    let uri = SourceUri::Shards(corpus.to_owned());
-    let tracks = Tracks::read(source_opener(uri, SourceOptions::default()), &Default::default())?;
-    let seconds = |pass: Pass| pass.wall.as_secs_f64();
-    let mut one: Option<Pass> = None;
-    let (mut two, mut decode) = (f64::INFINITY, f64::INFINITY);
-    for _ in 0..repeat {
-        let pass = tracks.featurize_on(1);
-        if one.as_ref().is_none_or(|best| pass.wall < best.wall) {
-            one = Some(pass);
-        }
-        two = two.min(seconds(tracks.featurize_on(2)));
-        decode = decode.min(seconds(tracks.decode_alone()));
+impl Baseline {
+    fn new() -> Self {
+        Self { one: None, two: f64::INFINITY, decode: f64::INFINITY }
     }
-    let one = one.expect("repeat >= 1");
-    Ok(Baseline { split_bound: one.split_bound(2), one: seconds(one), two, decode })
+
+    /// Times each baseline once more.
+    fn time(&mut self, tracks: &Tracks) {
+        let pass = tracks.featurize_on(1);
+        if self.one.as_ref().is_none_or(|best| pass.wall < best.wall) {
+            self.one = Some(pass);
+        }
+        self.two = self.two.min(tracks.featurize_on(2).wall.as_secs_f64());
+        self.decode = self.decode.min(tracks.decode_alone().wall.as_secs_f64());
+    }
 }
 
 /// The 2 / 1 worker ratio a run's CPU time allows: its decode thread's time `decode` sets the
@@ -92,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let repeat = args.repeat.max(1);
     println!(
-        "bench pipeline: synth corpora, Opus, {:.0} s songs; each run a fresh process; best of {repeat} runs (1 and 2 workers interleaved)",
+        "bench pipeline: synth corpora, Opus, {:.0} s songs; each run a fresh process; best of {repeat} rounds (1 and 2 workers, then the baselines)",
         args.seconds
     );
     println!(
@@ -103,13 +98,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let corpus = dir.path().join(label);
         let spec = CorpusSpec { songs, songs_per_shard: 8, seconds: args.seconds, seed: 7, layout: Layout::Compressed, bad_inputs: false, fixtures: Vec::new(), tempo_spread: 0.0 };
         write_corpus(&corpus, &spec)?;
+        let uri = SourceUri::Shards(corpus.clone());
+        let tracks = Tracks::read(source_opener(uri, SourceOptions::default()), &Default::default())?;
+        // Each round times everything once, so that the dataflow and its baselines see the
+        // same hours of this machine.
         let mut runs: [Vec<Summary>; 2] = Default::default();
+        let mut baseline = Baseline::new();
         for r in 0..repeat {
             for (workers, summaries) in [1, 2].into_iter().zip(&mut runs) {
                 let out = dir.path().join(format!("out-{label}-{workers}-{r}"));
                 summaries.push(serde_json::from_value(preprocess(&corpus, &out, workers)?)?);
                 std::fs::remove_dir_all(&out)?;
             }
+            baseline.time(&tracks);
         }
         let best: Vec<&Summary> = runs
             .iter()
@@ -130,7 +131,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
             best_x.push(best.x_realtime);
         }
-        let Baseline { one, two, decode, split_bound } = baseline(&corpus, repeat)?;
+        let Baseline { one, two, decode } = baseline;
+        let one = one.expect("repeat >= 1");
+        let split_bound = one.split_bound(2);
+        let one = one.wall.as_secs_f64();
         println!("{label}: decode + features alone (baseline): {one:.2} s on 1 thread, {two:.2} s on 2 = {:.2}x", one / two);
         println!(
             "{label}: the tracks' own times allow 2 threads taking them in turn at most {split_bound:.2}x (uneven song lengths)"
@@ -146,9 +150,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "{label}: decoding alone, 1 thread: {decode:.2} s = {:.0}x real time (the codec's speed on this machine now: no worker can beat it)",
             runs[0][0].audio_seconds / decode
         );
+        let scaling = best_x[1] / best_x[0];
         println!(
-            "{label}: 2 workers = {:.2}x one worker (target >= 1.8x); {:.0}x real time per worker with 1 (target >= 400x)",
-            best_x[1] / best_x[0],
+            "{label}: 2 workers = {scaling:.2}x one worker (target >= 1.8x), {:.0} % of the plain threads' {:.2}x; {:.0}x real time per worker with 1 (target >= 400x)",
+            100.0 * scaling / (one / two),
+            one / two,
             best_x[0]
         );
     }

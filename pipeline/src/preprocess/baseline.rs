@@ -1,6 +1,7 @@
-//! The scaling ceiling `mapflow bench pipeline` measures the dataflow against: the same decode +
-//! resample + features work on the same tracks, on `n` plain threads that share nothing but a
-//! work counter — no dataflow, no tokenizing, no writes. Its 2-thread / 1-thread ratio is what
+//! The scaling ceiling `mapflow bench pipeline` measures the dataflow against: the same work of
+//! its decode threads (decode + resample + features, and encoding the `tracks` row) on the same
+//! tracks, on `n` plain threads that share nothing but a work counter — no dataflow, no
+//! tokenizing, no writes. Its 2-thread / 1-thread ratio is what
 //! this machine gives perfectly parallel work of this kind; the dataflow can only lose against it.
 //!
 //! ```text
