@@ -63,13 +63,7 @@ pub fn write_parquet(
         writer.write(batch)?;
         Ok(writer.into_inner()?)
     });
-    match written {
-        Ok(sink) => file.commit(sink, batch.num_rows() as u64),
-        Err(e) => {
-            file.abandon();
-            Err(e.context(format!("writing {}", file.tmp.display())))
-        }
-    }
+    file.commit(written, batch.num_rows() as u64)
 }
 
 /// Rows encoded as Parquet row groups before the file they will join exists: a whole Parquet
@@ -104,7 +98,8 @@ impl ParquetStream {
     /// the footer.
     pub fn create(out_dir: &Path, relative: &str, schema: SchemaRef, metadata: &[(&str, String)]) -> anyhow::Result<Self> {
         let (file, sink) = TempShard::create(out_dir, relative)?;
-        // The Arrow writer sets up what an Arrow reader expects (the Arrow schema in the footer).
+        // The Arrow writer sets up what an Arrow reader expects (the Arrow schema in the footer);
+        // its row-group size goes unused, the row groups come encoded.
         let (writer, _) = ArrowWriter::try_new(sink, schema, Some(properties(1, metadata)?))?.into_serialized_writer()?;
         Ok(Self { writer, file, rows: 0 })
     }
@@ -149,13 +144,7 @@ impl ParquetStream {
     /// Closes the file (footer, fsync) and renames it into place.
     pub fn finish(self) -> anyhow::Result<ShardFile> {
         let Self { writer, file, rows } = self;
-        match writer.into_inner() {
-            Ok(sink) => file.commit(sink, rows),
-            Err(e) => {
-                file.abandon();
-                Err(anyhow::Error::new(e).context(format!("writing {}", file.tmp.display())))
-            }
-        }
+        file.commit(writer.into_inner().map_err(anyhow::Error::from), rows)
     }
 }
 
@@ -183,9 +172,16 @@ impl TempShard {
         let _ = std::fs::remove_file(&self.tmp);
     }
 
-    /// Syncs the file written through `sink` (`rows` rows) and renames it into place.
-    fn commit(self, sink: HashingWriter<File>, rows: u64) -> anyhow::Result<ShardFile> {
-        let HashingWriter { inner, hasher, bytes } = sink;
+    /// Syncs the file written through `written`'s sink (`rows` rows) and renames it into
+    /// place; if the writing failed, removes the temp file and names it in the error.
+    fn commit(self, written: anyhow::Result<HashingWriter<File>>, rows: u64) -> anyhow::Result<ShardFile> {
+        let HashingWriter { inner, hasher, bytes } = match written {
+            Ok(sink) => sink,
+            Err(e) => {
+                self.abandon();
+                return Err(e.context(format!("writing {}", self.tmp.display())));
+            }
+        };
         operators::atomic::commit(inner.sync_all(), &self.tmp, &self.path)
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", self.path.display()))?;
         Ok(ShardFile { path: self.relative, rows, bytes, sha256: hex::encode(hasher.finalize()) })
