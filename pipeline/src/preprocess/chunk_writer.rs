@@ -112,6 +112,7 @@ impl ChunkSink {
                 return;
             }
             let written = (|| {
+                let groups = row.row_group.map_err(anyhow::Error::msg)?;
                 let stream = match &mut file.file {
                     Some(stream) => stream,
                     None => file.file.insert(ParquetStream::create(
@@ -121,7 +122,7 @@ impl ChunkSink {
                         &self.tracks_metadata,
                     )?),
                 };
-                stream.append(row.row_group.map_err(anyhow::Error::msg)?)
+                stream.append(groups)
             })();
             match written {
                 Ok(()) => {
@@ -282,24 +283,45 @@ mod tests {
     use super::*;
     use crate::shards::rows::{Split, TrackRow};
 
-    #[test]
-    fn a_chunk_with_token_rows_of_a_config_the_writer_lacks_fails_and_leaves_nothing() {
+    /// Writes chunk `x-c0000` from `stash` with tokenizer configs `known`, which must fail and
+    /// leave nothing behind (no commit record, its `tracks` file abandoned, temp file and all);
+    /// the error.
+    fn failed_write(known: &[&str], stash: Stash) -> String {
         let dir = tempfile::tempdir().unwrap();
         let sink = ChunkSink {
             out: dir.path().to_owned(),
             tracks_metadata: Vec::new(),
             beatmaps_metadata: Vec::new(),
-            tokens_metadata: [("known".to_owned(), Vec::new())].into(),
+            tokens_metadata: known.iter().map(|hash| ((*hash).to_owned(), Vec::new())).collect(),
             gate: None,
         };
-        let mut stash = Stash::default();
-        stash.tracks.insert(0, TrackRow::example(0, Split::Train).encode());
-        stash.tokens.insert("unknown".to_owned(), vec![TokenRow::example()]);
         let error = format!("{:#}", sink.write("x-c0000", stash, TrackFile::default()).unwrap_err());
-        assert!(error.contains("tokenizer config unknown") && error.contains("--tokenizer"), "{error}");
         assert!(!CommitRecord::is_committed(dir.path(), "x-c0000"));
-        // Its `tracks` file was started (the track came first) and is abandoned, temp file and all.
         let left: Vec<_> = std::fs::read_dir(dir.path().join("tracks")).unwrap().map(|e| e.unwrap().path()).collect();
         assert!(left.is_empty(), "the chunk's files are abandoned: {left:?}");
+        error
+    }
+
+    #[test]
+    fn a_chunk_with_token_rows_of_a_config_the_writer_lacks_fails_and_leaves_nothing() {
+        let mut stash = Stash::default();
+        // The track comes first: the `tracks` file is started.
+        stash.tracks.insert(0, TrackRow::example(0, Split::Train).encode());
+        stash.tokens.insert("unknown".to_owned(), vec![TokenRow::example()]);
+        let error = failed_write(&["known"], stash);
+        assert!(error.contains("tokenizer config unknown") && error.contains("--tokenizer"), "{error}");
+    }
+
+    #[test]
+    fn a_track_that_could_not_be_encoded_fails_its_chunk_naming_it_and_leaves_nothing() {
+        let mut stash = Stash::default();
+        stash.tracks.insert(0, TrackRow::example(0, Split::Train).encode());
+        let failed = EncodedTrack {
+            row_group: Err("encoding the tracks row of x.tar:000002: out of memory".into()),
+            ..TrackRow::example(1, Split::Train).encode()
+        };
+        stash.tracks.insert(1, failed);
+        let error = failed_write(&[], stash);
+        assert!(error.contains("encoding the tracks row of x.tar:000002: out of memory"), "{error}");
     }
 }
