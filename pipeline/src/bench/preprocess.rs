@@ -5,10 +5,11 @@
 //! Targets (issue 4, 2 cores): 2 workers ≥ 1.8× one worker; ≥ 400× real time per worker; peak
 //! RSS independent of corpus size.
 //!
-//! Baseline, timed in the same rounds as the dataflow: the decode + features work alone on 1 and
-//! 2 plain threads (`preprocess::baseline`) — the scaling this machine gives that work, which the
-//! dataflow's 2-worker ratio is compared with — and the decoding alone on one thread: the codec's
-//! speed on this machine at the time of the run, the ceiling of any per-worker throughput.
+//! Baseline, timed in the same rounds as the dataflow: the decode threads' work (decode,
+//! features, tokenizing) alone on 1 and 2 plain threads (`preprocess::baseline`) — the scaling
+//! this machine gives that work, which the dataflow's 2-worker ratio is compared with — and the
+//! decoding alone on one thread: the codec's speed on this machine at the time of the run, the
+//! ceiling of any per-worker throughput.
 
 use std::process::Command;
 
@@ -51,7 +52,7 @@ fn preprocess(corpus: &std::path::Path, out: &std::path::Path, workers: usize) -
 
 /// The baselines, best of the timings so far of each, in seconds.
 struct Baseline {
-    /// Decode + featurize every track of the corpus on 1 thread (the best pass).
+    /// The decode threads' work on every track of the corpus, on 1 thread (the best pass).
     one: Option<Pass>,
     /// The same on 2 threads.
     two: f64,
@@ -66,11 +67,11 @@ impl Baseline {
 
     /// Times each baseline once more.
     fn time(&mut self, tracks: &Tracks) {
-        let pass = tracks.featurize_on(1);
+        let pass = tracks.process_on(1);
         if self.one.as_ref().is_none_or(|best| pass.wall < best.wall) {
             self.one = Some(pass);
         }
-        self.two = self.two.min(tracks.featurize_on(2).wall.as_secs_f64());
+        self.two = self.two.min(tracks.process_on(2).wall.as_secs_f64());
         self.decode = self.decode.min(tracks.decode_alone().wall.as_secs_f64());
     }
 }
@@ -135,14 +136,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let one = one.expect("repeat >= 1");
         let split_bound = one.split_bound(2);
         let one = one.wall.as_secs_f64();
-        println!("{label}: decode + features alone (baseline): {one:.2} s on 1 thread, {two:.2} s on 2 = {:.2}x", one / two);
+        println!("{label}: the decode threads' work alone (baseline): {one:.2} s on 1 thread, {two:.2} s on 2 = {:.2}x", one / two);
         println!(
             "{label}: the tracks' own times allow 2 threads taking them in turn at most {split_bound:.2}x (uneven song lengths)"
         );
         let decode_cpu = best[0].decode_cpu_seconds;
         let other_cpu = best[0].cpu_seconds - decode_cpu;
         println!(
-            "{label}: CPU of the best 1-worker run: {decode_cpu:.2} s on the decode thread (decoding, features, the tracks rows' Parquet + zstd), {other_cpu:.2} s besides ({:.1} %: reading, tokenizing, stars, the other tables, writing + SHA-256, the dataflow), which runs on the idle core with 1 worker and shares both with 2: at most {:.2}x",
+            "{label}: CPU of the best 1-worker run: {decode_cpu:.2} s on the decode thread (decoding, features, the tracks rows' Parquet + zstd, tokenizing, stars), {other_cpu:.2} s besides ({:.1} %: reading, the other tables, writing + SHA-256, the dataflow), which runs on the idle core with 1 worker and shares both with 2: at most {:.2}x",
             100.0 * other_cpu / decode_cpu.max(f64::MIN_POSITIVE),
             cpu_bound(decode_cpu, other_cpu)
         );

@@ -1,11 +1,11 @@
 //! The scaling ceiling `mapflow bench pipeline` measures the dataflow against: the same work of
-//! its decode threads (decode + resample + features, and encoding the `tracks` row) on the same
-//! tracks, on `n` plain threads that share nothing but a work counter — no dataflow, no
-//! tokenizing, no writes. Its 2-thread / 1-thread ratio is what
+//! its decode threads (decode + resample + features, encoding the `tracks` row, tokenizing the
+//! beatmaps with the default tokenizer) on the same tracks, on `n` plain threads that share
+//! nothing but a work counter — no dataflow, no writes. Its 2-thread / 1-thread ratio is what
 //! this machine gives perfectly parallel work of this kind; the dataflow can only lose against it.
 //!
 //! ```text
-//! source ─► every track in memory (untimed) ─► [timed] n threads: next index ─► Stages::featurize
+//! source ─► every track in memory (untimed) ─► [timed] n threads: next index ─► Stages::process
 //! ```
 //! It also times the decoding alone on one thread: the codec's own speed on this machine, which
 //! no per-worker throughput can exceed; and each track's own time, from which
@@ -16,19 +16,22 @@ use std::time::{Duration, Instant};
 
 use operators::audio;
 use operators::features::FeatureConfig;
+use operators::tokenizer::TokenizerConfig;
 
 use super::{OpenContext, SourceOpener};
 use super::plan::ChunkPlan;
 use super::stages::{SourceItem, Stages};
+use super::tokenize::TokenizerStage;
 
-/// Tracks read from a source, ready to featurize.
+/// Tracks read from a source, ready to process.
 pub struct Tracks {
     items: Vec<SourceItem>,
     stages: Stages,
 }
 
 impl Tracks {
-    /// Reads every track of the source into memory, with `features`' extractor ready.
+    /// Reads every track of the source into memory, with `features`' extractor and the default
+    /// tokenizer ready.
     pub fn read(open_source: SourceOpener, features: &FeatureConfig) -> anyhow::Result<Self> {
         let mut plan = ChunkPlan::new(1);
         let items = open_source(&OpenContext { chunk_tracks: 1, output: None })?
@@ -37,14 +40,15 @@ impl Tracks {
                 SourceItem { seq, chunk, payload: entry.item }
             })
             .collect();
-        Ok(Self { items, stages: Stages::new(features, Vec::new(), 0)? })
+        let tokenizer = TokenizerStage::new(TokenizerConfig::default()).map_err(anyhow::Error::msg)?;
+        Ok(Self { items, stages: Stages::new(features, vec![tokenizer], 0)? })
     }
 
-    /// Featurizes every track on `threads` threads (a track that fails to decode costs what its
+    /// Processes every track on `threads` threads (a track that fails to decode costs what its
     /// failure costs, as in the dataflow).
-    pub fn featurize_on(&self, threads: usize) -> Pass {
+    pub fn process_on(&self, threads: usize) -> Pass {
         self.time_on(threads, |item| {
-            std::hint::black_box(self.stages.featurize(item.clone()));
+            std::hint::black_box(self.stages.process(item.clone()));
         })
     }
 

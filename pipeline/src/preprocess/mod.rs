@@ -5,14 +5,14 @@
 //!   source → ChunkPlan                               of the probe)
 //!        │ exchange(track time: round-robin)
 //!        ▼
-//!  featurize + encode the tracks row       ─► tokenize (per beatmap, every tokenizer config)
-//!  (the process's decode threads)
+//!  decode + features + encode the tracks row,
+//!  tokenize (per beatmap, every tokenizer config): the process's decode threads
 //!        │ exchange(hash(chunk))
 //!        ▼
 //!  chunk writer (Parquet + commit record) ── exchange(0) ──► progress + manifest (worker 0) ─► probe
 //! ```
 //! Backpressure: the input admits a track only while fewer than `max_in_flight` admitted tracks
-//! have not yet passed the tokenizer (the probe on its output: featurized and tokenized). The
+//! have not yet left the decode threads (the probe on their output: featurized and tokenized). The
 //! chunk writer appends each song's encoded `tracks` row group to its chunk's file as soon as
 //! the songs before it are in, and keeps the token and beatmap rows of its open chunks until
 //! they are complete, so memory is bounded by `max_in_flight` songs in decoding or waiting for
@@ -24,7 +24,7 @@
 pub mod baseline;
 pub(crate) mod chunk_writer;
 mod cluster;
-mod featurize_op;
+mod decode_threads;
 pub(crate) mod plan;
 mod progress;
 mod stages;
@@ -40,7 +40,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use crossbeam::channel::{RecvTimeoutError, bounded};
 use operators::features::FeatureConfig;
-use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Input;
 use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
@@ -49,7 +48,7 @@ pub use cluster::ClusterArgs;
 pub use progress::{Summary, peak_rss_mib, rss_mib};
 
 use self::chunk_writer::ChunkSink;
-use self::featurize_op::FeaturizePool;
+use self::decode_threads::DecodePool;
 use self::plan::ChunkPlan;
 use self::progress::{CpuTimes, Progress};
 use self::stages::{SourceItem, Stages};
@@ -223,8 +222,8 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     let started = Instant::now();
     let cpu_started = cpu_time::ProcessTime::now();
     let timely_config = options.cluster.timely_config()?;
-    let stages = Arc::new(Stages::new(&options.features, options.tokenizers.clone(), options.split_seed)?);
-    let pool = Arc::new(FeaturizePool::new(options.cluster.workers, Arc::clone(&stages)));
+    let stages = Stages::new(&options.features, options.tokenizers.clone(), options.split_seed)?;
+    let pool = Arc::new(DecodePool::new(options.cluster.workers, Arc::new(stages)));
     let decode_threads = Arc::clone(&pool);
     let sink = Arc::new(options.sink());
     let progress = Arc::new(Progress::new(options.progress && options.cluster.process == 0));
@@ -252,22 +251,7 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
         let shards_read = Arc::clone(&worker_read_through);
         worker.dataflow::<u64, _, _>(|scope| {
             let items = scope.input_from(&mut input);
-            let featurized = featurize_op::featurize(items, &pool);
-            let tokenize_stages = Arc::clone(&stages);
-            let parts = featurized
-                .unary(timely::dataflow::channels::pact::Pipeline, "Tokenize", move |_cap, _info| {
-                    let mut buffer = Vec::new();
-                    move |input, output| {
-                        input.for_each(|cap, data| {
-                            for track in data.drain(..) {
-                                tokenize_stages.tokenize(track, &mut buffer);
-                            }
-                            output.session(&cap).give_iterator(buffer.drain(..));
-                        });
-                    }
-                })
-                .container::<Vec<_>>()
-                .probe_with(&flowing);
+            let parts = decode_threads::process_tracks(items, &pool).probe_with(&flowing);
             chunk_writer::write_chunks(parts, Arc::clone(&sink), Arc::clone(&progress))
                 .exchange(|_: &CommitRecord| 0)
                 .inspect(move |record: &CommitRecord| {

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! SourceItem ─featurize─► FeaturizedTrack ─tokenize─► ChunkItem* ─► chunk writer
+//!            └──────────── Stages::process (a decode thread) ───────┘
 //! ```
 
 use operators::audio::{self, DecodeOptions};
@@ -36,14 +37,11 @@ impl SourceItem {
 }
 
 /// A track after decoding and featurizing, with its beatmaps still to tokenize.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FeaturizedTrack {
-    /// Logical time.
-    pub seq: u64,
-    /// Its chunk.
-    pub chunk: ChunkId,
+struct FeaturizedTrack {
+    seq: u64,
+    chunk: ChunkId,
     /// The `tracks` row and the beatmaps, or why the track was skipped.
-    pub result: Result<(EncodedTrack, Vec<BeatmapRecord>), Reject>,
+    result: Result<(EncodedTrack, Vec<BeatmapRecord>), Reject>,
 }
 
 /// What the chunk writer receives.
@@ -97,9 +95,16 @@ impl Stages {
         })
     }
 
-    /// Decodes and featurizes one track, and encodes its `tracks` row (runs on a featurize
-    /// thread).
-    pub fn featurize(&self, item: SourceItem) -> FeaturizedTrack {
+    /// All the work on one track (on a decode thread): decodes and featurizes it, encodes its
+    /// `tracks` row, and tokenizes each of its beatmaps with every tokenizer; what the chunk
+    /// writer receives of it.
+    pub fn process(&self, item: SourceItem) -> Vec<ChunkItem> {
+        let mut parts = Vec::new();
+        self.tokenize(self.featurize(item), &mut parts);
+        parts
+    }
+
+    fn featurize(&self, item: SourceItem) -> FeaturizedTrack {
         let SourceItem { seq, chunk, payload } = item;
         let result = payload.and_then(|track| {
             let origin = track.origin.clone();
@@ -135,7 +140,7 @@ impl Stages {
     }
 
     /// Tokenizes every beatmap of a featurized track with every tokenizer.
-    pub fn tokenize(&self, track: FeaturizedTrack, out: &mut Vec<ChunkItem>) {
+    fn tokenize(&self, track: FeaturizedTrack, out: &mut Vec<ChunkItem>) {
         let FeaturizedTrack { seq, chunk, result } = track;
         let item = |part| ChunkItem { seq, chunk: chunk.clone(), part };
         match result {

@@ -1,11 +1,13 @@
-//! The featurize operator: decode + resample + features, and the encoding of the track's
-//! `tracks` row (its compressed Parquet row group), on the process's decode threads, never on a
-//! worker thread, so the workers keep moving data while songs are being decoded.
+//! The track operator: everything done per track — decode + resample + features, the encoding
+//! of its `tracks` row (a compressed Parquet row group), and the tokenizing of its beatmaps
+//! (parse, star rating, every tokenizer config) — on the process's decode threads, never on a
+//! worker thread, so the workers only move data and write, and one worker's thread is all the
+//! CPU a one-worker run uses.
 //!
 //! ```text
 //!  worker i: input ─► [retain capability at the track's time] ─┐
 //!                                                              ├─► one queue ─► decode threads
-//!  worker j: input ─► [retain capability at the track's time] ─┘   (one per worker)  │ featurize
+//!  worker j: input ─► [retain capability at the track's time] ─┘   (one per worker)  │ Stages::process
 //!  worker i: output ◄─ [emit with the retained capability] ◄─ worker i's replies ◄───┘ + activate i
 //! ```
 //! The decode threads are shared by the process's workers: tracks are dealt to workers
@@ -16,7 +18,7 @@
 //! has ended the largest (longest processing time first), so that the run's last songs leave
 //! the short ones to fill the gaps, not a long one started last while the other threads idle.
 //! The queue needs no bound of its own: it holds at most the tracks in flight, which the input
-//! bounds. The output does not depend on which thread decoded a track, nor in what order.
+//! bounds. The output does not depend on which thread processed a track, nor in what order.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,12 +34,15 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 use timely::scheduling::SyncActivator;
 
-use super::stages::{FeaturizedTrack, SourceItem, Stages};
+use super::stages::{ChunkItem, SourceItem, Stages};
 
-/// A track for the decode threads, and where its result goes.
+/// A processed track: its time and the chunk writer's parts of it.
+type Processed = (u64, Vec<ChunkItem>);
+
+/// A track for the decode threads, and where its parts go.
 struct Job {
     item: SourceItem,
-    reply: Sender<FeaturizedTrack>,
+    reply: Sender<Processed>,
     /// The operator waiting for the result.
     operator: SyncActivator,
 }
@@ -89,14 +94,14 @@ impl JobQueue {
 }
 
 /// The decode threads of one process, shared by its workers.
-pub struct FeaturizePool {
+pub struct DecodePool {
     queue: JobQueue,
-    /// CPU time the threads have spent featurizing, in nanoseconds.
+    /// CPU time the threads have spent on tracks, in nanoseconds.
     cpu_nanos: Arc<AtomicU64>,
 }
 
-impl FeaturizePool {
-    /// Starts `threads` decode threads running `stages.featurize`. They end when the pool and
+impl DecodePool {
+    /// Starts `threads` decode threads running `stages.process`. They end when the pool and
     /// every operator using it are dropped.
     pub fn new(threads: usize, stages: Arc<Stages>) -> Self {
         let (queued, tokens) = unbounded::<()>();
@@ -106,45 +111,48 @@ impl FeaturizePool {
             let (tokens, waiting, stages) = (tokens.clone(), Arc::clone(&queue.waiting), Arc::clone(&stages));
             let cpu_nanos = Arc::clone(&cpu_nanos);
             std::thread::Builder::new()
-                .name(format!("featurize-{index}"))
+                .name(format!("decode-{index}"))
                 .spawn(move || {
                     for () in tokens {
                         let Job { item, reply, operator } =
                             waiting.lock().expect("not poisoned").take().expect("a job is pushed before its token");
                         let started = ThreadTime::now();
-                        let track = stages.featurize(item);
+                        let seq = item.seq;
+                        let parts = stages.process(item);
                         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
                         cpu_nanos.fetch_add(nanos, Ordering::Relaxed);
                         // A worker that is gone (shutdown) needs no result.
-                        let _ = reply.send(track);
+                        let _ = reply.send((seq, parts));
                         let _ = operator.activate();
                     }
                 })
-                .expect("spawning a featurize thread");
+                .expect("spawning a decode thread");
         }
         Self { queue, cpu_nanos }
     }
 
-    /// CPU time the threads have spent featurizing so far.
+    /// CPU time the threads have spent on tracks so far.
     pub fn cpu(&self) -> Duration {
         Duration::from_nanos(self.cpu_nanos.load(Ordering::Relaxed))
     }
 }
 
-/// Deals the tracks out to the workers ([`SourceItem::route`]) and featurizes each on `pool`.
-pub fn featurize<'scope>(
+/// Deals the tracks out to the workers ([`SourceItem::route`]) and processes each on `pool`
+/// ([`Stages::process`]): the chunk writer's parts, at their track's time.
+pub fn process_tracks<'scope>(
     items: Stream<'scope, u64, Vec<SourceItem>>,
-    pool: &FeaturizePool,
-) -> Stream<'scope, u64, Vec<FeaturizedTrack>> {
+    pool: &DecodePool,
+) -> Stream<'scope, u64, Vec<ChunkItem>> {
     let scope = items.scope();
     let route = Exchange::new(|item: &SourceItem| item.route());
     let queue = pool.queue.clone();
     items
-        .unary_frontier(route, "Featurize", move |_cap, info| {
+        .unary_frontier(route, "Process tracks", move |_cap, info| {
             let operator = scope.worker().sync_activator_for(info.address.to_vec());
             // Unbounded: it holds at most the tracks in flight, which the input bounds.
-            let (reply, replies): (Sender<FeaturizedTrack>, Receiver<FeaturizedTrack>) = unbounded();
+            let (reply, replies): (Sender<Processed>, Receiver<Processed>) = unbounded();
             let mut held: HashMap<u64, Capability<u64>> = HashMap::new();
+            let mut source_ended = false;
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
                     for item in data.drain(..) {
@@ -152,12 +160,13 @@ pub fn featurize<'scope>(
                         queue.push(Job { item, reply: reply.clone(), operator: operator.clone() });
                     }
                 });
-                if frontier.is_empty() {
+                if frontier.is_empty() && !source_ended {
+                    source_ended = true;
                     queue.source_ended();
                 }
-                while let Ok(done) = replies.try_recv() {
-                    let cap = held.remove(&done.seq).expect("a capability is held for every track in flight");
-                    output.session(&cap).give(done);
+                while let Ok((seq, parts)) = replies.try_recv() {
+                    let cap = held.remove(&seq).expect("a capability is held for every track in flight");
+                    output.session(&cap).give_iterator(parts.into_iter());
                 }
             }
         })
