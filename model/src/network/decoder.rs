@@ -164,7 +164,10 @@ impl TokenDecoder {
         DecoderCache {
             self_kv: self.layers.iter().map(|_| None).collect(),
             cross_kv: self.layers.iter().map(|l| l.cross_attention.cache_of(&memory.states)).collect(),
-            pointer: memory.pointer.map(|p| (p, TimeState::new(memory.states.size()[0]))),
+            pointer: memory.pointer.map(|p| {
+                let (batch, device) = (memory.states.size()[0], memory.states.device());
+                (p, TimeState::new(batch, device))
+            }),
             len: 0,
         }
     }

@@ -5,17 +5,15 @@
 //! slider's slide or a spinner's length (the TIME after `LENGTH` or after `SPINNER_START POS`),
 //! plus 16 beats (the TIME block's span) per `LONG_GAP` before it. The base follows from the
 //! tokens before it ([`TimeBases`]), so every TIME has a known place among the encoder's frames.
-//! The pointer reads the audio memory at any place of twice the block's span from the anchor
-//! (linear interpolation between the two frames around it) and uses the reading twice:
+//! The pointer reads the audio memory at every bin of twice the block's span from the anchor
+//! (linear interpolation between the two nearest frames) and uses the reading twice:
 //!
 //! ```text
-//! audio memory [B,T',d] ─┬─► Wk ─► frame keys   [B,T',d]
-//!                        └─► Wv ─► frame values [B,T',d]
-//! next-token logits of TIME k  +=  Wq(h) · keys at base + k / √d   (point at the frame of the next event)
-//! embedding of a fed TIME k    +=  values at base + k             (the audio it has placed an event on)
+//! audio memory [B,T',d] ─┬─► Wk ─► read at bins 0..2K ─► keys   [B,2K,d]
+//!                        └─► Wv ─► read at bins 0..2K ─► values [B,2K,d]
+//! next-token logits of TIME k  +=  Wq(h) · keys[base + k] / √d   (point at the frame of the next event)
+//! embedding of a fed TIME k    +=  values[base + k]              (the audio it has placed an event on)
 //! ```
-//! Projections are linear, so reading the projected frames equals projecting the reading; and
-//! `Wq(h)` is scored against the `T'` frames and the scores interpolated, not against every place.
 //! Without it every one of the (default 768) TIME rows of the token head and the embedding is
 //! learnt on its own, from the few windows that use it; with it, choosing a time is choosing a
 //! frame by what is heard there, the same at every bin. Places outside the window or past the
@@ -111,40 +109,33 @@ impl TimeBins {
     }
 }
 
-/// Where the next TIME counts from in one sequence decoded token by token.
-#[derive(Debug, Clone, Copy, Default)]
-struct RowState {
-    /// Inside a slider's or spinner's duration (after `LENGTH` / `SPINNER_START`).
-    in_duration: bool,
-    /// `LONG_GAP`s since the last TIME or duration opener.
-    gaps: i64,
-    /// The current object's start, in bins after the anchor.
-    start: i64,
-}
-
-impl RowState {
-    fn base(&self, count: i64) -> i64 {
-        self.gaps * count + if self.in_duration { self.start } else { 0 }
-    }
-}
-
-/// Where the next TIME counts from, in sequences decoded one token at a time: kept on the CPU,
-/// one small state per row, since each step feeds only one token per row.
-#[derive(Debug, Clone)]
+/// Where the next TIME counts from, in sequences decoded one token at a time (`[B]` each).
+#[derive(Debug)]
 pub struct TimeState {
-    rows: Vec<RowState>,
+    /// Inside a slider's or spinner's duration (after `LENGTH` / `SPINNER_START`).
+    in_duration: Tensor,
+    /// `LONG_GAP`s since the last TIME or duration opener.
+    gaps: Tensor,
+    /// The current object's start, in bins after the anchor.
+    start: Tensor,
 }
 
 impl TimeState {
     /// The state before any token of `batch` sequences.
-    pub fn new(batch: i64) -> Self {
-        Self { rows: vec![RowState::default(); usize::try_from(batch).unwrap_or(0)] }
+    pub fn new(batch: i64, device: tch::Device) -> Self {
+        let zeros = || Tensor::zeros([batch], (Kind::Int64, device));
+        Self { in_duration: Tensor::zeros([batch], (Kind::Bool, device)), gaps: zeros(), start: zeros() }
     }
 
-    /// Keeps only the batch rows in `rows` (an i64 index tensor).
+    fn base(&self, count: i64) -> Tensor {
+        &self.gaps * count + &self.start * &self.in_duration
+    }
+
+    /// Keeps only the batch rows in `rows`.
     pub fn select_rows(&mut self, rows: &Tensor) {
-        let rows = Vec::<i64>::try_from(rows.to_device(tch::Device::Cpu)).expect("i64 row indices");
-        self.rows = rows.into_iter().map(|r| self.rows[r as usize]).collect();
+        for t in [&mut self.in_duration, &mut self.gaps, &mut self.start] {
+            *t = t.index_select(0, rows);
+        }
     }
 }
 
@@ -152,78 +143,29 @@ impl TimeBins {
     /// Feeds `tokens` (`[B]`) to `state`: the bases of the fed tokens and of the next ones,
     /// `[B, 1]` each; the same as [`bases`](Self::bases) of the whole sequences at that position.
     pub fn feed(&self, state: &mut TimeState, tokens: &Tensor) -> TimeBases {
-        let ids = Vec::<i64>::try_from(tokens.to_device(tch::Device::Cpu)).expect("i64 token ids");
-        let syntax = &self.syntax;
-        let (mut fed, mut next) = (Vec::with_capacity(ids.len()), Vec::with_capacity(ids.len()));
-        for (row, id) in state.rows.iter_mut().zip(ids) {
-            let base = row.base(self.count);
-            let bin = id - self.offset;
-            let opens_duration = (0..syntax.lengths.1).contains(&(id - syntax.lengths.0)) || id == syntax.spinner_start;
-            if (0..self.count).contains(&bin) {
-                if !row.in_duration {
-                    row.start = base + bin;
-                }
-                row.gaps = 0;
-            } else if id == syntax.long_gap {
-                row.gaps += 1;
-            } else if opens_duration {
-                (row.in_duration, row.gaps) = (true, 0);
-            } else if syntax.ends.contains(&id) {
-                row.in_duration = false;
-            }
-            fed.push(base);
-            next.push(row.base(self.count));
-        }
-        let column = |v: Vec<i64>| Tensor::from_slice(&v).unsqueeze(1).to_device(tokens.device());
-        TimeBases { fed: column(fed), next: column(next) }
+        let c = self.classes(tokens);
+        let fed = state.base(self.count);
+        let starts = c.time.logical_and(&state.in_duration.logical_not());
+        state.start = (&fed + &c.bin).where_self(&starts, &state.start);
+        state.gaps = (&state.gaps + c.long_gap.to_kind(Kind::Int64)) * c.time.logical_or(&c.opens_duration).logical_not();
+        state.in_duration = c.opens_duration.logical_or(&state.in_duration.logical_and(&c.ends_object.logical_not()));
+        TimeBases { fed: fed.unsqueeze(1), next: state.base(self.count).unsqueeze(1) }
     }
 }
 
-/// What the pointer reads of one batch of windows: the projected encoder frames (`[B, T', d]`
-/// keys and values), and where each place `0..2K` (bins from the anchor) lies among them. A
-/// reading at a place interpolates the two frames around it, so a step of decoding scores
-/// `T'` frames, not `2K` places, and a whole sequence's places are read in one gather.
+/// The projected readings of one batch of windows: `[B, 2K, d]` keys and values, one per bin
+/// from the anchor over twice the TIME block's span.
 #[derive(Debug)]
 pub struct PointerMemory {
     keys: Tensor,
     values: Tensor,
-    /// `[B, 2K]` (i64): the frame at or before each place.
-    below: Tensor,
-    /// `[B, 2K]`: the weight of the frame after it.
-    above_weight: Tensor,
-    /// `[B, 2K]`: 1 where the place lies inside the window, else 0.
-    inside: Tensor,
-}
-
-/// Where some places lie among the frames (see [`PointerMemory::locate`]), each `[B, N]`.
-struct Located {
-    below: Tensor,
-    above: Tensor,
-    above_weight: Tensor,
-    /// 1 where the place is read (inside the window and the span), else 0.
-    read: Tensor,
 }
 
 impl PointerMemory {
     /// Keeps only the batch rows in `rows` (finished windows leave the batch while decoding).
     pub fn select_rows(&mut self, rows: &Tensor) {
-        for t in [&mut self.keys, &mut self.values, &mut self.below, &mut self.above_weight, &mut self.inside] {
-            *t = t.index_select(0, rows);
-        }
-    }
-
-    /// Where `places` (`[B, N]`, i64, any values) lie among the frames.
-    fn locate(&self, places: &Tensor) -> Located {
-        let (span, frames) = (self.below.size()[1], self.keys.size()[1]);
-        let at = places.clamp(0, span - 1);
-        let below = self.below.gather(1, &at, false);
-        let in_span = places.ge(0).logical_and(&places.lt(span)).to_kind(Kind::Float);
-        Located {
-            above: (&below + 1).clamp_max(frames - 1),
-            below,
-            above_weight: self.above_weight.gather(1, &at, false),
-            read: self.inside.gather(1, &at, false) * in_span,
-        }
+        self.keys = self.keys.index_select(0, rows);
+        self.values = self.values.index_select(0, rows);
     }
 }
 
@@ -267,22 +209,28 @@ impl TimePointer {
     }
 
     /// Reads `audio` (`[B, T', d]`, frame `j` at `grid_start + j · beats_per_frame` beats from
-    /// the anchor; both `[B]`): its frames projected, and where every place of the span lies
-    /// among them.
+    /// the anchor; both `[B]`) at every bin of the span, projected. The frames are projected first and the
+    /// projections interpolated: the same result (interpolation weights sum to 1), at `T'`
+    /// rows instead of `K`.
     pub fn read(&self, audio: &Tensor, grid_start: &Tensor, beats_per_frame: &Tensor) -> PointerMemory {
-        let frames = audio.size()[1];
-        let beats = Tensor::arange(self.span(), (Kind::Float, audio.device())) / self.bins.per_beat;
+        let (b, frames, d) = audio.size3().expect("[B, T', d]");
+        let device = audio.device();
+        let span = self.span();
+        let beats = Tensor::arange(span, (Kind::Float, device)) / self.bins.per_beat;
         let position = (beats.unsqueeze(0) - grid_start.unsqueeze(1)) / beats_per_frame.unsqueeze(1);
-        let inside = position.ge(0.0).logical_and(&position.le((frames - 1) as f64)).to_kind(Kind::Float);
+        let inside = position.ge(0.0).logical_and(&position.le((frames - 1) as f64)).to_kind(Kind::Float).unsqueeze(-1);
         let position = position.clamp(0.0, (frames - 1) as f64);
         let below = position.floor();
-        PointerMemory {
-            keys: self.key.forward(audio),
-            values: self.value.forward(audio),
-            above_weight: (&position - &below).to_kind(Kind::Float),
-            below: below.to_kind(Kind::Int64),
-            inside,
-        }
+        let above_weight = (&position - &below).unsqueeze(-1);
+        let below_weight: Tensor = 1.0 - &above_weight;
+        let below = below.to_kind(Kind::Int64).unsqueeze(-1).expand([b, span, d], false);
+        let above = (&below + 1).clamp_max(frames - 1);
+        let at_bins = |frames: Tensor| {
+            let kind = frames.kind();
+            let mixed = frames.gather(1, &below, false) * &below_weight + frames.gather(1, &above, false) * &above_weight;
+            (mixed * &inside).to_kind(kind)
+        };
+        PointerMemory { keys: at_bins(self.key.forward(audio)), values: at_bins(self.value.forward(audio)) }
     }
 
     /// What fed tokens `[B, L]` with bases `fed` add to their embeddings: the value read at
@@ -291,28 +239,20 @@ impl TimePointer {
         let (b, len) = tokens.size2().expect("[B, L]");
         let d = memory.values.size()[2];
         let bin = tokens - self.bins.offset;
-        let at = memory.locate(&(fed + &bin));
-        let is_time = bin.ge(0).logical_and(&bin.lt(self.bins.count)).to_kind(Kind::Float);
-        let frame = |index: &Tensor| memory.values.gather(1, &index.unsqueeze(-1).expand([b, len, d], false), false);
-        let weight = at.above_weight.unsqueeze(-1);
-        let below_weight: Tensor = 1.0 - &weight;
-        let mixed: Tensor = frame(&at.below) * below_weight + frame(&at.above) * &weight;
-        (mixed * (at.read * is_time).unsqueeze(-1)).to_kind(memory.values.kind())
+        let place = fed + &bin;
+        let read = bin.ge(0).logical_and(&bin.lt(self.bins.count)).logical_and(&place.lt(self.span()));
+        let index = place.clamp(0, self.span() - 1).unsqueeze(-1).expand([b, len, d], false);
+        memory.values.gather(1, &index, false) * read.to_kind(Kind::Float).unsqueeze(-1)
     }
 
     /// `logits` (`[B, L, V]`) with each TIME bin's pointer score added, from the decoder's
     /// final states `h` (`[B, L, d]`) and the bases `next` (`[B, L]`) of the TIME to come.
     pub fn point(&self, h: &Tensor, next: &Tensor, logits: &Tensor, memory: &PointerMemory) -> Tensor {
-        let (b, len) = next.size2().expect("[B, L]");
+        let scores = self.query.forward(h).matmul(&memory.keys.transpose(1, 2)) * self.scale;
         let (offset, count) = (self.bins.offset, self.bins.count);
-        // Scores of the frames, then interpolated at the places, as the keys would be.
-        let frames = self.query.forward(h).matmul(&memory.keys.transpose(1, 2)) * self.scale;
-        let places = next.unsqueeze(-1) + Tensor::arange(count, (Kind::Int64, h.device()));
-        let at = memory.locate(&places.view([b, len * count]));
-        let score = |index: &Tensor| frames.gather(2, &index.view([b, len, count]), false);
-        let weight = at.above_weight.view([b, len, count]);
-        let below_weight: Tensor = 1.0 - &weight;
-        let scores: Tensor = (score(&at.below) * below_weight + score(&at.above) * &weight) * at.read.view([b, len, count]);
+        let place = next.unsqueeze(-1) + Tensor::arange(count, (Kind::Int64, h.device()));
+        let read = place.lt(self.span()).to_kind(scores.kind());
+        let scores = scores.gather(2, &place.clamp_max(self.span() - 1), false) * read;
         let vocab = logits.size()[2];
         Tensor::cat(
             &[
@@ -341,40 +281,31 @@ mod tests {
     }
 
     #[test]
-    fn times_read_the_frames_at_their_place_and_nothing_outside_the_window() {
+    fn bins_read_the_frames_at_their_time_and_nothing_outside_the_window() {
         tch::manual_seed(3);
         let vs = nn::VarStore::new(Device::Cpu);
-        // 4 bins per beat, 16 TIME ids from id 10 (32 places read); frames every half beat from
-        // beat −1: frame j at beat j/2 − 1.
+        // 4 bins per beat; frames every half beat from beat −1: frame j at beat j/2 − 1.
         let pointer = TimePointer::new(vs.root(), 2, plain_bins(10, 16, 4.0));
         let audio = Tensor::from_slice(&[0f32, 0.0, 1.0, 10.0, 2.0, 20.0, 3.0, 30.0]).view([1, 4, 2]);
         let memory = pointer.read(&audio, &Tensor::from_slice(&[-1f32]), &Tensor::from_slice(&[0.5f32]));
+        let key = |reading: [f32; 2]| pointer.key.forward(&Tensor::from_slice(&reading));
         let close = |a: &Tensor, b: &Tensor| f64::try_from((a - b).abs().max()).unwrap() < 1e-5;
-        let zero = Tensor::zeros([2], (Kind::Float, Device::Cpu));
-        let value = |reading: [f32; 2]| pointer.value.forward(&Tensor::from_slice(&reading));
-        // TIME 0, 1, 3 from base 0; TIME 1 from bases 1 and 31; a token that is no TIME.
-        let tokens = Tensor::from_slice(&[10i64, 11, 13, 11, 11, 4]).view([1, 6]);
-        let fed = Tensor::from_slice(&[0i64, 0, 0, 1, 31, 0]).view([1, 6]);
-        let embedded = pointer.embed(&tokens, &fed, &memory).get(0);
-        // Bin 0 (beat 0) = frame 2; bin 1 (beat 0.25) halfway between frames 2 and 3; bin 3
-        // (beat 0.75) is past the last frame (beat 0.5): nothing.
-        assert!(close(&embedded.get(0), &value([2.0, 20.0])));
-        assert!(close(&embedded.get(1), &value([2.5, 25.0])));
-        assert!(close(&embedded.get(2), &zero));
-        // From base 1 TIME 1 reads place 2 (frame 3); from base 31 it lies past the places read.
-        assert!(close(&embedded.get(3), &value([3.0, 30.0])));
-        assert!(close(&embedded.get(4), &zero));
-        assert!(close(&embedded.get(5), &zero));
-        // The logit of TIME k after base 1 gets Wq(h) · key at place 1 + k / √d.
-        let h = Tensor::randn([1, 1, 2], (Kind::Float, Device::Cpu));
-        let logits = Tensor::zeros([1, 1, 26], (Kind::Float, Device::Cpu));
-        let next = Tensor::from_slice(&[1i64]).view([1, 1]);
-        let pointed = pointer.point(&h, &next, &logits, &memory).reshape([-1]);
-        let query = pointer.query.forward(&h).reshape([-1]);
-        let score = |reading: [f32; 2]| (&query * pointer.key.forward(&Tensor::from_slice(&reading))).sum(Kind::Float) / 2f64.sqrt();
-        assert!(close(&pointed.get(10), &score([2.5, 25.0])));
-        assert!(close(&pointed.get(11), &score([3.0, 30.0])));
-        assert!(close(&pointed.get(12), &Tensor::from(0f32)));
+        // Bin 0 (beat 0) = frame 2; bin 1 (beat 0.25) halfway between frames 2 and 3.
+        assert!(close(&memory.keys.get(0).get(0), &key([2.0, 20.0])));
+        assert!(close(&memory.keys.get(0).get(1), &key([2.5, 25.0])));
+        // Bin 3 (beat 0.75) is past the last frame (beat 0.5): nothing.
+        assert!(close(&memory.keys.get(0).get(3), &Tensor::zeros([2], (Kind::Float, Device::Cpu))));
+        // A fed TIME 1 gets its bin's value; other tokens nothing.
+        let fed = Tensor::zeros([1, 2], (Kind::Int64, Device::Cpu));
+        let embedded = pointer.embed(&Tensor::from_slice(&[11i64, 4]).view([1, 2]), &fed, &memory);
+        assert!(close(&embedded.get(0).get(0), &memory.values.get(0).get(1)));
+        assert!(close(&embedded.get(0).get(1), &Tensor::zeros([2], (Kind::Float, Device::Cpu))));
+        // From base 1 the same TIME 1 reads bin 2; from base 31 it lies past the 32 bins read.
+        let fed = Tensor::from_slice(&[1i64, 31]).view([1, 2]);
+        let embedded = pointer.embed(&Tensor::from_slice(&[11i64, 11]).view([1, 2]), &fed, &memory);
+        assert!(close(&embedded.get(0).get(0), &memory.values.get(0).get(2)));
+        assert!(!close(&memory.values.get(0).get(2), &Tensor::zeros([2], (Kind::Float, Device::Cpu))));
+        assert!(close(&embedded.get(0).get(1), &Tensor::zeros([2], (Kind::Float, Device::Cpu))));
     }
 
     #[test]
@@ -410,7 +341,7 @@ mod tests {
         let len = sequence.len() as i64;
         let tokens = Tensor::from_slice(&sequence).view([1, len]);
         let at_once = bins.bases(&tokens);
-        let mut state = TimeState::new(1);
+        let mut state = TimeState::new(1, Device::Cpu);
         let one_by_one: Vec<TimeBases> = (0..len).map(|i| bins.feed(&mut state, &tokens.select(1, i))).collect();
         let row = |t: &Tensor| Vec::<i64>::try_from(t.reshape([-1])).unwrap();
         assert_eq!(row(&at_once.fed), row(&Tensor::cat(&one_by_one.iter().map(|b| &b.fed).collect::<Vec<_>>(), 1)));
