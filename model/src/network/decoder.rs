@@ -2,9 +2,9 @@
 //! a token head and a residual head.
 //!
 //! ```text
-//! tokens [B,L] ─► embed + position (+ time pointer value of a TIME token, at its base + bin)
+//! tokens [B,L] ─► embed + position (+ time pointer value of a TIME token)
 //!   ─► (self-attn causal ─► cross-attn(memory) ─► FF) × L
-//!   ─► LayerNorm ─► h ─┬─► Linear (+ time pointer scores from the next base) ─► logits of the NEXT token [B,L,V]
+//!   ─► LayerNorm ─► h ─┬─► Linear (+ time pointer scores) ─► logits of the NEXT token [B,L,V]
 //!                      └─► Linear ─► residuals of THIS token       [B,L,3] (time, x, y)
 //! ```
 //! A residual refines the bin of the token it belongs to, so it is read at that token's own
@@ -14,7 +14,7 @@ use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use super::attention::{Attention, FeedForward, KvCache};
-use super::time_pointer::{PointerMemory, TimeBases, TimePointer, TimeState};
+use super::time_pointer::{PointerMemory, TimePointer};
 use super::{Memory, VocabLayout};
 use crate::config::NetworkConfig;
 
@@ -36,8 +36,7 @@ struct DecoderLayer {
 pub struct DecoderCache {
     self_kv: Vec<Option<KvCache>>,
     cross_kv: Vec<KvCache>,
-    /// The pointer's readings and where the next TIME counts from in each row.
-    pointer: Option<(PointerMemory, TimeState)>,
+    pointer: Option<PointerMemory>,
     /// Positions decoded so far.
     pub len: i64,
 }
@@ -51,9 +50,8 @@ impl DecoderCache {
         for kv in &mut self.cross_kv {
             kv.select_rows(rows);
         }
-        if let Some((pointer, time)) = &mut self.pointer {
+        if let Some(pointer) = &mut self.pointer {
             pointer.select_rows(rows);
-            time.select_rows(rows);
         }
     }
 }
@@ -127,21 +125,21 @@ impl TokenDecoder {
     }
 
     /// Embeddings of `tokens` (`[B, L]`) at positions `first..first + L`.
-    fn embed(&self, tokens: &Tensor, first: i64, pointer: Option<(&PointerMemory, &TimeBases)>) -> Tensor {
+    fn embed(&self, tokens: &Tensor, first: i64, pointer: Option<&PointerMemory>) -> Tensor {
         let len = tokens.size()[1];
         let positions = Tensor::arange_start(first, first + len, (Kind::Int64, tokens.device()));
         let x = self.embed.forward(tokens) + self.position.forward(&positions).unsqueeze(0);
         match (&self.pointer, pointer) {
-            (Some(p), Some((memory, bases))) => x + p.embed(tokens, &bases.fed, memory),
+            (Some(p), Some(memory)) => x + p.embed(tokens, memory),
             _ => x,
         }
     }
 
-    fn heads(&self, h: &Tensor, pointer: Option<(&PointerMemory, &TimeBases)>) -> (Tensor, Tensor) {
+    fn heads(&self, h: &Tensor, pointer: Option<&PointerMemory>) -> (Tensor, Tensor) {
         let h = self.norm.forward(h);
         let logits = self.token_head.forward(&h);
         let logits = match (&self.pointer, pointer) {
-            (Some(p), Some((memory, bases))) => p.point(&h, &bases.next, &logits, memory),
+            (Some(p), Some(memory)) => p.point(&h, &logits, memory),
             _ => logits,
         };
         (logits, self.residual_head.forward(&h))
@@ -150,8 +148,7 @@ impl TokenDecoder {
     /// Teacher-forced pass over `tokens` (`[B, L]`, i64): next-token logits and residuals of
     /// each input token.
     pub fn forward(&self, tokens: &Tensor, memory: &Memory, dropout: f64) -> (Tensor, Tensor) {
-        let bases = self.pointer.as_ref().map(|p| p.bases(tokens));
-        let pointer = memory.pointer.as_ref().zip(bases.as_ref());
+        let pointer = memory.pointer.as_ref();
         let mut x = self.embed(tokens, 0, pointer).dropout(dropout, dropout > 0.0);
         for layer in &self.layers {
             x = layer.forward(&x, &memory.states, dropout);
@@ -164,10 +161,7 @@ impl TokenDecoder {
         DecoderCache {
             self_kv: self.layers.iter().map(|_| None).collect(),
             cross_kv: self.layers.iter().map(|l| l.cross_attention.cache_of(&memory.states)).collect(),
-            pointer: memory.pointer.map(|p| {
-                let (batch, device) = (memory.states.size()[0], memory.states.device());
-                (p, TimeState::new(batch, device))
-            }),
+            pointer: memory.pointer,
             len: 0,
         }
     }
@@ -175,17 +169,12 @@ impl TokenDecoder {
     /// Feeds one token per row (`[B]`, i64): the next-token logits `[B, V]` and this token's
     /// residuals `[B, 3]`.
     pub fn step(&self, tokens: &Tensor, cache: &mut DecoderCache) -> (Tensor, Tensor) {
-        let bases = match (&self.pointer, &mut cache.pointer) {
-            (Some(p), Some((_, time))) => Some(p.feed(time, tokens)),
-            _ => None,
-        };
-        let pointer = cache.pointer.as_ref().map(|(memory, _)| memory).zip(bases.as_ref());
-        let mut x = self.embed(&tokens.unsqueeze(1), cache.len, pointer);
+        let mut x = self.embed(&tokens.unsqueeze(1), cache.len, cache.pointer.as_ref());
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.step(&x, &mut cache.self_kv[i], &cache.cross_kv[i]);
         }
         cache.len += 1;
-        let (logits, residuals) = self.heads(&x, pointer);
+        let (logits, residuals) = self.heads(&x, cache.pointer.as_ref());
         (logits.squeeze_dim(1), residuals.squeeze_dim(1))
     }
 }
@@ -195,7 +184,7 @@ mod tests {
     use tch::Device;
 
     use super::*;
-    use crate::network::{TimeBins, TimeSyntax};
+    use crate::network::TimeBins;
 
     #[test]
     fn step_by_step_decoding_equals_the_teacher_forced_pass_with_the_time_pointer() {
@@ -203,9 +192,7 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let mut c = NetworkConfig::default();
         (c.d_model, c.heads, c.decoder_layers, c.ff_dim, c.max_tokens) = (16, 2, 2, 32, 8);
-        // Ids 2 LONG_GAP, 6–7 LENGTH, 8 SPINNER_START, 3 and 9 the ends.
-        let syntax = TimeSyntax { long_gap: 2, lengths: (6, 2), spinner_start: 8, ends: [3, 9] };
-        let vocab = VocabLayout { size: 30, time: Some(TimeBins { offset: 10, count: 12, per_beat: 4.0, syntax }) };
+        let vocab = VocabLayout { size: 30, time: Some(TimeBins { offset: 10, count: 12, per_beat: 4.0 }) };
         let decoder = TokenDecoder::new(vs.root(), &c, &vocab);
         let pointer = decoder.pointer().expect("on by default");
         let audio = Tensor::randn([2, 6, 16], (Kind::Float, Device::Cpu));
@@ -213,13 +200,11 @@ mod tests {
             states: Tensor::cat(&[Tensor::ones([2, 1, 16], (Kind::Float, Device::Cpu)), audio.shallow_clone()], 1),
             pointer: Some(pointer.read(&audio, &Tensor::from_slice(&[-0.5f32, -1.0]), &Tensor::from_slice(&[0.5f32, 0.4]))),
         };
-        // TIME tokens take the pointer's path, at bases moved by LONG_GAP, LENGTH and SPINNER_START:
-        // BOS, TIME 3, LENGTH, LONG_GAP, TIME 7 (at 3 + 12 + 7), SLIDER_END, LONG_GAP, TIME 5 (at 17);
-        // BOS, TIME 1, SPINNER_START, POS, TIME 11 (at 12), SPINNER_END, CIRCLE, TIME 9.
-        let tokens = Tensor::from_slice(&[1i64, 13, 6, 2, 17, 3, 2, 15, 1, 11, 8, 25, 21, 9, 4, 19]).view([2, 8]);
+        // BOS, TIME 3, CIRCLE, TIME 7, POS: TIME tokens take the pointer's path.
+        let tokens = Tensor::from_slice(&[1i64, 13, 4, 17, 25, 1, 11, 5, 21, 26]).view([2, 5]);
         let (full, _) = tch::no_grad(|| decoder.forward(&tokens, &memory(), 0.0));
         let mut cache = decoder.start(memory());
-        let stepped: Vec<Tensor> = (0..8).map(|i| tch::no_grad(|| decoder.step(&tokens.select(1, i), &mut cache).0)).collect();
+        let stepped: Vec<Tensor> = (0..5).map(|i| tch::no_grad(|| decoder.step(&tokens.select(1, i), &mut cache).0)).collect();
         let stepped = Tensor::stack(&stepped, 1);
         assert!(f64::try_from((full - stepped).abs().max()).unwrap() < 1e-4);
     }

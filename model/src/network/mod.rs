@@ -14,12 +14,12 @@ pub mod time_pointer;
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
-use operators::tokenizer::{Token, Tokenizer};
+use operators::tokenizer::Tokenizer;
 
 use crate::config::NetworkConfig;
 pub use decoder::{DecoderCache, RESIDUAL_CHANNELS, TokenDecoder};
 pub use encoder::{AudioEncoder, FEATURE_CHANNELS};
-pub use time_pointer::{PointerMemory, TimeBases, TimeBins, TimePointer, TimeState, TimeSyntax};
+pub use time_pointer::{PointerMemory, TimeBins, TimePointer};
 
 /// What the network needs to know of a tokenizer's vocabulary: its size and its TIME block.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,19 +38,12 @@ impl VocabLayout {
         let vocab = tokenizer.vocab();
         let config = tokenizer.config();
         let anchored = config.layout == operators::tokenizer::Layout::Mapflow;
-        let id = |token| i64::from(vocab.id(token).expect("the mapflow layout has every token the time pointer follows"));
         Self {
             size: i64::from(vocab.size()),
             time: anchored.then(|| TimeBins {
                 offset: i64::from(vocab.time_offset()),
                 count: i64::from(config.beat_bins),
                 per_beat: f64::from(config.beat_divisor),
-                syntax: TimeSyntax {
-                    long_gap: id(Token::LongGap),
-                    lengths: (id(Token::Length(0)), i64::from(config.length_bins)),
-                    spinner_start: id(Token::SpinnerStart),
-                    ends: [id(Token::SliderEnd), id(Token::SpinnerEnd)],
-                },
             }),
         }
     }
