@@ -19,7 +19,8 @@ fn preset(name: &str) -> PathBuf {
 
 fn json(run: &Output, what: &str) -> Value {
     assert!(run.status.success(), "{what}: {}", String::from_utf8_lossy(&run.stderr));
-    serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("{what}: {e}: {}", String::from_utf8_lossy(&run.stdout)))
+    serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|e| panic!("{what}: {e}: {}", String::from_utf8_lossy(&run.stdout)))
 }
 
 /// The osu!standard fixture maps (every .osu in tests/data/beatmaps but the taiko one).
@@ -40,7 +41,12 @@ fn inspect_reports_objects_stars_and_bpm() {
     assert!((v["stars"].as_f64().unwrap() - 5.740766).abs() < 1e-6, "{v}");
     assert_eq!(v["mode"], 0);
 
-    let run = mapflow().arg("inspect").arg(data("beatmaps/Soleily - Renatus (Gamu) [Insane].osu")).arg("--json").output().unwrap();
+    let run = mapflow()
+        .arg("inspect")
+        .arg(data("beatmaps/Soleily - Renatus (Gamu) [Insane].osu"))
+        .arg("--json")
+        .output()
+        .unwrap();
     let v = json(&run, "renatus");
     let count = |k: &str| v[k].as_u64().unwrap();
     assert_eq!(count("objects"), count("circles") + count("sliders") + count("spinners"));

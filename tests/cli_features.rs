@@ -25,9 +25,12 @@ fn npy_shape(bytes: &[u8]) -> Vec<usize> {
 #[test]
 fn features_writes_a_129_by_t_npy_for_mp3_ogg_and_opus() {
     let dir = tempfile::tempdir().unwrap();
-    for (input, seconds) in [("audio/test-sample.mp3", None), ("audio/test-sample.ogg", None), ("audio/formats/clicks.opus", Some(2.0))] {
+    for (input, seconds) in
+        [("audio/test-sample.mp3", None), ("audio/test-sample.ogg", None), ("audio/formats/clicks.opus", Some(2.0))]
+    {
         let out = dir.path().join("features.npy");
-        let run = mapflow().args(["features"]).arg(data(input)).arg("--output").arg(&out).arg("--json").output().unwrap();
+        let run =
+            mapflow().args(["features"]).arg(data(input)).arg("--output").arg(&out).arg("--json").output().unwrap();
         assert!(run.status.success(), "{input}: {}", String::from_utf8_lossy(&run.stderr));
         let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
         let bytes = std::fs::read(&out).unwrap();

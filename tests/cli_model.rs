@@ -98,7 +98,13 @@ fn tiny_model_overfits_one_song_and_generation_reproduces_its_rhythm() {
     // Free-running generation with estimated timing reproduces the song's rhythm.
     let osu = dir.path().join("generated.osu");
     let report: serde_json::Value = serde_json::from_str(&run_ok(
-        mapflow().arg("generate").arg(&song.audio).arg("--checkpoint").arg(&run).args(["--stars", "4", "--json", "-o"]).arg(&osu),
+        mapflow()
+            .arg("generate")
+            .arg(&song.audio)
+            .arg("--checkpoint")
+            .arg(&run)
+            .args(["--stars", "4", "--json", "-o"])
+            .arg(&osu),
     ))
     .unwrap();
     for key in ["bpm", "offset_ms", "objects", "stars_requested", "stars_achieved", "seconds"] {
@@ -114,17 +120,37 @@ fn tiny_model_overfits_one_song_and_generation_reproduces_its_rhythm() {
 
     // Same seed, same map; an .osz holds the map and the audio.
     let again = dir.path().join("again.osu");
-    run_ok(mapflow().arg("generate").arg(&song.audio).arg("--checkpoint").arg(&run).args(["--stars", "4", "-o"]).arg(&again));
+    run_ok(
+        mapflow()
+            .arg("generate")
+            .arg(&song.audio)
+            .arg("--checkpoint")
+            .arg(&run)
+            .args(["--stars", "4", "-o"])
+            .arg(&again),
+    );
     assert_eq!(std::fs::read(&again).unwrap(), text.as_bytes());
     let osz = dir.path().join("song.osz");
-    run_ok(mapflow().arg("generate").arg(&song.audio).arg("--checkpoint").arg(&run).args(["--bpm", "182", "--offset", "1500", "-o"]).arg(&osz));
+    run_ok(
+        mapflow()
+            .arg("generate")
+            .arg(&song.audio)
+            .arg("--checkpoint")
+            .arg(&run)
+            .args(["--bpm", "182", "--offset", "1500", "-o"])
+            .arg(&osz),
+    );
     let mut zip = zip::ZipArchive::new(std::fs::File::open(&osz).unwrap()).unwrap();
     let names: Vec<String> = (0..zip.len()).map(|i| zip.by_index(i).unwrap().name().unwrap().into_owned()).collect();
     assert!(names.iter().any(|n| n.ends_with(".osu")) && names.iter().any(|n| n.ends_with(".opus")), "{names:?}");
 
     // eval scores free-running and teacher-forced decoding on the split.
     let eval: serde_json::Value = serde_json::from_str(&run_ok(
-        mapflow().args(["eval", "--split", song.split, "--json", "--checkpoint"]).arg(&run).arg("--data").arg(&song.data),
+        mapflow()
+            .args(["eval", "--split", song.split, "--json", "--checkpoint"])
+            .arg(&run)
+            .arg("--data")
+            .arg(&song.data),
     ))
     .unwrap();
     assert!(eval["free_running"]["rhythm_f1_50ms"]["f1"].as_f64().unwrap() >= 0.9, "{eval}");
@@ -153,7 +179,11 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
     assert!(err.contains("--resume"), "{err}");
     // Resuming with another network is refused, naming what the checkpoint was made with.
     let narrower = dir.path().join("narrower.toml");
-    std::fs::write(&narrower, std::fs::read_to_string(overfit_preset()).unwrap().replace("ff_dim = 512", "ff_dim = 256")).unwrap();
+    std::fs::write(
+        &narrower,
+        std::fs::read_to_string(overfit_preset()).unwrap().replace("ff_dim = 512", "ff_dim = 256"),
+    )
+    .unwrap();
     let err = run_err(
         mapflow()
             .args(["train", "--resume", "--max-steps", "6", "--train-split", song.split, "--data"])
@@ -166,7 +196,10 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
     assert!(err.contains("last") && err.contains("made with tokenizer") && err.contains("network"), "{err}");
     train(&song, &resumed, 6, &["--resume"]);
     for file in ["last.safetensors", "last.optim.safetensors"] {
-        assert!(std::fs::read(straight.join(file)).unwrap() == std::fs::read(resumed.join(file)).unwrap(), "{file} differs after resume");
+        assert!(
+            std::fs::read(straight.join(file)).unwrap() == std::fs::read(resumed.join(file)).unwrap(),
+            "{file} differs after resume"
+        );
     }
 
     // A run without validation windows still leaves a loadable best checkpoint.
@@ -180,7 +213,15 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
             .arg("-o")
             .arg(&unvalidated),
     );
-    let out = mapflow().arg("generate").arg(&song.audio).arg("--checkpoint").arg(&unvalidated).arg("-o").arg(dir.path().join("u.osu")).output().unwrap();
+    let out = mapflow()
+        .arg("generate")
+        .arg(&song.audio)
+        .arg("--checkpoint")
+        .arg(&unvalidated)
+        .arg("-o")
+        .arg(dir.path().join("u.osu"))
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() || stderr.contains("placed no objects"), "{stderr}");
 
@@ -195,12 +236,25 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
             .arg(dir.path().join("empty")),
     );
     assert!(no_windows.contains("no training tracks") && no_windows.contains("data"), "{no_windows}");
-    let no_maps =
-        run_err(mapflow().args(["eval", "--split", song.empty_split, "--checkpoint"]).arg(&straight).arg("--data").arg(&song.data));
+    let no_maps = run_err(
+        mapflow()
+            .args(["eval", "--split", song.empty_split, "--checkpoint"])
+            .arg(&straight)
+            .arg("--data")
+            .arg(&song.data),
+    );
     assert!(no_maps.contains(&format!("no {} beatmaps", song.empty_split)) && no_maps.contains("data"), "{no_maps}");
 
     let generate = |audio: &Path, checkpoint: &Path| {
-        run_err(mapflow().arg("generate").arg(audio).arg("--checkpoint").arg(checkpoint).arg("-o").arg(dir.path().join("x.osu")))
+        run_err(
+            mapflow()
+                .arg("generate")
+                .arg(audio)
+                .arg("--checkpoint")
+                .arg(checkpoint)
+                .arg("-o")
+                .arg(dir.path().join("x.osu")),
+        )
     };
     let garbage = dir.path().join("garbage.mp3");
     std::fs::write(&garbage, b"not audio at all").unwrap();
@@ -215,7 +269,8 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
 
     // A checkpoint whose record names another feature, tokenizer or network config than its
     // own is refused, naming the checkpoint.
-    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(straight.join("best.json")).unwrap()).unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(straight.join("best.json")).unwrap()).unwrap();
     let tampered = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
         let run = dir.path().join(name);
         std::fs::create_dir(&run).unwrap();
@@ -229,9 +284,14 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
     };
     assert!(tampered("other-features", &|r| r["feature_config"] = "0000".into()).contains("trained on features"));
     assert!(tampered("other-tokenizer", &|r| r["tokenizer"]["grid_x"] = 16.into()).contains("does not match its hash"));
-    assert!(tampered("other-network", &|r| r["model"]["network"]["d_model"] = 64.into()).contains("network hash does not match"));
+    assert!(
+        tampered("other-network", &|r| r["model"]["network"]["d_model"] = 64.into())
+            .contains("network hash does not match")
+    );
     // eval reads the stored features: it checks the checkpoint's against the data set's.
-    let err = run_err(mapflow().arg("eval").arg("--checkpoint").arg(dir.path().join("other-features")).arg("--data").arg(&song.data));
+    let err = run_err(
+        mapflow().arg("eval").arg("--checkpoint").arg(dir.path().join("other-features")).arg("--data").arg(&song.data),
+    );
     assert!(err.contains("trained on features 0000") && err.contains("holds features"), "{err}");
 }
 

@@ -19,7 +19,11 @@ use snapshot::{assert_same, snapshot};
 /// A corpus of 6 songs (2 per shard) plus bad inputs, and one truncated extra shard.
 fn corpus(dir: &Path) -> PathBuf {
     let root = dir.join("corpus");
-    run_ok(mapflow().args(["synth", "--songs", "6", "--songs-per-shard", "2", "--seconds", "12", "--bad-inputs", "-o"]).arg(&root));
+    run_ok(
+        mapflow()
+            .args(["synth", "--songs", "6", "--songs-per-shard", "2", "--seconds", "12", "--bad-inputs", "-o"])
+            .arg(&root),
+    );
     // A shard cut in the middle of a member: reported and skipped, the run goes on.
     let whole = std::fs::read(root.join("compressed/data-000000.tar")).unwrap();
     std::fs::write(root.join("compressed/data-000009.tar"), &whole[..whole.len() / 3 + 100]).unwrap();
@@ -93,7 +97,11 @@ fn workers_processes_and_resume_give_identical_shards() {
 
     // kill -9 in the middle of a run, then the same command again.
     let killed = dir.path().join("killed");
-    let mut child = preprocess(source, &killed, &["--max-in-flight", "1"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = preprocess(source, &killed, &["--max-in-flight", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !killed.join("commits/data-000000-c0000.json").exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));

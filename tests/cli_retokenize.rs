@@ -103,7 +103,8 @@ fn retokenized_outputs_equal_fresh_preprocess_runs_shard_for_shard() {
     };
     let (fresh_default, fresh_reference, fresh_stride) =
         (fresh("default", &default), fresh("reference", &reference), fresh("stride", &stride));
-    let (h_default, h_reference, h_stride) = (only_config(&fresh_default), only_config(&fresh_reference), only_config(&fresh_stride));
+    let (h_default, h_reference, h_stride) =
+        (only_config(&fresh_default), only_config(&fresh_reference), only_config(&fresh_stride));
     let out = dir.path().join("out");
 
     // 1. preprocess the small corpus with the default config.
@@ -140,7 +141,11 @@ fn retokenized_outputs_equal_fresh_preprocess_runs_shard_for_shard() {
     let default_shards = tree(&out, &format!("tokens/{h_default}"));
     assert_eq!(default_shards.len(), 4);
     let swapped = retokenize(&out, &[&stride], &[&h_default], &["--workers", "2"]);
-    assert_eq!((swapped["shards_written"].as_u64(), swapped["shards_deleted"].as_u64()), (Some(4), Some(4)), "{swapped}");
+    assert_eq!(
+        (swapped["shards_written"].as_u64(), swapped["shards_deleted"].as_u64()),
+        (Some(4), Some(4)),
+        "{swapped}"
+    );
     assert!(!out.join("tokens").join(&h_default).exists(), "the dropped config's shards are deleted");
 
     // The oracle: every remaining config equals its fresh run, shard for shard.
@@ -159,8 +164,15 @@ fn retokenized_outputs_equal_fresh_preprocess_runs_shard_for_shard() {
     want.sort();
     assert_eq!(configs, want);
     assert!(m["token_rows"].get(&h_default).is_none(), "{}", m["token_rows"]);
-    assert!(m["token_rows"][&h_reference].as_u64() > Some(0) && m["token_rows"][&h_stride].as_u64() > Some(0), "{}", m["token_rows"]);
-    assert_eq!(std::fs::read(out.join("rejects.jsonl")).unwrap(), std::fs::read(fresh_reference.join("rejects.jsonl")).unwrap());
+    assert!(
+        m["token_rows"][&h_reference].as_u64() > Some(0) && m["token_rows"][&h_stride].as_u64() > Some(0),
+        "{}",
+        m["token_rows"]
+    );
+    assert_eq!(
+        std::fs::read(out.join("rejects.jsonl")).unwrap(),
+        std::fs::read(fresh_reference.join("rejects.jsonl")).unwrap()
+    );
 
     // 5. re-adding the default config is the fresh default run again; adding an existing one is a no-op.
     let again = retokenize(&out, &[&default, &stride], &[], &[]);
@@ -193,7 +205,11 @@ fn an_interrupted_retokenize_resumes_and_ends_identical() {
     std::fs::remove_file(&shard).unwrap();
     std::fs::write(shard.with_extension("parquet.tmp-4242"), b"half").unwrap();
     let resumed = retokenize(&out, &[&reference], &[], &[]);
-    assert_eq!((resumed["shards_resumed"].as_u64(), resumed["shards_written"].as_u64()), (Some(2), Some(1)), "{resumed}");
+    assert_eq!(
+        (resumed["shards_resumed"].as_u64(), resumed["shards_written"].as_u64()),
+        (Some(2), Some(1)),
+        "{resumed}"
+    );
     assert_same(&tree(&out, ""), &complete, "resumed retokenize");
 }
 

@@ -16,15 +16,26 @@ fn overfit_preset() -> PathBuf {
 /// `mapflow run` of `source` into `data` and `run`, one song per chunk and one chunk ahead.
 fn run_command(source: &Path, data: &Path, run: &Path, steps: u32) -> std::process::Command {
     let mut cmd = mapflow();
-    cmd.args(["run", "--json", "--device", "cpu", "--val-split", "train", "--chunk-tracks", "1", "--max-chunks-ahead", "1"])
-        .args(["--max-steps", &steps.to_string(), "--source"])
-        .arg(source)
-        .arg("-o")
-        .arg(data)
-        .arg("--run")
-        .arg(run)
-        .arg("--model")
-        .arg(overfit_preset());
+    cmd.args([
+        "run",
+        "--json",
+        "--device",
+        "cpu",
+        "--val-split",
+        "train",
+        "--chunk-tracks",
+        "1",
+        "--max-chunks-ahead",
+        "1",
+    ])
+    .args(["--max-steps", &steps.to_string(), "--source"])
+    .arg(source)
+    .arg("-o")
+    .arg(data)
+    .arg("--run")
+    .arg(run)
+    .arg("--model")
+    .arg(overfit_preset());
     cmd
 }
 
@@ -47,9 +58,14 @@ fn run_preprocesses_and_trains_in_one_process_and_resumes() {
     let gate = &summary["gate"];
     assert_eq!(gate["admitted"], 4, "{summary}");
     assert!(gate["peak_ahead"].as_u64().unwrap() <= 1, "more chunks ahead than credits: {summary}");
-    assert!(gate["producer_waits"].as_u64().unwrap() >= 1, "one credit for four chunks must make the producer wait: {summary}");
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(data.join("manifest.json")).unwrap()).unwrap();
-    let chunks: Vec<&str> = manifest["chunks"].as_array().unwrap().iter().map(|c| c["chunk"].as_str().unwrap()).collect();
+    assert!(
+        gate["producer_waits"].as_u64().unwrap() >= 1,
+        "one credit for four chunks must make the producer wait: {summary}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("manifest.json")).unwrap()).unwrap();
+    let chunks: Vec<&str> =
+        manifest["chunks"].as_array().unwrap().iter().map(|c| c["chunk"].as_str().unwrap()).collect();
     assert_eq!(chunks, ["data-000000-c0000", "data-000000-c0001", "data-000001-c0000", "data-000001-c0001"]);
     assert_eq!(manifest["tracks"], 4);
     for name in ["best.safetensors", "best.json", "last.safetensors", "step-000016.json"] {
@@ -64,7 +80,11 @@ fn run_preprocesses_and_trains_in_one_process_and_resumes() {
     let resumed = json(&run_ok(run_command(&source, &data, &run, 20).arg("--resume")));
     assert_eq!(resumed["preprocess"]["tracks_resumed"], 4, "{resumed}");
     assert_eq!(resumed["preprocess"]["tracks_read"], 0, "{resumed}");
-    assert_eq!((resumed["train"]["step"].as_u64(), resumed["train"]["steps_this_run"].as_u64()), (Some(20), Some(4)), "{resumed}");
+    assert_eq!(
+        (resumed["train"]["step"].as_u64(), resumed["train"]["steps_this_run"].as_u64()),
+        (Some(20), Some(4)),
+        "{resumed}"
+    );
 
     // Errors: a run directory holding a run needs --resume (refused before anything is read);
     // a source that cannot be read ends the run naming it.

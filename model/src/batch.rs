@@ -162,7 +162,8 @@ pub fn collate(examples: &[WindowExample], scales: &ResidualScales, max_tokens: 
     let targets = tokens.narrow(1, 1, len as i64 - 1);
     let per_token = |v: &[f32]| tensor_f32(v, &[b as i64, len as i64, 3], device).narrow(1, 0, len as i64 - 1);
     let features: Vec<f32> = examples.iter().flat_map(|e| e.features.iter().copied()).collect();
-    let column = |f: fn(&WindowExample) -> f32| tensor_f32(&examples.iter().map(f).collect::<Vec<_>>(), &[b as i64], device);
+    let column =
+        |f: fn(&WindowExample) -> f32| tensor_f32(&examples.iter().map(f).collect::<Vec<_>>(), &[b as i64], device);
     DeviceBatch {
         audio: AudioInputs {
             features: tensor_f32(&features, &[b as i64, FEATURE_CHANNELS, frames as i64], device),

@@ -174,7 +174,10 @@ fn restore_live_weights(trainer: &mut Trainer, state: &[(String, Tensor)], path:
         for (name, saved) in state {
             let Some(var) = name.strip_prefix(LIVE_PREFIX).and_then(|n| variables.get_mut(n)) else { continue };
             if saved.size() != var.size() {
-                return Err(io_error(path, format!("live weights {name} are {:?}, the network wants {:?}", saved.size(), var.size())));
+                return Err(io_error(
+                    path,
+                    format!("live weights {name} are {:?}, the network wants {:?}", saved.size(), var.size()),
+                ));
             }
             var.copy_(saved);
         }
@@ -188,9 +191,15 @@ fn load_weights(vs: &nn::VarStore, path: &Path) -> Result<(), CheckpointError> {
     let mut variables = vs.variables();
     tch::no_grad(|| {
         for (name, var) in &mut variables {
-            let (_, t) = saved.iter().find(|(n, _)| n == name).ok_or_else(|| io_error(path, format!("missing tensor {name}")))?;
+            let (_, t) = saved
+                .iter()
+                .find(|(n, _)| n == name)
+                .ok_or_else(|| io_error(path, format!("missing tensor {name}")))?;
             if t.size() != var.size() {
-                return Err(io_error(path, format!("tensor {name} is {:?}, the network wants {:?}", t.size(), var.size())));
+                return Err(io_error(
+                    path,
+                    format!("tensor {name} is {:?}, the network wants {:?}", t.size(), var.size()),
+                ));
             }
             var.copy_(t);
         }
@@ -221,7 +230,12 @@ impl CheckpointPaths {
 
     /// Writes the trainer's state under these paths, the record last with the files' hashes:
     /// a kill between the files leaves a record that [`Self::restore`] refuses.
-    pub fn save(&self, trainer: &Trainer, record: &CheckpointRecord, with_optimizer: bool) -> Result<(), CheckpointError> {
+    pub fn save(
+        &self,
+        trainer: &Trainer,
+        record: &CheckpointRecord,
+        with_optimizer: bool,
+    ) -> Result<(), CheckpointError> {
         let weights = write_tensors(&self.weights, &inference_weights(trainer))?;
         let optimizer = with_optimizer.then(|| write_tensors(&self.optimizer, &training_state(trainer))).transpose()?;
         let record = CheckpointRecord { files: Some(FileHashes { weights, optimizer }), ..record.clone() };
@@ -270,14 +284,18 @@ impl CheckpointRecord {
     /// `path` (the record) names errors.
     pub fn tokenizer_of(&self, path: &Path) -> Result<Tokenizer, CheckpointError> {
         let mismatch = |reason: String| CheckpointError::Mismatch { path: path.display().to_string(), reason };
-        let config: TokenizerConfig =
-            serde_json::from_value(self.tokenizer.clone()).map_err(|e| mismatch(format!("unreadable tokenizer config: {e}")))?;
+        let config: TokenizerConfig = serde_json::from_value(self.tokenizer.clone())
+            .map_err(|e| mismatch(format!("unreadable tokenizer config: {e}")))?;
         if config.hash() != self.tokenizer_hash {
             return Err(mismatch(format!("tokenizer config does not match its hash {}", self.tokenizer_hash)));
         }
         let tokenizer = Tokenizer::new(config).map_err(|e| mismatch(format!("tokenizer config: {e}")))?;
         if i64::from(tokenizer.vocab().size()) != self.vocab {
-            return Err(mismatch(format!("vocabulary of {} ids, the tokenizer has {}", self.vocab, tokenizer.vocab().size())));
+            return Err(mismatch(format!(
+                "vocabulary of {} ids, the tokenizer has {}",
+                self.vocab,
+                tokenizer.vocab().size()
+            )));
         }
         Ok(tokenizer)
     }
@@ -472,7 +490,10 @@ mod tests {
 
         let mut resumed = Trainer::new(config.clone(), &vocab, Device::Cpu);
         let error = last.restore(&mut resumed).expect_err("weights of another save");
-        assert!(matches!(&error, CheckpointError::Incomplete { path } if path == &last.weights.display().to_string()), "{error}");
+        assert!(
+            matches!(&error, CheckpointError::Incomplete { path } if path == &last.weights.display().to_string()),
+            "{error}"
+        );
         let record = restore_latest(dir.path(), &mut resumed).unwrap();
         assert_eq!((record.step, resumed.step), (2, 2));
         assert_eq!(means(&resumed.vs), moved);
@@ -490,11 +511,19 @@ mod tests {
     #[test]
     fn tokenizer_of_names_each_inconsistency() {
         let unreadable = record(|r| r.tokenizer = serde_json::json!({"grid_x": "wide"}));
-        assert!(mismatch_reason(&unreadable).starts_with("unreadable tokenizer config"), "{}", mismatch_reason(&unreadable));
+        assert!(
+            mismatch_reason(&unreadable).starts_with("unreadable tokenizer config"),
+            "{}",
+            mismatch_reason(&unreadable)
+        );
         let rehashed = record(|r| r.tokenizer_hash = "0000".into());
         assert_eq!(mismatch_reason(&rehashed), "tokenizer config does not match its hash 0000");
         let resized = record(|r| r.vocab += 1);
-        assert!(mismatch_reason(&resized).starts_with(&format!("vocabulary of {} ids", resized.vocab)), "{}", mismatch_reason(&resized));
+        assert!(
+            mismatch_reason(&resized).starts_with(&format!("vocabulary of {} ids", resized.vocab)),
+            "{}",
+            mismatch_reason(&resized)
+        );
     }
 
     #[test]

@@ -210,7 +210,8 @@ impl ModelConfig {
             || t.grad_clip <= 0.0
         {
             return Err(
-                "batch_size, learning_rate, restart_period, restart_mult, validate_every and grad_clip must be > 0".into(),
+                "batch_size, learning_rate, restart_period, restart_mult, validate_every and grad_clip must be > 0"
+                    .into(),
             );
         }
         if let Some(d) = t.ema_decay
@@ -249,7 +250,11 @@ mod tests {
     #[test]
     fn curriculum_stages_follow_the_steps() {
         let t = TrainingConfig {
-            curriculum: vec![(0, CurriculumStage::Circles), (100, CurriculumStage::CirclesSliders), (300, CurriculumStage::All)],
+            curriculum: vec![
+                (0, CurriculumStage::Circles),
+                (100, CurriculumStage::CirclesSliders),
+                (300, CurriculumStage::All),
+            ],
             ..TrainingConfig::default()
         };
         assert_eq!(t.stage_at(0), CurriculumStage::Circles);

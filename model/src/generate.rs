@@ -114,8 +114,9 @@ fn generate_batch(
     let batch = collate(windows, scales, 2, device);
     let memory = net.memory(&batch.audio, &batch.conditioning, 0.0);
     let mut cache = net.decoder.start(memory);
-    let mut rngs: Vec<ChaCha8Rng> =
-        (0..windows.len() as u64).map(|i| ChaCha8Rng::seed_from_u64(options.seed ^ (first_index + i).wrapping_mul(0x9E37_79B9_7F4A_7C15))).collect();
+    let mut rngs: Vec<ChaCha8Rng> = (0..windows.len() as u64)
+        .map(|i| ChaCha8Rng::seed_from_u64(options.seed ^ (first_index + i).wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+        .collect();
     let mut decoded: Vec<DecodedWindow> =
         (0..windows.len()).map(|_| DecodedWindow { tokens: vec![bos], residuals: vec![Residual::default()] }).collect();
     let mut active: Vec<usize> = (0..windows.len()).collect();
@@ -123,8 +124,10 @@ fn generate_batch(
     let budget = options.token_budget.map_or(net.decoder.max_tokens(), |b| (b as i64).min(net.decoder.max_tokens()));
     while !active.is_empty() && cache.len < budget {
         let (logits, residuals) = net.decoder.step(&Tensor::from_slice(&input).to_device(device), &mut cache);
-        let logits = Vec::<f32>::try_from(logits.to_kind(Kind::Float).to_device(Device::Cpu).reshape([-1])).expect("f32 logits");
-        let residuals = Vec::<f32>::try_from(residuals.to_kind(Kind::Float).to_device(Device::Cpu).reshape([-1])).expect("f32 residuals");
+        let logits =
+            Vec::<f32>::try_from(logits.to_kind(Kind::Float).to_device(Device::Cpu).reshape([-1])).expect("f32 logits");
+        let residuals = Vec::<f32>::try_from(residuals.to_kind(Kind::Float).to_device(Device::Cpu).reshape([-1]))
+            .expect("f32 residuals");
         let width = logits.len() / active.len();
         let mut still = Vec::with_capacity(active.len());
         for (slot, &row) in active.iter().enumerate() {
@@ -151,7 +154,13 @@ fn generate_batch(
 
 /// Teacher-forced decoding (the reference system's evaluation): at each position the most
 /// likely next token given the TRUE prefix; residuals read at each position.
-pub fn teacher_forced(net: &Mapper, tokenizer: &Tokenizer, windows: &[WindowExample], max_tokens: usize, device: Device) -> Vec<DecodedWindow> {
+pub fn teacher_forced(
+    net: &Mapper,
+    tokenizer: &Tokenizer,
+    windows: &[WindowExample],
+    max_tokens: usize,
+    device: Device,
+) -> Vec<DecodedWindow> {
     let scales = ResidualScales::new(tokenizer);
     let bos = tokenizer.vocab().id(Token::Bos).expect("BOS exists");
     let mut out = Vec::with_capacity(windows.len());

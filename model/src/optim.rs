@@ -70,8 +70,13 @@ impl AdamW {
 
     /// The global gradient norm (before clipping).
     pub fn grad_norm(&self) -> f64 {
-        let squares: Vec<Tensor> =
-            self.params.iter().map(|(_, p)| p.grad()).filter(|g| g.defined()).map(|g| g.pow_tensor_scalar(2).sum(Kind::Float)).collect();
+        let squares: Vec<Tensor> = self
+            .params
+            .iter()
+            .map(|(_, p)| p.grad())
+            .filter(|g| g.defined())
+            .map(|g| g.pow_tensor_scalar(2).sum(Kind::Float))
+            .collect();
         if squares.is_empty() {
             return 0.0;
         }
@@ -135,7 +140,14 @@ mod tests {
 
     #[test]
     fn schedule_warms_up_then_restarts() {
-        let c = TrainingConfig { learning_rate: 1.0, warmup_steps: 10, restart_period: 100, restart_mult: 2, min_lr_fraction: 0.0, ..Default::default() };
+        let c = TrainingConfig {
+            learning_rate: 1.0,
+            warmup_steps: 10,
+            restart_period: 100,
+            restart_mult: 2,
+            min_lr_fraction: 0.0,
+            ..Default::default()
+        };
         assert!((learning_rate(&c, 0) - 0.1).abs() < 1e-12);
         assert!((learning_rate(&c, 10) - 1.0).abs() < 1e-12);
         assert!((learning_rate(&c, 60) - 0.5).abs() < 1e-9);

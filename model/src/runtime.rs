@@ -48,7 +48,13 @@ pub fn runtime_info() -> RuntimeInfo {
 }
 
 unsafe extern "C" {
-    fn mapflow_autocast_state(device: i32, enabled: *mut bool, dtype: *mut i32, error: *mut c_char, error_length: usize) -> i32;
+    fn mapflow_autocast_state(
+        device: i32,
+        enabled: *mut bool,
+        dtype: *mut i32,
+        error: *mut c_char,
+        error_length: usize,
+    ) -> i32;
     fn mapflow_autocast_enter(device: i32, enabled: bool, dtype: i32, error: *mut c_char, error_length: usize) -> i32;
     fn mapflow_autocast_exit(device: i32, enabled: bool, dtype: i32, error: *mut c_char, error_length: usize) -> i32;
 }

@@ -47,7 +47,13 @@ pub struct StepOutcome {
 /// The loss tensor and its parts for `batch` (dropout as given); the forward pass runs under
 /// bf16 autocast on `autocast`'s device when given (on a device the shim does not cover, in
 /// float32). The losses are taken in float32.
-fn loss_of(net: &Mapper, batch: &DeviceBatch, weights: &TrainingConfig, dropout: f64, autocast: Option<Device>) -> (Tensor, Tensor, Tensor) {
+fn loss_of(
+    net: &Mapper,
+    batch: &DeviceBatch,
+    weights: &TrainingConfig,
+    dropout: f64,
+    autocast: Option<Device>,
+) -> (Tensor, Tensor, Tensor) {
     let guard = autocast.and_then(|device| Autocast::bf16(device).ok());
     let memory = net.memory(&batch.audio, &batch.conditioning, dropout);
     let (logits, residuals) = net.decoder.forward(&batch.inputs, &memory, dropout);
@@ -62,8 +68,9 @@ fn loss_of(net: &Mapper, batch: &DeviceBatch, weights: &TrainingConfig, dropout:
         0.0,
     );
     let mask = &batch.residual_mask;
-    let smooth = (residuals.to_kind(Kind::Float) * mask).smooth_l1_loss(&(&batch.residuals * mask), Reduction::Sum, 1.0)
-        / mask.sum(Kind::Float).clamp_min(1.0);
+    let smooth =
+        (residuals.to_kind(Kind::Float) * mask).smooth_l1_loss(&(&batch.residuals * mask), Reduction::Sum, 1.0)
+            / mask.sum(Kind::Float).clamp_min(1.0);
     let mut total = &ce + &smooth * weights.residual_weight;
     if let (Some(labels), Some(onsets)) = (&batch.onsets, onsets) {
         total += onset_loss(&onsets.to_kind(Kind::Float), labels) * weights.onset_weight;
@@ -84,8 +91,12 @@ fn onset_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
     let n = encoded.min(pooled.size()[1]);
     let (logits, pooled) = (logits.narrow(1, 0, n), pooled.narrow(1, 0, n));
     let known = pooled.ge(0.0).to_kind(Kind::Float);
-    logits.binary_cross_entropy_with_logits::<Tensor>(&pooled.clamp_min(0.0), Some(known.shallow_clone()), None, Reduction::Sum)
-        / known.sum(Kind::Float).clamp_min(1.0)
+    logits.binary_cross_entropy_with_logits::<Tensor>(
+        &pooled.clamp_min(0.0),
+        Some(known.shallow_clone()),
+        None,
+        Reduction::Sum,
+    ) / known.sum(Kind::Float).clamp_min(1.0)
 }
 
 fn loss_values(total: &Tensor, ce: &Tensor, smooth: &Tensor) -> Loss {
@@ -195,7 +206,9 @@ pub(crate) mod tests {
 
     fn batch(tokenizer: &Tokenizer) -> DeviceBatch {
         let example = |seed: f32| WindowExample {
-            features: (0..FEATURE_CHANNELS as usize * 300).map(|i| ((i as f32 * 0.37 + seed).sin() * 20.0) - 40.0).collect(),
+            features: (0..FEATURE_CHANNELS as usize * 300)
+                .map(|i| ((i as f32 * 0.37 + seed).sin() * 20.0) - 40.0)
+                .collect(),
             grid_start: -0.5,
             beats_per_frame: 0.05,
             stars: 4.0,
@@ -221,7 +234,10 @@ pub(crate) mod tests {
         let before = autocast_state(Device::Cpu).unwrap();
         for _ in 0..2 {
             let outcome = trainer.train_step(&batch);
-            assert!(outcome.skipped.is_none() && outcome.loss.total.is_finite() && outcome.grad_norm > 0.0, "{outcome:?}");
+            assert!(
+                outcome.skipped.is_none() && outcome.loss.total.is_finite() && outcome.grad_norm > 0.0,
+                "{outcome:?}"
+            );
         }
         assert!(trainer.evaluate(&batch).total.is_finite());
         assert_eq!(autocast_state(Device::Cpu).unwrap(), before, "the step leaves autocast as it found it");

@@ -222,7 +222,8 @@ pub fn hit_f1(predicted: &[HitObject], truth: &[HitObject], tolerance_ms: f64, t
 
 /// Rhythm F1: [`hit_f1`] on start times only (cost `|Δt|`).
 pub fn rhythm_f1(predicted: &[HitObject], truth: &[HitObject], tolerance_ms: f64) -> F1Score {
-    let pairs = match_by_time(predicted, truth, tolerance_ms, |i, j| Some((predicted[i].time_ms - truth[j].time_ms).abs()));
+    let pairs =
+        match_by_time(predicted, truth, tolerance_ms, |i, j| Some((predicted[i].time_ms - truth[j].time_ms).abs()));
     F1Score::new(pairs.len(), predicted.len(), truth.len())
 }
 
@@ -419,7 +420,14 @@ mod tests {
 
     /// Brute force over all partial matchings: most pairs, then least cost.
     fn brute_force(cost: &[Vec<Option<f64>>], m: usize) -> (usize, f64) {
-        fn go(i: usize, cost: &[Vec<Option<f64>>], used: &mut Vec<bool>, pairs: usize, total: f64, best: &mut (usize, f64)) {
+        fn go(
+            i: usize,
+            cost: &[Vec<Option<f64>>],
+            used: &mut Vec<bool>,
+            pairs: usize,
+            total: f64,
+            best: &mut (usize, f64),
+        ) {
             if i == cost.len() {
                 if pairs > best.0 || (pairs == best.0 && total < best.1 - 1e-9) {
                     *best = (pairs, total);

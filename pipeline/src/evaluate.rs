@@ -26,8 +26,8 @@ use operators::tokenizer::{Tokenizer, Window, merge_predict_regions};
 use serde::Serialize;
 use tch::Device;
 
-use crate::shards::training_rows::{TrackFeatures, read_token_rows, read_track_features};
 use crate::shards::rows::{Split, TokenRow};
+use crate::shards::training_rows::{TrackFeatures, read_token_rows, read_track_features};
 use crate::train::dataset::DataSet;
 
 /// What to evaluate.
@@ -112,7 +112,18 @@ fn map_objects(tokenizer: &Tokenizer, rows: &[TokenRow], decoded: &[DecodedWindo
     let config = &tokenizer.config().windows;
     merge_predict_regions(rows.iter().zip(decoded).enumerate().map(|(i, (row, d))| {
         let window: Window = config.window_at(i, row.window_start_ms);
-        (window, tokenizer.detokenize(&d.tokens, &d.residuals, &row.grid_timing(), Difficulty::default().slider_multiplier, &window).objects)
+        (
+            window,
+            tokenizer
+                .detokenize(
+                    &d.tokens,
+                    &d.residuals,
+                    &row.grid_timing(),
+                    Difficulty::default().slider_multiplier,
+                    &window,
+                )
+                .objects,
+        )
     }))
 }
 
@@ -128,7 +139,12 @@ fn stars_of(objects: &[HitObject], row: &TokenRow) -> anyhow::Result<f64> {
     Ok(star_rating(&map.name, &to_osu_string(&map, "")?)?)
 }
 
-fn score_mode(tokenizer: &Tokenizer, maps: &[MapWindows], decoded: &[DecodedWindow], scores: &mut ModeScores) -> Vec<Vec<HitObject>> {
+fn score_mode(
+    tokenizer: &Tokenizer,
+    maps: &[MapWindows],
+    decoded: &[DecodedWindow],
+    scores: &mut ModeScores,
+) -> Vec<Vec<HitObject>> {
     let mut at = 0;
     let mut predicted_maps = Vec::with_capacity(maps.len());
     let (mut mae, mut iou, mut edit, mut windows) = (0.0, 0.0, 0.0, 0usize);
@@ -180,7 +196,10 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
     }
     let mut maps: Vec<MapWindows> = Vec::new();
     'chunks: for chunk in data.chunks()? {
-        let rows: Vec<TokenRow> = read_token_rows(&chunk.tokens)?.into_iter().filter(|r| options.split.is_none_or(|s| r.split == s)).collect();
+        let rows: Vec<TokenRow> = read_token_rows(&chunk.tokens)?
+            .into_iter()
+            .filter(|r| options.split.is_none_or(|s| r.split == s))
+            .collect();
         if rows.is_empty() {
             continue;
         }

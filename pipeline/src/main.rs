@@ -65,9 +65,7 @@ fn main() -> std::process::ExitCode {
     };
     // symphonia logs every failed container probe as an error; ours already names the input.
     let filter = format!("{level},symphonia_core=off,symphonia_bundle_mp3=off");
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter))
-        .format_timestamp(None)
-        .init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter)).format_timestamp(None).init();
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args),
         Command::Features(args) => commands::features::run(args),

@@ -82,7 +82,10 @@ mod tests {
     fn a_panic_becomes_a_reject_naming_the_input_and_the_message() {
         let caught = catch_panic::<()>("a.tar:000001", "decode", || panic!("index out of bounds"));
         let reject = caught.unwrap_err();
-        assert_eq!((reject.origin.as_str(), reject.stage.as_str(), reject.kind.as_str()), ("a.tar:000001", "decode", "panic"));
+        assert_eq!(
+            (reject.origin.as_str(), reject.stage.as_str(), reject.kind.as_str()),
+            ("a.tar:000001", "decode", "panic")
+        );
         assert!(reject.reason.contains("index out of bounds"), "{}", reject.reason);
         let formatted = catch_panic::<()>("b", "tokenize", || panic!("bad {}", 7)).unwrap_err();
         assert!(formatted.reason.contains("bad 7"), "{}", formatted.reason);

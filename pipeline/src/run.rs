@@ -78,7 +78,9 @@ fn wait_for_manifest(out: &Path, gate: &ChunkGate) -> anyhow::Result<()> {
 pub fn run(options: RunOptions, source: SourceOpener) -> anyhow::Result<RunSummary> {
     let RunOptions { mut preprocess, mut train, max_chunks_ahead } = options;
     if preprocess.cluster.processes > 1 {
-        bail!("mapflow run works in one process (--workers threads); for a cluster, run `preprocess` and `train --follow`");
+        bail!(
+            "mapflow run works in one process (--workers threads); for a cluster, run `preprocess` and `train --follow`"
+        );
     }
     train::check_run_directory(&train)?;
     let started = Instant::now();

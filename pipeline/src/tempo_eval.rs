@@ -128,17 +128,27 @@ pub fn accuracy(spec: &TempoBenchSpec) -> anyhow::Result<TempoAccuracy> {
             let audio = load_bytes(&name, bytes, feature_config.sample_rate, &DecodeOptions::default())?;
             let features = extractor.extract(&audio.samples);
             let features_time = clock.elapsed();
-            let input = TempoInput { name: &name, features: &features, feature_config: &feature_config, samples: Some(&audio.samples) };
+            let input = TempoInput {
+                name: &name,
+                features: &features,
+                feature_config: &feature_config,
+                samples: Some(&audio.samples),
+            };
             let clock = Instant::now();
             let estimate = estimate_tempo(&input, &tempo_config).ok();
             let estimate_time = clock.elapsed();
             let beat_ms = song.grid.beat_length_ms;
             let stored = TempoInput { samples: None, ..input };
-            let features_only_bpm_error = estimate_tempo(&stored, &tempo_config).map_or(f64::INFINITY, |e| e.bpm - 60_000.0 / beat_ms);
+            let features_only_bpm_error =
+                estimate_tempo(&stored, &tempo_config).map_or(f64::INFINITY, |e| e.bpm - 60_000.0 / beat_ms);
             let (bpm_error, offset_error_ms, downbeat_right) = match &estimate {
                 Some(e) => {
                     let shift = e.offset_ms - song.grid.offset_ms;
-                    (e.bpm - 60_000.0 / beat_ms, wrap(shift, beat_ms), wrap(shift, 4.0 * beat_ms).abs() <= OFFSET_TOLERANCE_MS)
+                    (
+                        e.bpm - 60_000.0 / beat_ms,
+                        wrap(shift, beat_ms),
+                        wrap(shift, 4.0 * beat_ms).abs() <= OFFSET_TOLERANCE_MS,
+                    )
                 }
                 None => (f64::INFINITY, f64::INFINITY, false),
             };
@@ -159,7 +169,8 @@ pub fn accuracy(spec: &TempoBenchSpec) -> anyhow::Result<TempoAccuracy> {
         }
     }
     anyhow::ensure!(!songs.is_empty(), "no songs: give at least one stretch");
-    let share = |keep: &dyn Fn(&SongResult) -> bool| songs.iter().filter(|s| keep(s)).count() as f64 / songs.len() as f64;
+    let share =
+        |keep: &dyn Fn(&SongResult) -> bool| songs.iter().filter(|s| keep(s)).count() as f64 / songs.len() as f64;
     let within = songs.iter().filter(|s| s.within_targets()).count();
     let per_3min = |time: &dyn Fn(&SongResult) -> Duration| {
         songs.iter().map(|s| time(s).as_secs_f64() * 180.0 / s.seconds.max(1e-9)).sum::<f64>() / songs.len() as f64
@@ -168,7 +179,8 @@ pub fn accuracy(spec: &TempoBenchSpec) -> anyhow::Result<TempoAccuracy> {
         bpm_share: share(&|s| s.bpm_error.abs() <= BPM_TOLERANCE),
         offset_share: share(&|s| s.offset_error_ms.abs() <= OFFSET_TOLERANCE_MS),
         within_targets_share: within as f64 / songs.len() as f64,
-        downbeat_share: songs.iter().filter(|s| s.within_targets() && s.downbeat_right).count() as f64 / within.max(1) as f64,
+        downbeat_share: songs.iter().filter(|s| s.within_targets() && s.downbeat_right).count() as f64
+            / within.max(1) as f64,
         features_only_bpm_share: share(&|s| s.features_only_bpm_error.abs() <= BPM_TOLERANCE),
         low_confidence_share: share(&|s| s.estimate.is_none_or(|e| e.low_confidence)),
         estimate_seconds_per_3min: per_3min(&|s| s.estimate_time),

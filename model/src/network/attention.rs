@@ -7,8 +7,8 @@
 //! x_kv ─► Wv ─┘         ▲ cached k, v grow by one step per decoded token
 //! ```
 
-use tch::nn::{self, Module};
 use tch::Tensor;
+use tch::nn::{self, Module};
 
 /// Keys and values of earlier positions (`[batch, heads, len, head_dim]` each).
 #[derive(Debug)]
@@ -73,7 +73,10 @@ impl Attention {
 
     /// The cache of `memory`'s keys and values, computed once per decode (cross-attention).
     pub fn cache_of(&self, memory: &Tensor) -> KvCache {
-        KvCache { keys: self.split_heads(&self.key.forward(memory)), values: self.split_heads(&self.value.forward(memory)) }
+        KvCache {
+            keys: self.split_heads(&self.key.forward(memory)),
+            values: self.split_heads(&self.value.forward(memory)),
+        }
     }
 
     /// Cross-attention of one new position `x` (`[batch, 1, d]`) over a cached memory.

@@ -109,7 +109,10 @@ impl TokenDecoder {
             norm: nn::layer_norm(&vs / "norm", vec![c.d_model], Default::default()),
             token_head: nn::linear(&vs / "token_head", c.d_model, size, Default::default()),
             residual_head: nn::linear(&vs / "residual_head", c.d_model, RESIDUAL_CHANNELS, Default::default()),
-            pointer: vocab.time.filter(|_| c.time_pointer).map(|bins| TimePointer::new(&vs / "time_pointer", c.d_model, bins)),
+            pointer: vocab
+                .time
+                .filter(|_| c.time_pointer)
+                .map(|bins| TimePointer::new(&vs / "time_pointer", c.d_model, bins)),
             max_tokens: c.max_tokens,
         }
     }
@@ -198,13 +201,18 @@ mod tests {
         let audio = Tensor::randn([2, 6, 16], (Kind::Float, Device::Cpu));
         let memory = || Memory {
             states: Tensor::cat(&[Tensor::ones([2, 1, 16], (Kind::Float, Device::Cpu)), audio.shallow_clone()], 1),
-            pointer: Some(pointer.read(&audio, &Tensor::from_slice(&[-0.5f32, -1.0]), &Tensor::from_slice(&[0.5f32, 0.4]))),
+            pointer: Some(pointer.read(
+                &audio,
+                &Tensor::from_slice(&[-0.5f32, -1.0]),
+                &Tensor::from_slice(&[0.5f32, 0.4]),
+            )),
         };
         // BOS, TIME 3, CIRCLE, TIME 7, POS: TIME tokens take the pointer's path.
         let tokens = Tensor::from_slice(&[1i64, 13, 4, 17, 25, 1, 11, 5, 21, 26]).view([2, 5]);
         let (full, _) = tch::no_grad(|| decoder.forward(&tokens, &memory(), 0.0));
         let mut cache = decoder.start(memory());
-        let stepped: Vec<Tensor> = (0..5).map(|i| tch::no_grad(|| decoder.step(&tokens.select(1, i), &mut cache).0)).collect();
+        let stepped: Vec<Tensor> =
+            (0..5).map(|i| tch::no_grad(|| decoder.step(&tokens.select(1, i), &mut cache).0)).collect();
         let stepped = Tensor::stack(&stepped, 1);
         assert!(f64::try_from((full - stepped).abs().max()).unwrap() < 1e-4);
     }

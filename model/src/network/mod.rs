@@ -110,9 +110,10 @@ impl Mapper {
     /// The memory the decoder reads.
     pub fn memory(&self, audio: &AudioInputs, conditioning: &Conditioning, dropout: f64) -> Memory {
         let encoded = self.encoder.forward(&audio.features, &audio.grid_start, &audio.beats_per_frame, dropout);
-        let pointer = self.decoder.pointer().map(|p| {
-            p.read(&encoded, &audio.grid_start, &(&audio.beats_per_frame * self.encoder.stride() as f64))
-        });
+        let pointer = self
+            .decoder
+            .pointer()
+            .map(|p| p.read(&encoded, &audio.grid_start, &(&audio.beats_per_frame * self.encoder.stride() as f64)));
         // Stars around the middle of the usual 0–10 range; BPM as octaves from 160.
         let code = Tensor::stack(&[&conditioning.stars / 5.0 - 1.0, (&conditioning.bpm / 160.0).log2()], -1);
         let cond = self.conditioning.forward(&code.to_kind(Kind::Float)).unsqueeze(1);
@@ -120,7 +121,13 @@ impl Mapper {
     }
 
     /// Teacher-forced logits `[B, L, V]` and residuals `[B, L, 3]` for `tokens` `[B, L]`.
-    pub fn forward(&self, audio: &AudioInputs, conditioning: &Conditioning, tokens: &Tensor, dropout: f64) -> (Tensor, Tensor) {
+    pub fn forward(
+        &self,
+        audio: &AudioInputs,
+        conditioning: &Conditioning,
+        tokens: &Tensor,
+        dropout: f64,
+    ) -> (Tensor, Tensor) {
         self.decoder.forward(tokens, &self.memory(audio, conditioning, dropout), dropout)
     }
 

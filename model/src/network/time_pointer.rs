@@ -91,7 +91,8 @@ impl TimePointer {
         let above = (&below + 1).clamp_max(frames - 1);
         let at_bins = |frames: Tensor| {
             let kind = frames.kind();
-            let mixed = frames.gather(1, &below, false) * &below_weight + frames.gather(1, &above, false) * &above_weight;
+            let mixed =
+                frames.gather(1, &below, false) * &below_weight + frames.gather(1, &above, false) * &above_weight;
             (mixed * &inside).to_kind(kind)
         };
         PointerMemory { keys: at_bins(self.key.forward(audio)), values: at_bins(self.value.forward(audio)) }

@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use symphonia::core::audio::layouts::CHANNEL_LAYOUT_MONO;
-use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoderOptions};
 use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
+use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoderOptions};
 use symphonia::core::codecs::registry::CodecRegistry;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
@@ -94,10 +94,7 @@ pub struct DecodedAudio {
 pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<DecodedAudio, AudioError> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|source| AudioError::Io { input: name.clone(), source })?;
-    let len = file
-        .metadata()
-        .map_err(|source| AudioError::Io { input: name.clone(), source })?
-        .len();
+    let len = file.metadata().map_err(|source| AudioError::Io { input: name.clone(), source })?.len();
     if len == 0 {
         return Err(AudioError::Empty { input: name });
     }
@@ -121,11 +118,7 @@ pub fn decode_count() -> u64 {
     DECODES.load(Ordering::Relaxed)
 }
 
-fn decode_source(
-    name: String,
-    source: Box<dyn MediaSource>,
-    opts: &DecodeOptions,
-) -> Result<DecodedAudio, AudioError> {
+fn decode_source(name: String, source: Box<dyn MediaSource>, opts: &DecodeOptions) -> Result<DecodedAudio, AudioError> {
     DECODES.fetch_add(1, Ordering::Relaxed);
     let stream = MediaSourceStream::new(source, Default::default());
     // No extension hint: the container is recognised from its bytes alone.
@@ -133,9 +126,8 @@ fn decode_source(
         .probe(&Hint::new(), stream, FormatOptions::default(), MetadataOptions::default())
         .map_err(|e| AudioError::UnknownFormat { input: name.clone(), reason: e.to_string() })?;
 
-    let track = format
-        .default_track(TrackType::Audio)
-        .ok_or_else(|| AudioError::NoAudioTrack { input: name.clone() })?;
+    let track =
+        format.default_track(TrackType::Audio).ok_or_else(|| AudioError::NoAudioTrack { input: name.clone() })?;
     let track_id = track.id;
     let params = track
         .codec_params
@@ -253,7 +245,14 @@ fn decode_source(
     for w in &warnings {
         log::warn!("{w}");
     }
-    Ok(DecodedAudio { name, stream_rate: sample_rate, audio: MonoAudio { samples: mono, sample_rate: rate }, channels, codec, warnings })
+    Ok(DecodedAudio {
+        name,
+        stream_rate: sample_rate,
+        audio: MonoAudio { samples: mono, sample_rate: rate },
+        channels,
+        codec,
+        warnings,
+    })
 }
 
 /// Appends the mean of each interleaved frame's `channels` samples to `out`.
@@ -281,7 +280,10 @@ mod tests {
         assert_eq!(opus(48_000, Some(96_000)), 48_000, "never above the stream");
         assert_eq!(opus(48_000, None), 48_000);
         assert_eq!(opus(44_100, Some(22_050)), 44_100, "only rates that divide the stream's");
-        assert_eq!(decode_rate(symphonia::core::codecs::audio::well_known::CODEC_ID_VORBIS, 44_100, Some(22_050)), 44_100);
+        assert_eq!(
+            decode_rate(symphonia::core::codecs::audio::well_known::CODEC_ID_VORBIS, 44_100, Some(22_050)),
+            44_100
+        );
     }
 
     #[test]

@@ -47,12 +47,7 @@ pub fn load_file(path: &Path, sample_rate: u32, opts: &DecodeOptions) -> Result<
 }
 
 /// Decodes in-memory bytes (e.g. a tar member) named `name` and resamples to `sample_rate`.
-pub fn load_bytes(
-    name: &str,
-    bytes: Vec<u8>,
-    sample_rate: u32,
-    opts: &DecodeOptions,
-) -> Result<MonoAudio, AudioError> {
+pub fn load_bytes(name: &str, bytes: Vec<u8>, sample_rate: u32, opts: &DecodeOptions) -> Result<MonoAudio, AudioError> {
     let decoded = decode_bytes(name, bytes, &opts.clone().resampling_to(sample_rate))?;
     resample(&decoded.name, decoded.audio, sample_rate)
 }

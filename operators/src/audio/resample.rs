@@ -27,9 +27,7 @@ pub fn resample(name: &str, audio: MonoAudio, target_rate: u32) -> Result<MonoAu
         Fft::<f32>::new(audio.sample_rate as usize, target_rate as usize, CHUNK_FRAMES, 1, FixedSync::Input)
             .map_err(|e| err(e.to_string()))?;
     let input = InterleavedSlice::new(&audio.samples, 1, audio.samples.len()).map_err(|e| err(e.to_string()))?;
-    let output = resampler
-        .process_all(&input, audio.samples.len(), None)
-        .map_err(|e| err(e.to_string()))?;
+    let output = resampler.process_all(&input, audio.samples.len(), None).map_err(|e| err(e.to_string()))?;
     Ok(MonoAudio { samples: output.take_data(), sample_rate: target_rate })
 }
 
@@ -53,9 +51,7 @@ mod tests {
             // Same sine at the new rate, aligned to within half an output sample (23 µs): at
             // 441 Hz a half-sample shift alone gives an error of sin(π·441/22050) ≈ 0.063.
             let reference = sine(441.0, 22_050, 1.0);
-            let max_err = (2_000..20_000)
-                .map(|i| (out.samples[i] - reference[i]).abs())
-                .fold(0.0f32, f32::max);
+            let max_err = (2_000..20_000).map(|i| (out.samples[i] - reference[i]).abs()).fold(0.0f32, f32::max);
             assert!(max_err < 0.07, "rate {rate}: max error {max_err}");
         }
     }

@@ -22,9 +22,12 @@ pub fn read_tags(path: &Path) -> SongTags {
     let mut tags = SongTags::default();
     let Ok(file) = File::open(path) else { return tags };
     let stream = MediaSourceStream::new(Box::new(file), Default::default());
-    let Ok(mut format) =
-        symphonia::default::get_probe().probe(&Hint::new(), stream, FormatOptions::default(), MetadataOptions::default())
-    else {
+    let Ok(mut format) = symphonia::default::get_probe().probe(
+        &Hint::new(),
+        stream,
+        FormatOptions::default(),
+        MetadataOptions::default(),
+    ) else {
         return tags;
     };
     let mut metadata = format.metadata();

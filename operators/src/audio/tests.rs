@@ -67,7 +67,8 @@ fn opus_decodes_at_the_lowest_native_rate_at_or_above_the_target() {
     let onset_diff = a.onset().iter().zip(b.onset()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(onset_diff < 0.05 * onset_peak, "onset strength differs by up to {onset_diff} (peak {onset_peak})");
     // Other codecs keep the stream's rate.
-    let mp3 = decode_file(&testdata::path("audio/formats/clicks.mp3"), &DecodeOptions::default().resampling_to(22_050)).unwrap();
+    let mp3 = decode_file(&testdata::path("audio/formats/clicks.mp3"), &DecodeOptions::default().resampling_to(22_050))
+        .unwrap();
     assert_eq!(mp3.audio.sample_rate, mp3.stream_rate);
 }
 

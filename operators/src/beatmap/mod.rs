@@ -344,8 +344,11 @@ pub fn parse_beatmap(name: &str, text: &str) -> Result<Beatmap, BeatmapError> {
         .iter()
         .map(|t| RedLine { time_ms: t.time, beat_len_ms: t.beat_len, meter: t.time_signature.numerator.get() })
         .collect();
-    let green =
-        cp.difficulty_points.iter().map(|d| GreenLine { time_ms: d.time, slider_velocity: d.slider_velocity }).collect();
+    let green = cp
+        .difficulty_points
+        .iter()
+        .map(|d| GreenLine { time_ms: d.time, slider_velocity: d.slider_velocity })
+        .collect();
     let timing = TimingModel::new(red, green);
 
     let mut objects = Vec::with_capacity(map.hit_objects.len());
@@ -355,9 +358,7 @@ pub fn parse_beatmap(name: &str, text: &str) -> Result<Beatmap, BeatmapError> {
         }
         let (pos, new_combo, kind) = match &mut h.kind {
             HitObjectKind::Circle(c) => (point(c.pos), c.new_combo, ObjectKind::Circle),
-            HitObjectKind::Spinner(s) => {
-                (point(s.pos), s.new_combo, ObjectKind::Spinner { duration_ms: s.duration })
-            }
+            HitObjectKind::Spinner(s) => (point(s.pos), s.new_combo, ObjectKind::Spinner { duration_ms: s.duration }),
             HitObjectKind::Slider(s) => {
                 let head = point(s.pos);
                 let length_px = s.path.curve().dist();
@@ -377,8 +378,7 @@ pub fn parse_beatmap(name: &str, text: &str) -> Result<Beatmap, BeatmapError> {
                         segment: p.path_type.map(CurveKind::from_path_type),
                     })
                     .collect();
-                let slider =
-                    Slider { path, repeats: s.repeat_count.max(0) as u32, length_px, span_ms };
+                let slider = Slider { path, repeats: s.repeat_count.max(0) as u32, length_px, span_ms };
                 (head, s.new_combo, ObjectKind::Slider(slider))
             }
             HitObjectKind::Hold(_) => {

@@ -91,7 +91,8 @@ fn renatus_objects_timing_and_sliders() {
         if let ObjectKind::Slider(s) = &o.kind {
             // Slide duration = length / (multiplier · 100 · SV) · beat length, SV from green lines.
             let sv = map.timing.slider_velocity_at(o.time_ms);
-            let expected = s.length_px / (map.difficulty.slider_multiplier * 100.0 * sv) * map.timing.beat_len_at(o.time_ms);
+            let expected =
+                s.length_px / (map.difficulty.slider_multiplier * 100.0 * sv) * map.timing.beat_len_at(o.time_ms);
             assert!((s.span_ms - expected).abs() < 1e-6, "{} ms: {} vs {expected}", o.time_ms, s.span_ms);
             assert_eq!(s.path[0].pos, o.pos);
             assert!(s.path[0].segment.is_some());
@@ -104,7 +105,12 @@ fn assert_same_objects(name: &str, a: &[HitObject], b: &[HitObject]) {
     for (x, y) in a.iter().zip(b) {
         let at = format!("{name} @ {} ms", x.time_ms);
         assert!((x.time_ms - y.time_ms).abs() <= 1.0, "{at}: start {} vs {}", x.time_ms, y.time_ms);
-        assert!((x.end_time_ms() - y.end_time_ms()).abs() <= 1.0, "{at}: end {} vs {}", x.end_time_ms(), y.end_time_ms());
+        assert!(
+            (x.end_time_ms() - y.end_time_ms()).abs() <= 1.0,
+            "{at}: end {} vs {}",
+            x.end_time_ms(),
+            y.end_time_ms()
+        );
         assert!(x.pos.distance(y.pos) <= 1.0, "{at}: {:?} vs {:?}", x.pos, y.pos);
         match (&x.kind, &y.kind) {
             (ObjectKind::Circle, ObjectKind::Circle) | (ObjectKind::Spinner { .. }, ObjectKind::Spinner { .. }) => {}
@@ -143,7 +149,8 @@ fn written_maps_reparse_to_the_same_objects_and_stars() {
 #[test]
 fn maps_without_combos_get_one_per_bar_and_after_spinners() {
     let timing = TimingModel::constant(0.0, 120.0); // 500 ms beats, 2000 ms bars
-    let circle = |t: f64| HitObject { time_ms: t, pos: Point { x: 0.0, y: 0.0 }, new_combo: false, kind: ObjectKind::Circle };
+    let circle =
+        |t: f64| HitObject { time_ms: t, pos: Point { x: 0.0, y: 0.0 }, new_combo: false, kind: ObjectKind::Circle };
     let spinner = HitObject { kind: ObjectKind::Spinner { duration_ms: 100.0 }, ..circle(2500.0) };
     let mut objects = vec![circle(0.0), circle(1000.0), circle(2000.0), spinner, circle(3000.0), circle(4000.0)];
     new_combo_per_bar(&mut objects, &timing);
@@ -224,8 +231,18 @@ fn small_map() -> Beatmap {
         difficulty: Difficulty::default(),
         timing: TimingModel::constant(1000.0, 120.0),
         objects: vec![
-            HitObject { time_ms: 1000.0, pos: Point { x: 256.4, y: 191.6 }, new_combo: false, kind: ObjectKind::Circle },
-            HitObject { time_ms: 1500.0, pos: Point { x: 100.0, y: 100.0 }, new_combo: false, kind: ObjectKind::Slider(slider) },
+            HitObject {
+                time_ms: 1000.0,
+                pos: Point { x: 256.4, y: 191.6 },
+                new_combo: false,
+                kind: ObjectKind::Circle,
+            },
+            HitObject {
+                time_ms: 1500.0,
+                pos: Point { x: 100.0, y: 100.0 },
+                new_combo: false,
+                kind: ObjectKind::Slider(slider),
+            },
             HitObject {
                 time_ms: 3000.0,
                 pos: Point { x: 256.0, y: 192.0 },

@@ -18,7 +18,9 @@ use rosu_map::section::hit_objects::{
 use rosu_map::section::timing_points::{DifficultyPoint, TimeSignature, TimingPoint};
 use rosu_map::util::Pos;
 
-use super::{Beatmap, CurveKind, HitObject, ObjectKind, PLAYFIELD_HEIGHT, PLAYFIELD_WIDTH, PathPoint, Point, TimingModel};
+use super::{
+    Beatmap, CurveKind, HitObject, ObjectKind, PLAYFIELD_HEIGHT, PLAYFIELD_WIDTH, PathPoint, Point, TimingModel,
+};
 
 /// Lowest slider velocity osu! accepts.
 pub const MIN_SLIDER_VELOCITY: f64 = 0.1;

@@ -152,9 +152,7 @@ impl FeatureConfig {
     /// Loads and validates a preset such as `configs/features/default.toml`.
     pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
         let config: Self = read_toml(path)?;
-        config
-            .validate()
-            .map_err(|message| ConfigError::Invalid { path: path.display().to_string(), message })?;
+        config.validate().map_err(|message| ConfigError::Invalid { path: path.display().to_string(), message })?;
         Ok(config)
     }
 
@@ -224,7 +222,10 @@ mod tests {
     #[test]
     fn reference_preset_is_torchaudio_style() {
         let c = FeatureConfig::from_toml_file(&preset("reference.toml")).unwrap();
-        assert_eq!((c.mel_scale, c.mel_norm, c.padding, c.window_normalized), (MelScale::Htk, MelNorm::None, Padding::Reflect, true));
+        assert_eq!(
+            (c.mel_scale, c.mel_norm, c.padding, c.window_normalized),
+            (MelScale::Htk, MelNorm::None, Padding::Reflect, true)
+        );
         assert_ne!(c.hash(), FeatureConfig::default().hash());
     }
 

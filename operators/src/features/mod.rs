@@ -13,7 +13,7 @@ mod mel;
 mod onset;
 mod stft;
 
-pub use config::{read_toml, ConfigError, FEATURES_VERSION, FeatureConfig, MelNorm, MelScale, OnsetConfig, Padding};
+pub use config::{ConfigError, FEATURES_VERSION, FeatureConfig, MelNorm, MelScale, OnsetConfig, Padding, read_toml};
 pub use mel::{MelFilterbank, hz_to_mel, mel_edges_hz, mel_to_hz};
 pub use onset::{onset_delay_frames, onset_strength, power_to_db_in_place};
 pub use stft::{Stft, periodic_hann};
@@ -122,12 +122,7 @@ mod tests {
 
         // Onset strength: within 1e-3 of its maximum, frame for frame.
         let onset_max = onset_ref.iter().fold(0.0f32, |m, &x| m.max(x));
-        let worst_onset = features
-            .onset()
-            .iter()
-            .zip(&onset_ref)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let worst_onset = features.onset().iter().zip(&onset_ref).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(worst_onset <= 1e-3 * onset_max, "worst onset error {worst_onset} (max {onset_max})");
         assert!(features.onset()[..3].iter().all(|&v| v == 0.0), "librosa's leading zero frames");
     }

@@ -44,11 +44,8 @@ impl Stft {
     /// Plans the FFT for `config`.
     pub fn new(config: &FeatureConfig) -> Self {
         let window64 = periodic_hann(config.n_fft);
-        let power_scale = if config.window_normalized {
-            (1.0 / window64.iter().map(|w| w * w).sum::<f64>()) as f32
-        } else {
-            1.0
-        };
+        let power_scale =
+            if config.window_normalized { (1.0 / window64.iter().map(|w| w * w).sum::<f64>()) as f32 } else { 1.0 };
         Self {
             fft: RealFftPlanner::<f32>::new().plan_fft_forward(config.n_fft),
             window: window64.into_iter().map(|w| w as f32).collect(),

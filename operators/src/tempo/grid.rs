@@ -58,7 +58,13 @@ pub(super) struct BeatFit {
 /// Fits the grid to `events` (at least one): of the `candidates` whose coherence is at least
 /// [`MIN_RELATIVE_COHERENCE`] of the best one's, the most salient, refined, then [`place`]d on
 /// the tempo `envelope` (one value per `frame_seconds`).
-pub(super) fn fit(events: &[OnsetEvent], candidates: &[Candidate], envelope: &[f64], frame_seconds: f64, config: &TempoConfig) -> BeatFit {
+pub(super) fn fit(
+    events: &[OnsetEvent],
+    candidates: &[Candidate],
+    envelope: &[f64],
+    frame_seconds: f64,
+    config: &TempoConfig,
+) -> BeatFit {
     let lobe = 60.0 / (events[events.len() - 1].time_s - events[0].time_s).max(1.0);
     let scanned: Vec<(f64, f64, f64)> = candidates
         .iter()
@@ -96,7 +102,12 @@ pub(super) fn place(events: &[OnsetEvent], bpm: f64, envelope: &[f64], frame_sec
         sum
     };
     let phase_s = if comb(off_beat) > comb(on_beat) { off_beat } else { on_beat };
-    BeatFit { bpm, phase_s, confidence: on_grid_confidence(events, period, phase_s), drift_ms: drift_ms(events, period) }
+    BeatFit {
+        bpm,
+        phase_s,
+        confidence: on_grid_confidence(events, period, phase_s),
+        drift_ms: drift_ms(events, period),
+    }
 }
 
 /// The most coherent tempo within `center ± half_width` on a grid of `step` BPM (refined by a
@@ -170,7 +181,11 @@ impl Fold {
         let reach = (3.0 * sigma).ceil() as isize;
         let kernel: Vec<f64> = (-reach..=reach).map(|d| (-0.5 * (d as f64 / sigma).powi(2)).exp()).collect();
         let smooth = (0..bins as isize)
-            .map(|i| (-reach..=reach).map(|d| hist[(i + d).rem_euclid(bins as isize) as usize] * kernel[(d + reach) as usize]).sum())
+            .map(|i| {
+                (-reach..=reach)
+                    .map(|d| hist[(i + d).rem_euclid(bins as isize) as usize] * kernel[(d + reach) as usize])
+                    .sum()
+            })
             .collect();
         Self { smooth, bin_s }
     }
@@ -193,8 +208,9 @@ impl Fold {
     fn shift_against(&self, other: &Fold, max_s: f64) -> f64 {
         let bins = self.smooth.len() as isize;
         let reach = ((max_s / self.bin_s) as isize).min(bins / 2);
-        let score =
-            |lag: isize| -> f64 { (0..bins).map(|i| self.smooth[i as usize] * other.smooth[(i - lag).rem_euclid(bins) as usize]).sum() };
+        let score = |lag: isize| -> f64 {
+            (0..bins).map(|i| self.smooth[i as usize] * other.smooth[(i - lag).rem_euclid(bins) as usize]).sum()
+        };
         let scores: Vec<f64> = (-reach..=reach).map(score).collect();
         let (_, at) = peak(&scores);
         (at - reach as f64) * self.bin_s
@@ -270,7 +286,8 @@ mod tests {
         let config = TempoConfig::default();
         for (bpm, phase, offbeat) in [(174.5, 0.1234, 0.0), (128.0, 0.4, 9.0), (200.37, 0.01, 5.0)] {
             let events = train(bpm, phase, 400, offbeat);
-            let candidates = [Candidate { bpm: bpm * 0.67, salience: 2.0 }, Candidate { bpm: bpm * 1.02, salience: 1.0 }];
+            let candidates =
+                [Candidate { bpm: bpm * 0.67, salience: 2.0 }, Candidate { bpm: bpm * 1.02, salience: 1.0 }];
             let fit = fit(&events, &candidates, &[], 0.02, &config);
             assert!((fit.bpm - bpm).abs() < 0.005, "{bpm} → {}", fit.bpm);
             assert!(residual(fit.phase_s, phase, 60.0 / bpm).abs() < 0.001, "{phase} → {}", fit.phase_s);

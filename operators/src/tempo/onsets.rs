@@ -106,7 +106,11 @@ pub(super) fn row_events(onset: &[f64], frame_seconds: f64) -> Vec<OnsetEvent> {
         let is_peak = onset[from..k].iter().all(|&x| x < v) && onset[k + 1..to].iter().all(|&x| x <= v);
         if is_peak && v >= mean + ROW_MIN_Z * std {
             let shift = parabola_vertex(onset[k - 1], v, onset[k + 1]);
-            events.push(OnsetEvent { time_s: (k as f64 + shift) * frame_seconds, weight: v - mean, amplitude: v / top });
+            events.push(OnsetEvent {
+                time_s: (k as f64 + shift) * frame_seconds,
+                weight: v - mean,
+                amplitude: v / top,
+            });
         }
     }
     events

@@ -50,8 +50,12 @@ fn estimate(samples: &[f32]) -> Result<TempoEstimate, TempoError> {
 fn estimate_from(samples: &[f32], with_samples: bool) -> Result<TempoEstimate, TempoError> {
     let feature_config = FeatureConfig::default();
     let features = FeatureExtractor::new(feature_config.clone()).unwrap().extract(samples);
-    let input =
-        TempoInput { name: "clicks", features: &features, feature_config: &feature_config, samples: with_samples.then_some(samples) };
+    let input = TempoInput {
+        name: "clicks",
+        features: &features,
+        feature_config: &feature_config,
+        samples: with_samples.then_some(samples),
+    };
     estimate_tempo(&input, &TempoConfig::default())
 }
 
@@ -104,7 +108,8 @@ fn silence_and_bad_configs_are_errors() {
     let samples = click_track(120.0, 0.5, 10.0);
     let feature_config = FeatureConfig::default();
     let features = FeatureExtractor::new(feature_config.clone()).unwrap().extract(&samples);
-    let input = TempoInput { name: "clicks", features: &features, feature_config: &feature_config, samples: Some(&samples) };
+    let input =
+        TempoInput { name: "clicks", features: &features, feature_config: &feature_config, samples: Some(&samples) };
     let bad = TempoConfig { min_bpm: 200.0, max_bpm: 100.0, ..Default::default() };
     assert!(matches!(estimate_tempo(&input, &bad), Err(TempoError::Config { .. })));
 }
@@ -124,7 +129,12 @@ fn the_bundled_drum_and_bass_song_is_at_174_bpm() {
     let feature_config = FeatureConfig::default();
     let audio = crate::audio::load_file(&path, feature_config.sample_rate, &Default::default()).unwrap();
     let features = FeatureExtractor::new(feature_config.clone()).unwrap().extract(&audio.samples);
-    let input = TempoInput { name: "song.mp3", features: &features, feature_config: &feature_config, samples: Some(&audio.samples) };
+    let input = TempoInput {
+        name: "song.mp3",
+        features: &features,
+        feature_config: &feature_config,
+        samples: Some(&audio.samples),
+    };
     let est = estimate_tempo(&input, &TempoConfig::default()).unwrap();
     assert!((est.bpm - 174.0).abs() < 0.05, "{est:?}");
     let beat_error = off_grid_ms(est.offset_ms, 0.0, 60_000.0 / 174.0);

@@ -115,7 +115,10 @@ impl TokenizerConfig {
         if self.beat_divisor == 0 || self.beat_bins == 0 {
             return Err("beat_divisor and beat_bins must be positive".into());
         }
-        if self.repeat_bins == 0 || self.length_bins == 0 || self.length_step_px.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        if self.repeat_bins == 0
+            || self.length_bins == 0
+            || self.length_step_px.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+        {
             return Err("repeat_bins, length_bins and length_step_px must be positive".into());
         }
         let w = &self.windows;

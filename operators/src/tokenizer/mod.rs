@@ -287,7 +287,8 @@ impl Tokenizer {
             length_bins += u64::from(self.config.length_bins);
         }
         let (Token::Length(l), residual) = c.next()? else { return None };
-        let length_px = (length_bins + u64::from(l)) as f64 * f64::from(self.config.length_step_px) + f64::from(residual.x);
+        let length_px =
+            (length_bins + u64::from(l)) as f64 * f64::from(self.config.length_step_px) + f64::from(residual.x);
         let (bins, residual) = c.long_gaps_and_time(self.config.beat_bins)?;
         c.expect(Token::SliderEnd)?;
         let span_ms = (bins as f64 / div + residual) * beat_len;
@@ -424,7 +425,8 @@ impl Encoder<'_> {
                 for _ in 0..total / length_bins {
                     self.push(Token::LengthMore, Residual::default());
                 }
-                let residual = Residual { x: (s.length_px.max(0.0) - total as f64 * step) as f32, ..Default::default() };
+                let residual =
+                    Residual { x: (s.length_px.max(0.0) - total as f64 * step) as f32, ..Default::default() };
                 self.push(Token::Length((total % length_bins) as u32), residual);
                 self.long_gaps_and_time(span_beats);
                 self.push(Token::SliderEnd, Residual::default());

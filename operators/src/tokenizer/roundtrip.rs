@@ -75,7 +75,8 @@ pub fn round_trip(tokenizer: &Tokenizer, map: &Beatmap, song_ms: f64) -> (RoundT
         report.skipped_tokens += decoded.skipped_tokens;
         let input: Vec<&HitObject> = map.objects.iter().filter(|o| w.window.predicts(o.time_ms)).collect();
         let out: Vec<HitObject> = decoded.objects.into_iter().filter(|o| w.window.keeps_decoded(o.time_ms)).collect();
-        for (i, j) in min_cost_matching(input.len(), out.len(), |i, j| Some((input[i].time_ms - out[j].time_ms).abs())) {
+        for (i, j) in min_cost_matching(input.len(), out.len(), |i, j| Some((input[i].time_ms - out[j].time_ms).abs()))
+        {
             compare(&mut report, input[i], &out[j]);
         }
         decoded_windows.push((w.window, out));
@@ -94,7 +95,8 @@ fn compare(report: &mut RoundTripReport, a: &HitObject, b: &HitObject) {
         (ObjectKind::Slider(s), ObjectKind::Slider(t)) => {
             r.slider_repeat_mismatches += usize::from(s.repeats != t.repeats);
             r.slider_length_max_error_px = r.slider_length_max_error_px.max((s.length_px - t.length_px).abs());
-            let same_shape = s.path.len() == t.path.len() && s.path.iter().zip(&t.path).all(|(p, q)| p.segment == q.segment);
+            let same_shape =
+                s.path.len() == t.path.len() && s.path.iter().zip(&t.path).all(|(p, q)| p.segment == q.segment);
             if same_shape {
                 for (p, q) in s.path.iter().zip(&t.path) {
                     r.max_position_error_px = r.max_position_error_px.max(f64::from(p.pos.distance(q.pos)));

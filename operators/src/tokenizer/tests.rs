@@ -89,7 +89,8 @@ fn reference_clamps_long_gaps_and_shifts_later_objects() {
     let lost = 10_000.0 - out.objects[1].time_ms;
     assert!(lost > 3000.0, "the 16-beat gap is clamped to ~8 beats: object lands {lost} ms early");
     // Ours: the same gap is exact.
-    let ours = Tokenizer::new(TokenizerConfig { windows: wide.config().windows.clone(), ..Default::default() }).unwrap();
+    let ours =
+        Tokenizer::new(TokenizerConfig { windows: wide.config().windows.clone(), ..Default::default() }).unwrap();
     let tw = ours.tokenize_window(&gap, &w);
     let out = ours.detokenize(&tw.tokens, &tw.residuals, &gap.timing, 1.4, &w);
     assert!((out.objects[1].time_ms - 10_000.0).abs() < 1e-6);
@@ -141,7 +142,10 @@ fn malformed_sequences_are_skipped_and_counted() {
 
 #[test]
 fn windows_keep_empty_ones_and_objects_belong_to_one_region() {
-    let map = generated_map(TimingModel::constant(0.0, 120.0), vec![circle(0.0), circle(2999.0), circle(3000.0), circle(9500.0)]);
+    let map = generated_map(
+        TimingModel::constant(0.0, 120.0),
+        vec![circle(0.0), circle(2999.0), circle(3000.0), circle(9500.0)],
+    );
     let tokenizer = Tokenizer::new(TokenizerConfig::default()).unwrap();
     let windows = tokenizer.tokenize(&map, 12_000.0);
     let counts: Vec<usize> = windows.iter().map(|w| w.counts.total()).collect();
@@ -251,10 +255,18 @@ proptest! {
 #[test]
 fn reference_truncates_curve_points_and_clamps_off_playfield_positions() {
     let path: Vec<PathPoint> = (0..12)
-        .map(|i| PathPoint { pos: Point { x: 20.0 * i as f32, y: -30.0 }, segment: (i == 0).then_some(CurveKind::Linear) })
+        .map(|i| PathPoint {
+            pos: Point { x: 20.0 * i as f32, y: -30.0 },
+            segment: (i == 0).then_some(CurveKind::Linear),
+        })
         .collect();
     let slider = Slider { path, repeats: 2, length_px: 220.0, span_ms: 500.0 };
-    let object = HitObject { time_ms: 2000.0, pos: Point { x: 0.0, y: -30.0 }, new_combo: true, kind: ObjectKind::Slider(slider) };
+    let object = HitObject {
+        time_ms: 2000.0,
+        pos: Point { x: 0.0, y: -30.0 },
+        new_combo: true,
+        kind: ObjectKind::Slider(slider),
+    };
     let map = generated_map(TimingModel::constant(0.0, 120.0), vec![object]);
     let reference = preset("reference.toml");
     let w = reference.config().windows.windows(10_000.0, None)[0];
@@ -292,7 +304,10 @@ fn decoded_fixtures_write_to_maps_with_the_same_star_rating() {
 fn variable_bpm_objects_land_on_their_own_sections_grid() {
     // 120 BPM from 0 ms; 180 BPM from 1250 ms (2.5 beats in: its grid starts at beat 3).
     let timing = TimingModel::new(
-        vec![RedLine { time_ms: 0.0, beat_len_ms: 500.0, meter: 4 }, RedLine { time_ms: 1250.0, beat_len_ms: 1000.0 / 3.0, meter: 4 }],
+        vec![
+            RedLine { time_ms: 0.0, beat_len_ms: 500.0, meter: 4 },
+            RedLine { time_ms: 1250.0, beat_len_ms: 1000.0 / 3.0, meter: 4 },
+        ],
         vec![],
     );
     // Quarter-beat snaps in the 180 BPM section.

@@ -88,7 +88,10 @@ mod tests {
     fn predict_regions_tile_the_whole_song() {
         let w = WindowConfig::default().windows(10_000.0, Some((0.0, 9_999.0)));
         assert_eq!(w.len(), 4);
-        assert_eq!((w[0].start_ms, w[0].predict_start_ms, w[0].predict_end_ms, w[0].end_ms), (-1500.0, 0.0, 3000.0, 4500.0));
+        assert_eq!(
+            (w[0].start_ms, w[0].predict_start_ms, w[0].predict_end_ms, w[0].end_ms),
+            (-1500.0, 0.0, 3000.0, 4500.0)
+        );
         for pair in w.windows(2) {
             assert_eq!(pair[0].predict_end_ms, pair[1].predict_start_ms);
         }

@@ -79,7 +79,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let librosa = args.python.as_deref().map(|py| librosa_times(py, &audio, args.repeat.max(1))).transpose()?;
 
     println!("bench features: {} ({seconds:.1} s of audio), best of {}, one core", audio.display(), args.repeat);
-    println!("{:<22} {:>10} {:>10} {:>12} {:>10} {:>8}", "stage", "mapflow s", "x realtime", "librosa s", "librosa x", "ratio");
+    println!(
+        "{:<22} {:>10} {:>10} {:>12} {:>10} {:>8}",
+        "stage", "mapflow s", "x realtime", "librosa s", "librosa x", "ratio"
+    );
     let row = |stage: &str, ours: f64, theirs: Option<f64>| {
         let (t, x, r) = match theirs {
             Some(t) => (format!("{t:.4}"), format!("{:.0}", seconds / t), format!("{:.2}x", t / ours)),
@@ -98,7 +101,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(l) => {
             let total = (l.load + l.resample + l.melspectrogram + l.onset) / s(ours.total());
             let features = (l.melspectrogram + l.onset) / s(ours.mel + ours.onset);
-            println!("librosa {}: whole chain {total:.2}x librosa (target >= 1.6x), stft+mel+onset {features:.2}x (target >= 2.5x)", l.librosa);
+            println!(
+                "librosa {}: whole chain {total:.2}x librosa (target >= 1.6x), stft+mel+onset {features:.2}x (target >= 2.5x)",
+                l.librosa
+            );
         }
         None => println!("(no --python with librosa given: scripts/bench-features.sh measures the baseline too)"),
     }

@@ -60,7 +60,13 @@ fn untrained_run(preset: &str, run: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn time(label: &str, audio: &Path, checkpoint: &Path, budget: Option<usize>, target: Option<f64>) -> anyhow::Result<()> {
+fn time(
+    label: &str,
+    audio: &Path,
+    checkpoint: &Path,
+    budget: Option<usize>,
+    target: Option<f64>,
+) -> anyhow::Result<()> {
     let options = GenerateOptions {
         audio: audio.to_owned(),
         checkpoint: checkpoint.to_owned(),
@@ -78,7 +84,8 @@ fn time(label: &str, audio: &Path, checkpoint: &Path, budget: Option<usize>, tar
         Err(e) if budget.is_some() && e.to_string().contains("placed no objects") => "none".into(),
         Err(e) => return Err(e),
     };
-    let verdict = target.map_or(String::new(), |t| format!("target < {t:.0} s: {}", if seconds < t { "met" } else { "NOT met" }));
+    let verdict =
+        target.map_or(String::new(), |t| format!("target < {t:.0} s: {}", if seconds < t { "met" } else { "NOT met" }));
     println!("{label:<36} {seconds:>8.2} s  objects {objects:<12} {verdict}");
     Ok(())
 }
@@ -90,11 +97,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let audio = dir.path().join("song.mp3");
     std::fs::write(&audio, encode(AudioFormat::Mp3, "bench song", &song.pcm, RENDER_RATE)?)?;
     let seconds = song.pcm.len() as f64 / f64::from(RENDER_RATE);
-    println!("bench generate: {seconds:.0} s MP3, CPU ({} threads), decode + features + tempo + model + .osu + stars", tch::get_num_threads());
+    println!(
+        "bench generate: {seconds:.0} s MP3, CPU ({} threads), decode + features + tempo + model + .osu + stars",
+        tch::get_num_threads()
+    );
     for (preset, target) in [("tiny.toml", 5.0), ("base.toml", 30.0)] {
         let run = dir.path().join(preset);
         untrained_run(preset, &run)?;
-        time(&format!("{preset} untrained, {} tokens/window", args.tokens), &audio, &run, Some(args.tokens), Some(target))?;
+        time(
+            &format!("{preset} untrained, {} tokens/window", args.tokens),
+            &audio,
+            &run,
+            Some(args.tokens),
+            Some(target),
+        )?;
     }
     if let Some(checkpoint) = &args.checkpoint {
         time(&format!("{} (until EOS)", checkpoint.display()), &audio, checkpoint, None, None)?;

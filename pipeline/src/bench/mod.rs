@@ -41,7 +41,11 @@ pub enum Bench {
 /// Writes the synthetic corpus `spec` under `dir/<name>-corpus` and preprocesses it (a fresh
 /// `mapflow preprocess` process) into `dir/<name>`, which it returns.
 #[cfg(feature = "model")]
-fn synth_shards(dir: &std::path::Path, name: &str, spec: &pipeline::synth::corpus::CorpusSpec) -> anyhow::Result<std::path::PathBuf> {
+fn synth_shards(
+    dir: &std::path::Path,
+    name: &str,
+    spec: &pipeline::synth::corpus::CorpusSpec,
+) -> anyhow::Result<std::path::PathBuf> {
     let corpus = dir.join(format!("{name}-corpus"));
     pipeline::synth::corpus::write_corpus(&corpus, spec)?;
     let shards = dir.join(name);

@@ -97,7 +97,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     for (label, songs) in [("small", args.songs), ("4x", args.songs * 4)] {
         let corpus = dir.path().join(label);
-        let spec = CorpusSpec { songs, songs_per_shard: 8, seconds: args.seconds, seed: 7, layout: Layout::Compressed, bad_inputs: false, fixtures: Vec::new(), tempo_spread: 0.0 };
+        let spec = CorpusSpec {
+            songs,
+            songs_per_shard: 8,
+            seconds: args.seconds,
+            seed: 7,
+            layout: Layout::Compressed,
+            bad_inputs: false,
+            fixtures: Vec::new(),
+            tempo_spread: 0.0,
+        };
         write_corpus(&corpus, &spec)?;
         let uri = SourceUri::Shards(corpus.clone());
         let tracks = Tracks::read(source_opener(uri, SourceOptions::default()), &Default::default())?;
@@ -115,7 +124,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         let best: Vec<&Summary> = runs
             .iter()
-            .map(|summaries| summaries.iter().min_by(|a, b| a.wall_seconds.total_cmp(&b.wall_seconds)).expect("repeat >= 1"))
+            .map(|summaries| {
+                summaries.iter().min_by(|a, b| a.wall_seconds.total_cmp(&b.wall_seconds)).expect("repeat >= 1")
+            })
             .collect();
         let mut best_x = Vec::new();
         for ((workers, summaries), best) in [1, 2].into_iter().zip(&runs).zip(&best) {
@@ -136,7 +147,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let one = one.expect("repeat >= 1");
         let split_bound = one.split_bound(2);
         let one = one.wall.as_secs_f64();
-        println!("{label}: the decode threads' work alone (baseline): {one:.2} s on 1 thread, {two:.2} s on 2 = {:.2}x", one / two);
+        println!(
+            "{label}: the decode threads' work alone (baseline): {one:.2} s on 1 thread, {two:.2} s on 2 = {:.2}x",
+            one / two
+        );
         println!(
             "{label}: the tracks' own times allow 2 threads taking them in turn at most {split_bound:.2}x (uneven song lengths)"
         );

@@ -45,16 +45,33 @@ fn timed(args: &[&str], paths: &[&Path]) -> anyhow::Result<(serde_json::Value, f
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let corpus = dir.path().join("corpus");
-    let spec = CorpusSpec { songs: args.songs, songs_per_shard: 8, seconds: args.seconds, seed: 7, layout: Layout::Compressed, bad_inputs: false, fixtures: Vec::new(), tempo_spread: 0.0 };
+    let spec = CorpusSpec {
+        songs: args.songs,
+        songs_per_shard: 8,
+        seconds: args.seconds,
+        seed: 7,
+        layout: Layout::Compressed,
+        bad_inputs: false,
+        fixtures: Vec::new(),
+        tempo_spread: 0.0,
+    };
     write_corpus(&corpus, &spec)?;
     let config = dir.path().join("new.toml");
     std::fs::write(&config, NEW_CONFIG)?;
     let out = dir.path().join("out");
     let workers = args.workers.to_string();
-    let (pre, pre_wall) =
-        timed(&["preprocess", "--quiet", "--json", "--workers", &workers, "--source"], &[&corpus, Path::new("--output"), &out])?;
-    let (re, re_wall) = timed(&["retokenize", "--json", "--workers", &workers, "--tokenizer"], &[&config, Path::new("--output"), &out])?;
-    println!("bench retokenize: {} songs × {:.0} s (synth, Opus), {} worker(s); each command a fresh process", args.songs, args.seconds, args.workers);
+    let (pre, pre_wall) = timed(
+        &["preprocess", "--quiet", "--json", "--workers", &workers, "--source"],
+        &[&corpus, Path::new("--output"), &out],
+    )?;
+    let (re, re_wall) = timed(
+        &["retokenize", "--json", "--workers", &workers, "--tokenizer"],
+        &[&config, Path::new("--output"), &out],
+    )?;
+    println!(
+        "bench retokenize: {} songs × {:.0} s (synth, Opus), {} worker(s); each command a fresh process",
+        args.songs, args.seconds, args.workers
+    );
     println!("{:<28} {:>8} {:>8} {:>10} {:>14}", "command", "wall s", "tracks", "beatmaps", "audio decodes");
     let count = |summary: &serde_json::Value, key: &str| summary[key].as_u64().unwrap_or(0);
     println!(

@@ -61,7 +61,14 @@ fn preprocess_options(out: &Path, chunk_tracks: usize) -> anyhow::Result<Preproc
 }
 
 /// One `mapflow run` into `dir/<name>` and `dir/<name>-run`, the trainer delayed by `delay` per step.
-fn run_once(dir: &Path, name: &str, corpus: &Path, args: &Args, steps: u64, delay: Duration) -> anyhow::Result<RunSummary> {
+fn run_once(
+    dir: &Path,
+    name: &str,
+    corpus: &Path,
+    args: &Args,
+    steps: u64,
+    delay: Duration,
+) -> anyhow::Result<RunSummary> {
     let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/model/tiny.toml");
     let mut model = ModelConfig::from_toml_file(&preset)?;
     model.training.batch_size = args.batch_size;
@@ -128,7 +135,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let normal = run_once(dir.path(), "normal", &corpus, &args, args.steps, Duration::ZERO)?;
     report("run", &normal, alone.wall_seconds);
     let step_seconds = 1.0 / normal.train.steps_per_second.max(1e-9);
-    let slowed = run_once(dir.path(), "slowed", &corpus, &args, args.steps / 2, Duration::from_secs_f64(9.0 * step_seconds))?;
+    let slowed =
+        run_once(dir.path(), "slowed", &corpus, &args, args.steps / 2, Duration::from_secs_f64(9.0 * step_seconds))?;
     report("run, trainer slowed 10×", &slowed, alone.wall_seconds);
     Ok(())
 }

@@ -36,7 +36,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     for s in &result.songs {
         let (bpm, offset, conf) = s.estimate.map_or(("-".into(), "-".into(), "-".into()), |e| {
-            (format!("{:.3}", e.bpm), format!("{:.1}", e.offset_ms), format!("{:.2}{}", e.confidence, if e.low_confidence { "!" } else { "" }))
+            (
+                format!("{:.3}", e.bpm),
+                format!("{:.1}", e.offset_ms),
+                format!("{:.2}{}", e.confidence, if e.low_confidence { "!" } else { "" }),
+            )
         });
         println!(
             "{:<24} {:>6} {:>8.3} {bpm:>8} {:>+7.3} {:>9.1} {offset:>9} {:>+7.1} {:>5} {conf:>5} {:>4}",

@@ -75,7 +75,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         tempo_spread: 0.0,
     };
     let data = synth_shards(dir.path(), "data", &spec)?;
-    println!("bench train: tiny model, CPU ({} threads), {} songs × {:.0} s, {} steps per run", tch::get_num_threads(), args.songs, args.seconds, args.steps);
+    println!(
+        "bench train: tiny model, CPU ({} threads), {} songs × {:.0} s, {} steps per run",
+        tch::get_num_threads(),
+        args.songs,
+        args.seconds,
+        args.steps
+    );
 
     let (normal, _) = sampled(options(&data, &dir.path().join("normal"), args.steps)?)?;
     let step_seconds = 1.0 / normal.steps_per_second.max(1e-9);
@@ -101,6 +107,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         samples.len(),
         peak_rss_mib().unwrap_or(f64::NAN)
     );
-    println!("the reader holds at most {} batches ahead: a slow trainer blocks it instead of filling memory", pipeline::train::batches::DEFAULT_CAPACITY);
+    println!(
+        "the reader holds at most {} batches ahead: a slow trainer blocks it instead of filling memory",
+        pipeline::train::batches::DEFAULT_CAPACITY
+    );
     Ok(())
 }

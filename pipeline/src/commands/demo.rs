@@ -54,10 +54,15 @@ fn train_and_generate(out: &std::path::Path, shards: &std::path::Path, minutes: 
     let preset = out.join("tiny.toml");
     std::fs::write(&preset, TINY_PRESET)?;
     let run = out.join("run");
-    let mut options = pipeline::train::TrainOptions::new(shards.to_owned(), ModelConfig::from_toml_file(&preset)?, run.clone());
+    let mut options =
+        pipeline::train::TrainOptions::new(shards.to_owned(), ModelConfig::from_toml_file(&preset)?, run.clone());
     options.max_minutes = Some(minutes);
-    println!("
-train: tiny model on {:?} for {minutes} min (progress: {}/metrics.jsonl)", options.device, run.display());
+    println!(
+        "
+train: tiny model on {:?} for {minutes} min (progress: {}/metrics.jsonl)",
+        options.device,
+        run.display()
+    );
     let summary = pipeline::train::run(options)?;
     println!(
         "train: {} steps, {:.2} steps/s, {:.0} tokens/s, data wait {:.1} %{}",
@@ -92,11 +97,19 @@ train: tiny model on {:?} for {minutes} min (progress: {}/metrics.jsonl)", optio
     let r = &generated.report;
     println!(
         "generate: {:.2} BPM (estimated; true 174), offset {:.1} ms; {} objects ({} circles, {} sliders, {} spinners); stars {:.2} (asked 4.0); {:.2} s",
-        r.bpm, r.offset_ms, r.objects, r.counts.circles, r.counts.sliders, r.counts.spinners, r.stars_achieved, r.seconds
+        r.bpm,
+        r.offset_ms,
+        r.objects,
+        r.counts.circles,
+        r.counts.sliders,
+        r.counts.spinners,
+        r.stars_achieved,
+        r.seconds
     );
     let extractor = FeatureExtractor::new(FeatureConfig::default()).map_err(anyhow::Error::msg)?;
     let features = featurize(AudioInput::File(&song), &extractor)?.features;
-    let onsets = pipeline::preview::OnsetTrack { values: features.onset(), frame_seconds: extractor.config().frame_seconds() };
+    let onsets =
+        pipeline::preview::OnsetTrack { values: features.onset(), frame_seconds: extractor.config().frame_seconds() };
     let preview = out.join("song-preview.png");
     let png = pipeline::preview::render_png(&generated.map, Some(onsets))?;
     operators::atomic::write(&preview, &png).with_context(|| format!("writing {}", preview.display()))?;
@@ -110,11 +123,23 @@ fn preprocess_a_synthetic_corpus(out: &std::path::Path) -> anyhow::Result<PathBu
         std::fs::remove_dir_all(out)?;
     }
     let corpus = out.join("corpus");
-    let spec = CorpusSpec { songs: 8, songs_per_shard: 4, seconds: 30.0, seed: 1, layout: Layout::Compressed, bad_inputs: true, fixtures: Vec::new(), tempo_spread: 0.0 };
+    let spec = CorpusSpec {
+        songs: 8,
+        songs_per_shard: 4,
+        seconds: 30.0,
+        seed: 1,
+        layout: Layout::Compressed,
+        bad_inputs: true,
+        fixtures: Vec::new(),
+        tempo_spread: 0.0,
+    };
     let written = write_corpus(&corpus, &spec)?;
     println!(
         "\nsynth: {} songs ({:.0} s of Opus audio rendered from the bundled maps, {} beatmaps, 1 bad track) in {} tar shards",
-        written.songs, written.audio_seconds, written.beatmaps, written.shards.len()
+        written.songs,
+        written.audio_seconds,
+        written.beatmaps,
+        written.shards.len()
     );
     let opener = source_opener(SourceUri::Shards(corpus.clone()), SourceOptions::default());
     let shards = out.join("shards");
@@ -132,7 +157,11 @@ fn preprocess_a_synthetic_corpus(out: &std::path::Path) -> anyhow::Result<PathBu
     let summary = pipeline::preprocess::run(options, opener)?;
     println!(
         "preprocess (timely, 2 workers): {} tracks, {} beatmaps -> {} windows, {} rejects, {:.0}x real time, peak RSS {:.0} MiB",
-        summary.tracks, summary.beatmaps, summary.windows, summary.rejects, summary.x_realtime,
+        summary.tracks,
+        summary.beatmaps,
+        summary.windows,
+        summary.rejects,
+        summary.x_realtime,
         summary.peak_rss_mib.unwrap_or(f64::NAN)
     );
     println!("shards: {} (manifest.json, tracks/, tokens/<hash>/, rejects.jsonl)", shards.display());
@@ -146,13 +175,26 @@ fn features_of_the_bundled_song() -> anyhow::Result<()> {
     let song = featurize(AudioInput::Bytes("demo-song.mp3", DEMO_SONG.to_vec()), &extractor)?;
     let m = &song.features;
     let t = song.times;
-    println!("mapflow demo: bundled song (synthetic, 174 BPM), {:.1} s of {} at {} Hz, {} channels",
-        song.seconds, song.codec, song.source_rate, song.channels);
-    println!("features: [{}, {}] = {} mel bands + onset strength, {} ms per frame (config {hash})",
-        m.channels, m.frames, m.channels - 1, extractor.config().frame_seconds() * 1000.0);
-    println!("timings: decode {:.3} s | resample {:.3} s | stft+mel {:.3} s | onset {:.3} s | total {:.3} s = {:.0}x real time",
-        t.decode.as_secs_f64(), t.resample.as_secs_f64(), t.mel.as_secs_f64(), t.onset.as_secs_f64(),
-        t.total().as_secs_f64(), song.seconds / t.total().as_secs_f64());
+    println!(
+        "mapflow demo: bundled song (synthetic, 174 BPM), {:.1} s of {} at {} Hz, {} channels",
+        song.seconds, song.codec, song.source_rate, song.channels
+    );
+    println!(
+        "features: [{}, {}] = {} mel bands + onset strength, {} ms per frame (config {hash})",
+        m.channels,
+        m.frames,
+        m.channels - 1,
+        extractor.config().frame_seconds() * 1000.0
+    );
+    println!(
+        "timings: decode {:.3} s | resample {:.3} s | stft+mel {:.3} s | onset {:.3} s | total {:.3} s = {:.0}x real time",
+        t.decode.as_secs_f64(),
+        t.resample.as_secs_f64(),
+        t.mel.as_secs_f64(),
+        t.onset.as_secs_f64(),
+        t.total().as_secs_f64(),
+        song.seconds / t.total().as_secs_f64()
+    );
 
     // Loudness (mean mel power in dB) and onset activity per 15 s section.
     let frame_s = extractor.config().frame_seconds();
@@ -165,14 +207,17 @@ fn features_of_the_bundled_song() -> anyhow::Result<()> {
         if end - start < section / 4 {
             break; // a last sliver of a section says nothing
         }
-        let power: f64 = (0..m.channels - 1)
-            .map(|b| m.row(b)[start..end].iter().map(|&v| f64::from(v)).sum::<f64>())
-            .sum::<f64>()
-            / ((end - start) * (m.channels - 1)) as f64;
+        let power: f64 =
+            (0..m.channels - 1).map(|b| m.row(b)[start..end].iter().map(|&v| f64::from(v)).sum::<f64>()).sum::<f64>()
+                / ((end - start) * (m.channels - 1)) as f64;
         let activity = onset[start..end].iter().map(|&v| f64::from(v)).sum::<f64>() / (end - start) as f64;
         let bar = "#".repeat((activity / f64::from(onset_max) * 120.0).round() as usize);
-        println!("  {:>4.0}-{:<4.0} s  {:>6.1} dB  {bar}", start as f64 * frame_s, end as f64 * frame_s,
-            10.0 * power.max(1e-10).log10());
+        println!(
+            "  {:>4.0}-{:<4.0} s  {:>6.1} dB  {bar}",
+            start as f64 * frame_s,
+            end as f64 * frame_s,
+            10.0 * power.max(1e-10).log10()
+        );
     }
     Ok(())
 }

@@ -43,9 +43,19 @@ fn parse_split_or_all(s: &str) -> Result<Option<Split>, String> {
 /// Runs `mapflow eval`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let split = parse_split_or_all(&args.split).map_err(anyhow::Error::msg)?;
-    let options = EvalOptions { checkpoint: args.checkpoint.clone(), data: args.data, split, max_maps: args.max_maps, device: args.device };
+    let options = EvalOptions {
+        checkpoint: args.checkpoint.clone(),
+        data: args.data,
+        split,
+        max_maps: args.max_maps,
+        device: args.device,
+    };
     let report = evaluate(&options)?;
-    let dir = if args.checkpoint.is_dir() { args.checkpoint.clone() } else { args.checkpoint.parent().map(PathBuf::from).unwrap_or_default() };
+    let dir = if args.checkpoint.is_dir() {
+        args.checkpoint.clone()
+    } else {
+        args.checkpoint.parent().map(PathBuf::from).unwrap_or_default()
+    };
     let path = args.report.unwrap_or_else(|| dir.join(format!("eval-{}.json", split_name(split))));
     let json = serde_json::to_string_pretty(&report)?;
     operators::atomic::write(&path, json.as_bytes()).with_context(|| format!("writing {}", path.display()))?;

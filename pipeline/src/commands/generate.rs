@@ -51,7 +51,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         checkpoint: args.checkpoint,
         stars: args.stars,
         timing: args.bpm.zip(args.offset),
-        sampling: SamplingOptions { temperature: args.temperature, top_p: args.top_p, seed: args.seed, ..SamplingOptions::default() },
+        sampling: SamplingOptions {
+            temperature: args.temperature,
+            top_p: args.top_p,
+            seed: args.seed,
+            ..SamplingOptions::default()
+        },
         device: args.device,
     };
     let generated = generate_map(&options)?;
@@ -63,7 +68,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{value}");
         return Ok(());
     }
-    let doubt = if r.timing_low_confidence { " — LOW CONFIDENCE (variable tempo or weak beat?): pass --bpm/--offset" } else { "" };
+    let doubt = if r.timing_low_confidence {
+        " — LOW CONFIDENCE (variable tempo or weak beat?): pass --bpm/--offset"
+    } else {
+        ""
+    };
     println!("timing: {:.2} BPM, offset {:.1} ms ({}){doubt}", r.bpm, r.offset_ms, r.timing_source);
     println!(
         "{} objects ({} circles, {} sliders, {} spinners) over {:.1} s in {} windows",

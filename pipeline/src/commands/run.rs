@@ -33,7 +33,8 @@ pub struct Args {
 
 /// The summary as text lines.
 fn summary_text(summary: &RunSummary, args: &Args) -> String {
-    let mut text = format!("preprocess: {}", super::preprocess::summary_text(&summary.preprocess, &args.preprocess.output));
+    let mut text =
+        format!("preprocess: {}", super::preprocess::summary_text(&summary.preprocess, &args.preprocess.output));
     if !summary.preprocess_complete {
         text.push_str(&format!(
             "\npreprocess stopped at a chunk boundary ({}): rerun with --resume to continue",

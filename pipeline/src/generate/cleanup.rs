@@ -77,7 +77,8 @@ mod tests {
         assert_eq!(snap(226.0, &timing), 225.0); // 1/4 beat
         assert!((snap(268.0, &timing) - (100.0 + 500.0 / 3.0)).abs() < 1e-9); // 1/3 beat
         let spinner = HitObject { kind: ObjectKind::Spinner { duration_ms: 990.0 }, ..circle(100.0) };
-        let cleaned = clean(vec![spinner, circle(600.0), circle(1_350.0), circle(1_352.0), circle(9_000.0)], &timing, 5_000.0);
+        let cleaned =
+            clean(vec![spinner, circle(600.0), circle(1_350.0), circle(1_352.0), circle(9_000.0)], &timing, 5_000.0);
         let times: Vec<f64> = cleaned.iter().map(|o| o.time_ms).collect();
         assert_eq!(times, vec![100.0, 1_350.0], "inside the spinner, duplicate, after the song");
         assert_eq!(cleaned[1].pos, Point { x: PLAYFIELD_WIDTH, y: 0.0 });

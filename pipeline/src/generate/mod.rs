@@ -17,10 +17,10 @@ use anyhow::{Context, bail};
 use model::batch::{WindowExample, frame_at, window_features};
 use model::checkpoint::{LoadedModel, load_for_inference};
 use model::generate::{SamplingOptions, generate};
+use operators::audio::{DecodeOptions, load_file, read_tags};
 use operators::beatmap::write::{to_osu_string, write_osz};
 use operators::beatmap::{Beatmap, Difficulty, Metadata, ObjectCounts, TimingModel, star_rating};
 use operators::features::{FeatureConfig, FeatureExtractor};
-use operators::audio::{DecodeOptions, load_file, read_tags};
 use operators::tempo::{TempoConfig, TempoEstimate, TempoInput, estimate_tempo};
 use operators::tokenizer::merge_predict_regions;
 use serde::Serialize;
@@ -33,7 +33,6 @@ pub const MIN_SECONDS: f64 = 2.0;
 
 /// Onset strength below which a song counts as silent (the envelope's maximum).
 const SILENCE_ONSET: f32 = 1e-3;
-
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -141,7 +140,8 @@ pub fn read_song(audio: &Path, estimate: bool) -> anyhow::Result<Song> {
     let name = audio.display().to_string();
     let tempo = estimate
         .then(|| {
-            let input = TempoInput { name: &name, features: &features, feature_config: &config, samples: Some(&mono.samples) };
+            let input =
+                TempoInput { name: &name, features: &features, feature_config: &config, samples: Some(&mono.samples) };
             estimate_tempo(&input, &TempoConfig::default())
         })
         .transpose()?;
@@ -180,7 +180,9 @@ pub fn generate_map(options: &GenerateOptions) -> anyhow::Result<Generated> {
             let start = frame_at(w.start_ms);
             let (grid_start, beats_per_frame) = WindowExample::grid(w.start_ms, grid.anchor_ms, grid.beat_ms);
             WindowExample {
-                features: window_features(song.channels, song.frames, start, frames, |c, j| song.values[c * song.frames + j]),
+                features: window_features(song.channels, song.frames, start, frames, |c, j| {
+                    song.values[c * song.frames + j]
+                }),
                 grid_start,
                 beats_per_frame,
                 stars: options.stars as f32,
@@ -265,13 +267,15 @@ pub fn write_output(generated: &Generated, audio: &Path, out: &Path) -> anyhow::
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     if !is_osz {
-        return operators::atomic::write(out, generated.osu_text.as_bytes()).with_context(|| format!("writing {}", out.display()));
+        return operators::atomic::write(out, generated.osu_text.as_bytes())
+            .with_context(|| format!("writing {}", out.display()));
     }
     let bytes = std::fs::read(audio).with_context(|| format!("reading {}", audio.display()))?;
     let m = &generated.map.metadata;
     let osu_name = portable_file_name(&format!("{} - {} (mapflow) [{}].osu", m.artist, m.title, m.version));
     let tmp = operators::atomic::temp_path(out);
-    let written = write_osz(&tmp, &osu_name, &generated.osu_text, Some((&m.audio_file, &bytes))).map_err(std::io::Error::other);
+    let written =
+        write_osz(&tmp, &osu_name, &generated.osu_text, Some((&m.audio_file, &bytes))).map_err(std::io::Error::other);
     operators::atomic::commit(written, &tmp, out).with_context(|| format!("writing {}", out.display()))
 }
 

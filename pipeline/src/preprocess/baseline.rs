@@ -18,10 +18,10 @@ use operators::audio;
 use operators::features::FeatureConfig;
 use operators::tokenizer::TokenizerConfig;
 
-use super::{OpenContext, SourceOpener};
 use super::plan::ChunkPlan;
 use super::stages::{SourceItem, Stages};
 use super::tokenize::TokenizerStage;
+use super::{OpenContext, SourceOpener};
 
 /// Tracks read from a source, ready to process.
 pub struct Tracks {

@@ -140,9 +140,10 @@ impl ChunkSink {
         let TrackFile { file, times, audio_seconds, error } = track_file;
         // An input that could not be read this time (a failed download, an I/O error) must not
         // be committed as a reject: the chunk would be skipped for good by every later run.
-        let unread = stash.rejects.iter().find(|r| r.is_retryable()).map(|r| {
-            anyhow::anyhow!("it holds an input that could not be read this time ({r}); rerun to retry it")
-        });
+        let unread =
+            stash.rejects.iter().find(|r| r.is_retryable()).map(|r| {
+                anyhow::anyhow!("it holds an input that could not be read this time ({r}); rerun to retry it")
+            });
         // Rows of a tokenizer config this process does not know would be dropped silently.
         let unknown = stash.tokens.keys().find(|hash| !self.tokens_metadata.contains_key(*hash)).map(|hash| {
             anyhow::anyhow!("token rows of tokenizer config {hash}, which this process was not given (every process needs the same --tokenizer list)")

@@ -28,9 +28,9 @@ mod decode_threads;
 pub(crate) mod plan;
 mod progress;
 mod stages;
-pub mod tokenize;
 #[cfg(test)]
 mod tests;
+pub mod tokenize;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -114,8 +114,10 @@ pub type SourceOpener =
 pub fn source_opener(uri: SourceUri, options: SourceOptions) -> SourceOpener {
     Box::new(move |context| {
         let sets_per_group = (context.chunk_tracks / 2).max(1);
-        let opened = sources::open_entries(&uri, &options, sets_per_group).map_err(|reject| anyhow::anyhow!("{reject}"))?;
-        if let (SourceUri::Songs(root), Some(groups), Some((out, configs))) = (&uri, &opened.set_groups, context.output) {
+        let opened =
+            sources::open_entries(&uri, &options, sets_per_group).map_err(|reject| anyhow::anyhow!("{reject}"))?;
+        if let (SourceUri::Songs(root), Some(groups), Some((out, configs))) = (&uri, &opened.set_groups, context.output)
+        {
             set_groups::supersede(out, root, groups, configs)?;
         }
         Ok(opened.entries)
@@ -144,7 +146,11 @@ impl PreprocessOptions {
                 ("features_encoding", "f16le rows 0..n_mels: mel dB; last row: onset strength".into()),
             ],
             beatmaps_metadata: vec![version_metadata(), ("feature_config_hash", feature_hash.clone())],
-            tokens_metadata: self.tokenizers.iter().map(|t| (t.hash().to_owned(), tokens_metadata(&feature_hash, t))).collect(),
+            tokens_metadata: self
+                .tokenizers
+                .iter()
+                .map(|t| (t.hash().to_owned(), tokens_metadata(&feature_hash, t)))
+                .collect(),
             gate: self.gate.clone(),
         }
     }
@@ -194,7 +200,9 @@ fn reconcile_with_output(mut options: PreprocessOptions) -> anyhow::Result<Prepr
         }
     }
     if options.tokenizers.is_empty() {
-        options.tokenizers.push(TokenizerStage::new(operators::tokenizer::TokenizerConfig::default()).map_err(anyhow::Error::msg)?);
+        options
+            .tokenizers
+            .push(TokenizerStage::new(operators::tokenizer::TokenizerConfig::default()).map_err(anyhow::Error::msg)?);
     }
     options.tokenizers.sort_by(|a, b| a.hash().cmp(b.hash()));
     let commits = crate::shards::manifest::read_commits(&options.out)?;

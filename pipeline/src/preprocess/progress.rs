@@ -130,9 +130,7 @@ impl Progress {
         if !visible {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("a valid template"),
-        );
+        bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("a valid template"));
         bar.enable_steady_tick(Duration::from_millis(200));
         Self {
             bar,

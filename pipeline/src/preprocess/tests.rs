@@ -121,10 +121,16 @@ fn one_and_two_workers_write_identical_shards() {
     assert_eq!(
         names,
         [
-            "beatmaps/a-c0000.parquet", "beatmaps/b-c0000.parquet",
-            "commits/a-c0000.json", "commits/b-c0000.json", "manifest.json", "rejects.jsonl",
-            "shards-done/a.json", "shards-done/b.json",
-            "tracks/a-c0000.parquet", "tracks/b-c0000.parquet",
+            "beatmaps/a-c0000.parquet",
+            "beatmaps/b-c0000.parquet",
+            "commits/a-c0000.json",
+            "commits/b-c0000.json",
+            "manifest.json",
+            "rejects.jsonl",
+            "shards-done/a.json",
+            "shards-done/b.json",
+            "tracks/a-c0000.parquet",
+            "tracks/b-c0000.parquet",
         ]
     );
     assert_eq!(a.keys().filter(|n| n.starts_with("tokens/")).count(), 2 * 2, "two tokenizers × two chunks");
@@ -259,15 +265,25 @@ fn add_set(songs: &Path, name: &str, audio: &str) {
     let file = Path::new(audio).file_name().unwrap().to_str().unwrap();
     std::fs::copy(data(audio), dir.join(file)).unwrap();
     let osu = std::fs::read_to_string(data("beatmaps/renatus-quick-insane.osu")).unwrap();
-    std::fs::write(dir.join(format!("{name} [Insane].osu")), osu.replace("AudioFilename: virtual", &format!("AudioFilename: {file}"))).unwrap();
+    std::fs::write(
+        dir.join(format!("{name} [Insane].osu")),
+        osu.replace("AudioFilename: virtual", &format!("AudioFilename: {file}")),
+    )
+    .unwrap();
 }
 
 #[test]
 fn a_rerun_over_a_changed_songs_folder_redoes_only_its_changed_groups_and_ends_as_a_fresh_run() {
     let songs = tempfile::tempdir().unwrap();
     let audio = [
-        "audio/formats/clicks.ogg", "audio/formats/clicks.opus", "audio/formats/clicks.mp3", "audio/formats/clicks.flac",
-        "audio/formats/clicks-44k.mp3", "audio/formats/stereo.opus", "audio/formats/stereo.flac", "audio/test-sample.ogg",
+        "audio/formats/clicks.ogg",
+        "audio/formats/clicks.opus",
+        "audio/formats/clicks.mp3",
+        "audio/formats/clicks.flac",
+        "audio/formats/clicks-44k.mp3",
+        "audio/formats/stereo.opus",
+        "audio/formats/stereo.flac",
+        "audio/test-sample.ogg",
         "audio/test-sample.mp3",
     ];
     // With 8 tracks per chunk, sets come in groups of 4 on average: these names start groups
@@ -287,7 +303,8 @@ fn a_rerun_over_a_changed_songs_folder_redoes_only_its_changed_groups_and_ends_a
     assert_eq!((first.tracks, first.rejects, first.chunks_committed), (8, 0, 2));
     let before = commits(kept.path());
     // A chunk of an output written when the whole folder was one shard `songs`.
-    let mut legacy: serde_json::Value = serde_json::from_slice(&std::fs::read(kept.path().join(&before[0])).unwrap()).unwrap();
+    let mut legacy: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(kept.path().join(&before[0])).unwrap()).unwrap();
     legacy["chunk"] = "songs-c0000".into();
     std::fs::write(kept.path().join("commits/songs-c0000.json"), serde_json::to_vec(&legacy).unwrap()).unwrap();
     std::fs::write(kept.path().join("tracks/songs-c0000.parquet"), b"stale").unwrap();
@@ -314,7 +331,8 @@ fn a_rerun_over_a_changed_songs_folder_redoes_only_its_changed_groups_and_ends_a
 
     // A map of the second group updated: its files changed size, so that group is redone.
     let map = songs.path().join("107 H/107 H [Insane].osu");
-    std::fs::write(&map, std::fs::read_to_string(&map).unwrap().replace("Version:Insane", "Version:Insane v2")).unwrap();
+    std::fs::write(&map, std::fs::read_to_string(&map).unwrap().replace("Version:Insane", "Version:Insane v2"))
+        .unwrap();
     let updated = run_songs(kept.path());
     assert_eq!((updated.tracks_resumed, updated.tracks), (6, 2), "{updated:?}");
     let fresh = tempfile::tempdir().unwrap();

@@ -31,11 +31,14 @@ impl TokenizerStage {
 
     /// The config a manifest recorded under `hash` (its `configs.tokenizers` entry).
     pub fn from_recorded(hash: &str, config: &serde_json::Value) -> Result<Self, String> {
-        let config: TokenizerConfig =
-            serde_json::from_value(config.clone()).map_err(|e| format!("tokenizer config {hash} in the manifest: {e}"))?;
+        let config: TokenizerConfig = serde_json::from_value(config.clone())
+            .map_err(|e| format!("tokenizer config {hash} in the manifest: {e}"))?;
         let stage = Self::new(config).map_err(|e| format!("tokenizer config {hash} in the manifest: {e}"))?;
         if stage.hash != hash {
-            return Err(format!("tokenizer config {hash} in the manifest now hashes to {} (made by another mapflow version?)", stage.hash));
+            return Err(format!(
+                "tokenizer config {hash} in the manifest now hashes to {} (made by another mapflow version?)",
+                stage.hash
+            ));
         }
         Ok(stage)
     }
@@ -93,7 +96,11 @@ impl PreparedBeatmap {
     pub fn prepare(beatmap: &BeatmapRecord) -> Result<Self, Reject> {
         let name = beatmap.name.as_str();
         if let Some(mode) = beatmap.mode.filter(|&m| m != 0) {
-            return Err(reject(name, "wrong_mode", format!("{name}: skipped: mode {mode} is not osu!standard (mode 0)")));
+            return Err(reject(
+                name,
+                "wrong_mode",
+                format!("{name}: skipped: mode {mode} is not osu!standard (mode 0)"),
+            ));
         }
         let map = parse_beatmap(name, &beatmap.osu_text).map_err(|e| beatmap_reject(name, &e))?;
         if map.objects.is_empty() {
@@ -183,7 +190,8 @@ mod tests {
 
     #[test]
     fn difficulty_bins_follow_the_reference_thresholds() {
-        let bins: Vec<u8> = [0.5, 1.99, 2.0, 2.99, 3.5, 4.0, 5.29, 5.3, 9.0].iter().map(|&s| difficulty_bin(s)).collect();
+        let bins: Vec<u8> =
+            [0.5, 1.99, 2.0, 2.99, 3.5, 4.0, 5.29, 5.3, 9.0].iter().map(|&s| difficulty_bin(s)).collect();
         assert_eq!(bins, vec![0, 0, 1, 1, 2, 3, 3, 4, 4]);
     }
 }

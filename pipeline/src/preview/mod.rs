@@ -83,7 +83,8 @@ fn paint(rgb: [u8; 3], alpha: f32) -> Paint<'static> {
 /// and clear of tiny-skia's anti-aliased hairline path, which asserts on sub-pixel rectangles.
 fn fill_rect(pixmap: &mut Pixmap, x: f32, y: f32, w: f32, h: f32, rgb: [u8; 3], alpha: f32) {
     let (x0, y0) = (x.round(), y.round());
-    if let Some(rect) = Rect::from_xywh(x0, y0, (x + w).round().max(x0 + 1.0) - x0, (y + h).round().max(y0 + 1.0) - y0) {
+    if let Some(rect) = Rect::from_xywh(x0, y0, (x + w).round().max(x0 + 1.0) - x0, (y + h).round().max(y0 + 1.0) - y0)
+    {
         let mut paint = paint(rgb, alpha);
         paint.anti_alias = false;
         pixmap.fill_rect(rect, &paint, Transform::identity(), None);
@@ -105,7 +106,12 @@ fn stroke_polyline(pixmap: &mut Pixmap, points: &[(f32, f32)], width: f32, rgb: 
         builder.line_to(p.0, p.1);
     }
     if let Some(path) = builder.finish() {
-        let stroke = Stroke { width, line_cap: tiny_skia::LineCap::Round, line_join: tiny_skia::LineJoin::Round, ..Stroke::default() };
+        let stroke = Stroke {
+            width,
+            line_cap: tiny_skia::LineCap::Round,
+            line_join: tiny_skia::LineJoin::Round,
+            ..Stroke::default()
+        };
         pixmap.stroke_path(&path, &paint(rgb, alpha), &stroke, Transform::identity(), None);
     }
 }
@@ -129,7 +135,8 @@ impl Timeline {
     /// Row and x (px) of a time; `None` past the end.
     fn place(&self, ms: f64) -> Option<(usize, f32)> {
         let row = (ms.max(0.0) / self.row_ms).floor() as usize;
-        let x = MARGIN + ((ms.max(0.0) - row as f64 * self.row_ms) / self.row_ms) as f32 * (WIDTH as f32 - 2.0 * MARGIN);
+        let x =
+            MARGIN + ((ms.max(0.0) - row as f64 * self.row_ms) / self.row_ms) as f32 * (WIDTH as f32 - 2.0 * MARGIN);
         (row < self.rows).then_some((row, x))
     }
 
@@ -194,7 +201,8 @@ fn draw_grid(pixmap: &mut Pixmap, timeline: &Timeline, map: &Beatmap) {
                 break;
             }
             let Some((row, x)) = timeline.place(ms) else { break };
-            let (alpha, rgb) = if beat.rem_euclid(bars) == 0 { (0.55, [220, 220, 230]) } else { (0.18, [200, 200, 210]) };
+            let (alpha, rgb) =
+                if beat.rem_euclid(bars) == 0 { (0.55, [220, 220, 230]) } else { (0.18, [200, 200, 210]) };
             fill_rect(pixmap, x, Timeline::row_top(row), 1.0, ROW_HEIGHT, rgb, alpha);
         }
     }
@@ -272,7 +280,11 @@ pub fn render(map: &Beatmap, onsets: Option<OnsetTrack<'_>>) -> Result<Pixmap, P
     let timeline = Timeline::new(last_ms.max(audio_ms));
     let playfield_top = timeline.height() + MARGIN / 2.0;
     let height = (playfield_top + PLAYFIELD_HEIGHT * PLAYFIELD_SCALE + MARGIN).ceil() as u32;
-    let mut pixmap = Pixmap::new(WIDTH, height).ok_or_else(|| PreviewError::Canvas { name: map.name.clone(), width: WIDTH, height })?;
+    let mut pixmap = Pixmap::new(WIDTH, height).ok_or_else(|| PreviewError::Canvas {
+        name: map.name.clone(),
+        width: WIDTH,
+        height,
+    })?;
     pixmap.fill(Color::from_rgba8(BACKGROUND[0], BACKGROUND[1], BACKGROUND[2], 255));
     for row in 0..timeline.rows {
         fill_rect(&mut pixmap, MARGIN, Timeline::row_top(row), WIDTH as f32 - 2.0 * MARGIN, ROW_HEIGHT, PANEL, 1.0);

@@ -1,7 +1,7 @@
 use super::*;
 use crate::synth::corpus::{FIXTURE_MAPS, render_fixture_song};
-use operators::audio::resample;
 use operators::audio::MonoAudio;
+use operators::audio::resample;
 use operators::features::{FeatureConfig, FeatureExtractor};
 
 /// Pixels within 8 of `rgb` on every channel (blended edges aside, the object colours).
@@ -22,7 +22,12 @@ fn a_fixture_map_over_its_audio_has_every_object_colour() {
     // Long enough for the whole map (spinners included).
     let song = render_fixture_song(index, 600.0, 1, 1.0).unwrap();
     let config = FeatureConfig::default();
-    let audio = resample("diffcalc", MonoAudio { samples: song.pcm, sample_rate: crate::synth::corpus::RENDER_RATE }, config.sample_rate).unwrap();
+    let audio = resample(
+        "diffcalc",
+        MonoAudio { samples: song.pcm, sample_rate: crate::synth::corpus::RENDER_RATE },
+        config.sample_rate,
+    )
+    .unwrap();
     let features = FeatureExtractor::new(config.clone()).unwrap().extract(&audio.samples);
     let track = OnsetTrack { values: features.onset(), frame_seconds: config.frame_seconds() };
     let png = render_png(&song.map, Some(track)).unwrap();
@@ -30,7 +35,8 @@ fn a_fixture_map_over_its_audio_has_every_object_colour() {
     let audio_ms = features.frames as f64 * config.frame_seconds() * 1000.0;
     let rows = Timeline::new(audio_ms).rows;
     assert!(rows >= 2, "{audio_ms} ms");
-    let expected_height = (Timeline::row_top(rows) + MARGIN / 2.0 + PLAYFIELD_HEIGHT * PLAYFIELD_SCALE + MARGIN).ceil() as u32;
+    let expected_height =
+        (Timeline::row_top(rows) + MARGIN / 2.0 + PLAYFIELD_HEIGHT * PLAYFIELD_SCALE + MARGIN).ceil() as u32;
     assert_eq!((decoded.width(), decoded.height()), (WIDTH, expected_height));
     let counts = ObjectCountsByColour::of(&decoded);
     assert!(counts.circles > 50 && counts.sliders > 50 && counts.spinners > 10, "{counts:?}");
@@ -39,7 +45,11 @@ fn a_fixture_map_over_its_audio_has_every_object_colour() {
 
 #[test]
 fn without_audio_the_density_is_drawn_and_long_maps_keep_to_max_rows() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/beatmaps/Soleily - Renatus (Gamu) [Insane].osu")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/beatmaps/Soleily - Renatus (Gamu) [Insane].osu"
+    ))
+    .unwrap();
     let map = operators::beatmap::parse_beatmap("renatus", &text).unwrap();
     let pixmap = render(&map, None).unwrap();
     let rows = Timeline::new(map.objects.last().unwrap().end_time_ms()).rows;
@@ -50,7 +60,8 @@ fn without_audio_the_density_is_drawn_and_long_maps_keep_to_max_rows() {
 
 #[test]
 fn an_empty_map_still_draws() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/beatmaps/basic.osu")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/beatmaps/basic.osu")).unwrap();
     let mut map = operators::beatmap::parse_beatmap("basic", &text).unwrap();
     map.objects.clear();
     let pixmap = render(&map, None).unwrap();

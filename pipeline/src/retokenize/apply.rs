@@ -95,7 +95,8 @@ impl ShardTarget {
         dropped: Vec<ConfigRef>,
         rewritten: &BTreeSet<String>,
     ) -> Vec<ShardChange> {
-        let change = |hash: &str, outcome| ShardChange { chunk: chunk.to_owned(), hash: hash.to_owned(), outcome, rejects: 0 };
+        let change =
+            |hash: &str, outcome| ShardChange { chunk: chunk.to_owned(), hash: hash.to_owned(), outcome, rejects: 0 };
         let mut record = match CommitRecord::read(&self.out, chunk) {
             Ok(record) => record,
             Err(e) => {
@@ -114,7 +115,8 @@ impl ShardTarget {
             let configs: Vec<ConfigRef> = todo.iter().map(|(c, _)| c.clone()).collect();
             match self.tokenize(job, &configs) {
                 Ok((files, mut beatmaps, rejects)) => {
-                    let new_rejects: Vec<Reject> = rejects.into_iter().filter(|r| !record.rejects.contains(r)).collect();
+                    let new_rejects: Vec<Reject> =
+                        rejects.into_iter().filter(|r| !record.rejects.contains(r)).collect();
                     // Beatmaps and rejects are shared by the configs: counted once, on the first.
                     let mut rejects = new_rejects.len() as u64;
                     for (hash, file) in files {
@@ -153,15 +155,27 @@ impl ShardTarget {
 
     /// Tokenizes `job` with `configs` (each beatmap parsed once for all of them) and writes one
     /// token shard per config: the files by hash, the beatmaps tokenized, the beatmaps rejected.
-    fn tokenize(&self, job: &ChunkJob, configs: &[ConfigRef]) -> anyhow::Result<(BTreeMap<String, ShardFile>, u64, Vec<Reject>)> {
-        let stages = configs.iter().map(ConfigRef::stage).collect::<Result<Vec<TokenizerStage>, String>>().map_err(anyhow::Error::msg)?;
-        let stored = if job.beatmaps.is_empty() { Vec::new() } else { read_beatmaps(&self.out.join(beatmap_shard_path(&job.chunk)))? };
+    fn tokenize(
+        &self,
+        job: &ChunkJob,
+        configs: &[ConfigRef],
+    ) -> anyhow::Result<(BTreeMap<String, ShardFile>, u64, Vec<Reject>)> {
+        let stages = configs
+            .iter()
+            .map(ConfigRef::stage)
+            .collect::<Result<Vec<TokenizerStage>, String>>()
+            .map_err(anyhow::Error::msg)?;
+        let stored = if job.beatmaps.is_empty() {
+            Vec::new()
+        } else {
+            read_beatmaps(&self.out.join(beatmap_shard_path(&job.chunk)))?
+        };
         let mut rows: HashMap<String, Vec<TokenRow>> = HashMap::new();
         let (mut tokenized, mut rejects) = (0, Vec::new());
         for timed in &job.beatmaps {
-            let beatmap = stored.get(timed.row as usize).ok_or_else(|| {
-                anyhow::anyhow!("{}: no row {}", beatmap_shard_path(&job.chunk), timed.row)
-            })?;
+            let beatmap = stored
+                .get(timed.row as usize)
+                .ok_or_else(|| anyhow::anyhow!("{}: no row {}", beatmap_shard_path(&job.chunk), timed.row))?;
             let ids = (beatmap.beatmap_id, beatmap.beatmapset_id);
             let windows = catch_panic(&beatmap.name, "tokenize", || {
                 let prepared = PreparedBeatmap::from_stored(&beatmap.name, &beatmap.osu_text, beatmap.stars)?;

@@ -47,7 +47,9 @@ pub fn token_shards<'scope>(
     let timed = beatmaps
         .map(|b| ((b.chunk.clone(), b.track_row), b.row))
         .arrange_by_key_named("Arrange: beatmaps")
-        .join_core(tracks_by_row, |(chunk, _), row, track| Some((chunk.clone(), Member::Beatmap(TimedBeatmap { track: track.clone(), row: *row }))));
+        .join_core(tracks_by_row, |(chunk, _), row, track| {
+            Some((chunk.clone(), Member::Beatmap(TimedBeatmap { track: track.clone(), row: *row })))
+        });
     let jobs = tracks
         .map(|t| (t.chunk, Member::Track))
         .concat(timed)
@@ -84,7 +86,13 @@ mod tests {
     use crate::shards::rows::Split;
 
     fn track(chunk: &str, row: u32) -> TrackRef {
-        TrackRef { chunk: chunk.into(), row, track_id: format!("{chunk}/{row}"), split: Split::Train, duration_bits: (row as f64).to_bits() }
+        TrackRef {
+            chunk: chunk.into(),
+            row,
+            track_id: format!("{chunk}/{row}"),
+            split: Split::Train,
+            duration_bits: (row as f64).to_bits(),
+        }
     }
 
     fn beatmap(chunk: &str, row: u32, track_row: u32) -> BeatmapRef {
@@ -96,7 +104,11 @@ mod tests {
     }
 
     /// The expected shards over the accumulated inputs, recomputed from scratch.
-    fn from_scratch(configs: &[ConfigRef], tracks: &[TrackRef], beatmaps: &[BeatmapRef]) -> BTreeMap<(ConfigRef, ChunkJob), isize> {
+    fn from_scratch(
+        configs: &[ConfigRef],
+        tracks: &[TrackRef],
+        beatmaps: &[BeatmapRef],
+    ) -> BTreeMap<(ConfigRef, ChunkJob), isize> {
         let mut chunks: BTreeMap<String, Vec<TimedBeatmap>> = BTreeMap::new();
         for t in tracks {
             chunks.entry(t.chunk.clone()).or_default();
@@ -186,7 +198,8 @@ mod tests {
             }
             out
         });
-        let updates: Vec<((ConfigRef, ChunkJob), u64, isize)> = captured.extract().into_iter().flat_map(|(_, batch)| batch).collect();
+        let updates: Vec<((ConfigRef, ChunkJob), u64, isize)> =
+            captured.extract().into_iter().flat_map(|(_, batch)| batch).collect();
         for (round, want) in expected.iter().enumerate() {
             let mut got: BTreeMap<(ConfigRef, ChunkJob), isize> = BTreeMap::new();
             for (shard, time, diff) in &updates {

@@ -107,7 +107,11 @@ struct ConfigChange {
     drop: Vec<ConfigRef>,
 }
 
-fn plan_change(manifest: &Manifest, options: &RetokenizeOptions, summary: &mut RetokenizeSummary) -> anyhow::Result<ConfigChange> {
+fn plan_change(
+    manifest: &Manifest,
+    options: &RetokenizeOptions,
+    summary: &mut RetokenizeSummary,
+) -> anyhow::Result<ConfigChange> {
     let recorded = TokenizerStage::all_recorded(&manifest.configs).map_err(anyhow::Error::msg)?;
     let on_disk: Vec<ConfigRef> = recorded.iter().map(ConfigRef::of).collect();
     let mut change = ConfigChange { on_disk, add: Vec::new(), drop: Vec::new() };
@@ -116,7 +120,11 @@ fn plan_change(manifest: &Manifest, options: &RetokenizeOptions, summary: &mut R
             bail!("tokenizer config {hash} is both added and dropped");
         }
         let Some(config) = change.on_disk.iter().find(|c| &c.hash == hash) else {
-            bail!("{}: no tokenizer config {hash} to drop (the manifest has {:?})", options.out.display(), manifest.configs.tokenizers.keys().collect::<Vec<_>>());
+            bail!(
+                "{}: no tokenizer config {hash} to drop (the manifest has {:?})",
+                options.out.display(),
+                manifest.configs.tokenizers.keys().collect::<Vec<_>>()
+            );
         };
         if !change.drop.contains(config) {
             change.drop.push(config.clone());
@@ -138,14 +146,16 @@ fn plan_change(manifest: &Manifest, options: &RetokenizeOptions, summary: &mut R
 /// Runs the retokenize dataflow on `options.workers` threads and updates the manifest.
 pub fn run(options: RetokenizeOptions) -> anyhow::Result<RetokenizeSummary> {
     let started = Instant::now();
-    let manifest = Manifest::read(&options.out).context("retokenize needs the output of a finished `mapflow preprocess`")?;
+    let manifest =
+        Manifest::read(&options.out).context("retokenize needs the output of a finished `mapflow preprocess`")?;
     crate::preprocess::remove_temp_files(&options.out)?;
     let mut summary = RetokenizeSummary::default();
     let change = plan_change(&manifest, &options, &mut summary)?;
     let corpus = load_corpus(&options.out)?;
     summary.chunks = corpus.chunks;
     let timely_config = ClusterArgs { workers: options.workers, ..ClusterArgs::default() }.timely_config()?;
-    let target = Arc::new(ShardTarget { out: options.out.clone(), feature_hash: manifest.configs.feature_config_hash.clone() });
+    let target =
+        Arc::new(ShardTarget { out: options.out.clone(), feature_hash: manifest.configs.feature_config_hash.clone() });
     let inputs = Arc::new(Mutex::new(Some((corpus, change.on_disk.clone(), change.add.clone(), change.drop.clone()))));
     let changes: Arc<Mutex<Vec<ShardChange>>> = Arc::default();
     let collected = Arc::clone(&changes);

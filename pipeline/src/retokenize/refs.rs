@@ -36,7 +36,12 @@ impl TrackRef {
     /// The facts token rows take from this track; the row stands in for the input time (both
     /// order the chunk's tracks the same way, and only the order is used).
     pub fn facts(&self) -> TrackFacts<'_> {
-        TrackFacts { seq: u64::from(self.row), track_id: &self.track_id, split: self.split, duration_s: f64::from_bits(self.duration_bits) }
+        TrackFacts {
+            seq: u64::from(self.row),
+            track_id: &self.track_id,
+            split: self.split,
+            duration_s: f64::from_bits(self.duration_bits),
+        }
     }
 }
 
@@ -68,7 +73,8 @@ impl ConfigRef {
 
     /// Rebuilds the tokenizer.
     pub fn stage(&self) -> Result<TokenizerStage, String> {
-        let json: serde_json::Value = serde_json::from_str(&self.json).map_err(|e| format!("tokenizer config {}: {e}", self.hash))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&self.json).map_err(|e| format!("tokenizer config {}: {e}", self.hash))?;
         TokenizerStage::from_recorded(&self.hash, &json)
     }
 }

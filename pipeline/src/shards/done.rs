@@ -41,7 +41,8 @@ pub fn mark_if_complete(out: &Path, shard: &str, chunks: u64) -> anyhow::Result<
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("{}.json", shard_stem(shard)));
     let marker = DoneShard { shard: shard.to_owned(), chunks };
-    operators::atomic::write(&path, &serde_json::to_vec_pretty(&marker)?).with_context(|| format!("writing {}", path.display()))?;
+    operators::atomic::write(&path, &serde_json::to_vec_pretty(&marker)?)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(true)
 }
 

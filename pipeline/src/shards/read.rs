@@ -36,7 +36,10 @@ pub(crate) fn read_error(path: &Path, message: impl ToString) -> ShardReadError 
 
 /// Reads the Parquet file at `path` in its row groups' batches: only the named top-level
 /// `columns`, or every column when `None`.
-pub(crate) fn read_batches(path: &Path, columns: Option<&[&str]>) -> Result<(SchemaRef, Vec<RecordBatch>), ShardReadError> {
+pub(crate) fn read_batches(
+    path: &Path,
+    columns: Option<&[&str]>,
+) -> Result<(SchemaRef, Vec<RecordBatch>), ShardReadError> {
     let file = File::open(path).map_err(|e| read_error(path, e))?;
     let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_error(path, e))?;
     if let Some(columns) = columns {
@@ -61,7 +64,11 @@ pub fn read_columns(path: &Path, columns: &[&str]) -> Result<RecordBatch, ShardR
 }
 
 /// The column `name` of `batch` as an `A`; an error naming `path` if it is missing or not an `A`.
-pub(crate) fn column<'a, A: Array + 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a A, ShardReadError> {
+pub(crate) fn column<'a, A: Array + 'static>(
+    batch: &'a RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<&'a A, ShardReadError> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<A>())
@@ -70,7 +77,8 @@ pub(crate) fn column<'a, A: Array + 'static>(batch: &'a RecordBatch, name: &str,
 
 /// The split stored in `row` of `splits`; an error naming `path` for an unknown name.
 pub(crate) fn split_at(splits: &StringArray, row: usize, path: &Path) -> Result<Split, ShardReadError> {
-    Split::from_stored(splits.value(row)).ok_or_else(|| read_error(path, format!("row {row}: unknown split {:?}", splits.value(row))))
+    Split::from_stored(splits.value(row))
+        .ok_or_else(|| read_error(path, format!("row {row}: unknown split {:?}", splits.value(row))))
 }
 
 /// One `tracks` row as token rows need it (no features).
@@ -92,7 +100,11 @@ pub fn read_tracks(path: &Path) -> Result<Vec<StoredTrack>, ShardReadError> {
     let durations = column::<Float64Array>(&batch, "duration_s", path)?;
     (0..batch.num_rows())
         .map(|row| {
-            Ok(StoredTrack { track_id: ids.value(row).to_owned(), split: split_at(splits, row, path)?, duration_s: durations.value(row) })
+            Ok(StoredTrack {
+                track_id: ids.value(row).to_owned(),
+                split: split_at(splits, row, path)?,
+                duration_s: durations.value(row),
+            })
         })
         .collect()
 }
@@ -138,8 +150,10 @@ mod tests {
         let tracks = [track(0, Split::Train), track(1, Split::Test)];
         write_parquet(dir.path(), "tracks/c.parquet", &tracks_batch(&tracks).unwrap(), 1, &[]).unwrap();
         let read = read_tracks(&dir.path().join("tracks/c.parquet")).unwrap();
-        let want: Vec<StoredTrack> =
-            tracks.iter().map(|t| StoredTrack { track_id: t.track_id.clone(), split: t.split, duration_s: t.duration_s }).collect();
+        let want: Vec<StoredTrack> = tracks
+            .iter()
+            .map(|t| StoredTrack { track_id: t.track_id.clone(), split: t.split, duration_s: t.duration_s })
+            .collect();
         assert_eq!(read, want);
 
         let beatmap = BeatmapRow {

@@ -94,7 +94,13 @@ impl TrackRow {
             .map_err(anyhow::Error::from)
             .and_then(|batch| EncodedRowGroups::encode(&batch, 1))
             .map_err(|e| format!("encoding the tracks row of {}: {e:#}", self.origin));
-        EncodedTrack { seq: self.seq, track_id: self.track_id, split: self.split, duration_s: self.duration_s, row_group }
+        EncodedTrack {
+            seq: self.seq,
+            track_id: self.track_id,
+            split: self.split,
+            duration_s: self.duration_s,
+            row_group,
+        }
     }
 }
 

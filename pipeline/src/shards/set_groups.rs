@@ -45,7 +45,12 @@ struct GroupRecord {
 
 /// Removes the chunks of the recorded groups this run's `groups` of the folder `root` supersede,
 /// and records `groups`; returns the names of the chunks removed.
-pub fn supersede(out: &Path, root: &Path, groups: &[SetGroup], configs: &ManifestConfigs) -> anyhow::Result<Vec<String>> {
+pub fn supersede(
+    out: &Path,
+    root: &Path,
+    groups: &[SetGroup],
+    configs: &ManifestConfigs,
+) -> anyhow::Result<Vec<String>> {
     let dir = out.join(SET_GROUPS_DIR);
     let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned()).display().to_string();
     let recorded: Vec<GroupRecord> = read_json_files(&dir, "set group record")?;
@@ -53,7 +58,9 @@ pub fn supersede(out: &Path, root: &Path, groups: &[SetGroup], configs: &Manifes
     let sets: HashSet<&str> = groups.iter().flat_map(|g| g.sets.iter().map(String::as_str)).collect();
     let superseded: Vec<&GroupRecord> = recorded
         .iter()
-        .filter(|g| !current.contains(g.group.as_str()) && (g.root == root || g.sets.iter().any(|s| sets.contains(s.as_str()))))
+        .filter(|g| {
+            !current.contains(g.group.as_str()) && (g.root == root || g.sets.iter().any(|s| sets.contains(s.as_str())))
+        })
         .collect();
     let mut shards: Vec<&str> = superseded.iter().map(|g| g.group.as_str()).collect();
     shards.push(UNGROUPED_SHARD);
@@ -68,7 +75,11 @@ pub fn supersede(out: &Path, root: &Path, groups: &[SetGroup], configs: &Manifes
     }
     if !removed.is_empty() {
         Manifest::write_merged(out, configs)?;
-        log::info!("{}: the sets of {root} changed: removed the {} chunks of the groups they left", out.display(), removed.len());
+        log::info!(
+            "{}: the sets of {root} changed: removed the {} chunks of the groups they left",
+            out.display(),
+            removed.len()
+        );
     }
     for table in table_dirs(out)? {
         for file in super::entries_of(&table)? {
@@ -89,7 +100,8 @@ pub fn supersede(out: &Path, root: &Path, groups: &[SetGroup], configs: &Manifes
         let record = GroupRecord { group: group.group.clone(), root: root.clone(), sets: group.sets.clone() };
         if !recorded.contains(&record) {
             let path = record_path(&dir, &group.group);
-            operators::atomic::write(&path, &serde_json::to_vec_pretty(&record)?).with_context(|| format!("writing {}", path.display()))?;
+            operators::atomic::write(&path, &serde_json::to_vec_pretty(&record)?)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
     }
     Ok(removed)

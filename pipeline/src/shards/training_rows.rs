@@ -167,7 +167,8 @@ mod tests {
         assert_eq!(read_token_rows(&dir.path().join("tokens/h/c.parquet")).unwrap(), rows);
 
         let track = track();
-        write_parquet(dir.path(), "tracks/c.parquet", &tracks_batch(std::slice::from_ref(&track)).unwrap(), 1, &[]).unwrap();
+        write_parquet(dir.path(), "tracks/c.parquet", &tracks_batch(std::slice::from_ref(&track)).unwrap(), 1, &[])
+            .unwrap();
         let read = read_track_features(&dir.path().join("tracks/c.parquet")).unwrap();
         assert_eq!(read.len(), 1);
         let got = &read[0];
@@ -183,7 +184,12 @@ mod tests {
     fn a_column_of_the_wrong_type_is_an_error_naming_the_file_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let strings = |v: &str| Arc::new(StringArray::from(vec![v])) as Arc<dyn Array>;
-        let batch = RecordBatch::try_from_iter([("track_id", strings("t")), ("split", strings("train")), ("duration_s", strings("1.5"))]).unwrap();
+        let batch = RecordBatch::try_from_iter([
+            ("track_id", strings("t")),
+            ("split", strings("train")),
+            ("duration_s", strings("1.5")),
+        ])
+        .unwrap();
         write_parquet(dir.path(), "odd.parquet", &batch, 1, &[]).unwrap();
         let error = read_track_features(&dir.path().join("odd.parquet")).unwrap_err().to_string();
         assert!(error.contains("odd.parquet") && error.contains("duration_s"), "{error}");
@@ -221,6 +227,9 @@ mod tests {
         let batch = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns).unwrap();
         write_parquet(dir.path(), "tokens.parquet", &batch, 1, &[]).unwrap();
         let error = read_token_rows(&dir.path().join("tokens.parquet")).unwrap_err().to_string();
-        assert!(error.contains("tokens.parquet") && error.contains("\"tokens\"") && error.contains("list items"), "{error}");
+        assert!(
+            error.contains("tokens.parquet") && error.contains("\"tokens\"") && error.contains("list items"),
+            "{error}"
+        );
     }
 }

@@ -96,11 +96,17 @@ pub struct ParquetStream {
 impl ParquetStream {
     /// Starts `out_dir/relative` for rows of `schema`, with `metadata` as key-value pairs in
     /// the footer.
-    pub fn create(out_dir: &Path, relative: &str, schema: SchemaRef, metadata: &[(&str, String)]) -> anyhow::Result<Self> {
+    pub fn create(
+        out_dir: &Path,
+        relative: &str,
+        schema: SchemaRef,
+        metadata: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let (file, sink) = TempShard::create(out_dir, relative)?;
         // The Arrow writer sets up what an Arrow reader expects (the Arrow schema in the footer);
         // its row-group size goes unused, the row groups come encoded.
-        let (writer, _) = ArrowWriter::try_new(sink, schema, Some(properties(1, metadata)?))?.into_serialized_writer()?;
+        let (writer, _) =
+            ArrowWriter::try_new(sink, schema, Some(properties(1, metadata)?))?.into_serialized_writer()?;
         Ok(Self { writer, file, rows: 0 })
     }
 
@@ -165,7 +171,10 @@ impl TempShard {
         }
         let tmp = operators::atomic::temp_path(&path);
         let file = File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-        Ok((Self { path, tmp, relative: relative.to_owned() }, HashingWriter { inner: file, hasher: Sha256::new(), bytes: 0 }))
+        Ok((
+            Self { path, tmp, relative: relative.to_owned() },
+            HashingWriter { inner: file, hasher: Sha256::new(), bytes: 0 },
+        ))
     }
 
     fn abandon(&self) {
@@ -235,13 +244,18 @@ mod tests {
         let metadata = [("k", "v".to_owned())];
         let mut stream = ParquetStream::create(dir.path(), "tracks/a.parquet", tracks_schema(), &metadata).unwrap();
         for row in &rows {
-            stream.append(EncodedRowGroups::encode(&tracks_batch(std::slice::from_ref(row)).unwrap(), 1).unwrap()).unwrap();
+            stream
+                .append(EncodedRowGroups::encode(&tracks_batch(std::slice::from_ref(row)).unwrap(), 1).unwrap())
+                .unwrap();
         }
         let streamed = stream.finish().unwrap();
         let whole = write_parquet(dir.path(), "tracks/b.parquet", &tracks_batch(&rows).unwrap(), 1, &metadata).unwrap();
         assert_eq!((streamed.rows, streamed.bytes, &streamed.sha256), (5, whole.bytes, &whole.sha256));
         let bytes = std::fs::read(dir.path().join("tracks/a.parquet")).unwrap();
-        assert_eq!((bytes.len() as u64, hex::encode(Sha256::digest(&bytes))), (streamed.bytes, streamed.sha256.clone()));
+        assert_eq!(
+            (bytes.len() as u64, hex::encode(Sha256::digest(&bytes))),
+            (streamed.bytes, streamed.sha256.clone())
+        );
 
         // Row groups of several rows are appended whole.
         let mut stream = ParquetStream::create(dir.path(), "tracks/c.parquet", tracks_schema(), &[]).unwrap();
@@ -264,7 +278,8 @@ mod tests {
         let mut abandoned = ParquetStream::create(dir.path(), "tracks/d.parquet", tracks_schema(), &[]).unwrap();
         abandoned.append(EncodedRowGroups::encode(&tracks_batch(&rows[..1]).unwrap(), 1).unwrap()).unwrap();
         abandoned.abandon();
-        let left: Vec<_> = std::fs::read_dir(dir.path().join("tracks")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let left: Vec<_> =
+            std::fs::read_dir(dir.path().join("tracks")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left.len(), 3, "{left:?}");
     }
 

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::{BeatmapRecord, ChannelSource, MAX_INPUT_BYTES, STAGE_READ, TrackRecord, sha256_hex, spawn_reader, too_large};
+use super::{
+    BeatmapRecord, ChannelSource, MAX_INPUT_BYTES, STAGE_READ, TrackRecord, sha256_hex, spawn_reader, too_large,
+};
 use crate::rejects::Reject;
 
 /// Extensions of audio members (the data set uses `opus` and `mp3`).

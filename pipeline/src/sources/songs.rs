@@ -22,7 +22,10 @@ pub mod groups;
 pub use self::groups::SetGroup;
 use self::groups::{SetId, group_sets};
 use super::osu_header::read_header;
-use super::{BeatmapRecord, ChannelSource, MAX_INPUT_BYTES, STAGE_READ, SourceEntry, TrackRecord, sha256_hex, spawn_reader, too_large};
+use super::{
+    BeatmapRecord, ChannelSource, MAX_INPUT_BYTES, STAGE_READ, SourceEntry, TrackRecord, sha256_hex, spawn_reader,
+    too_large,
+};
 use crate::rejects::Reject;
 
 /// One beatmap set: a folder or an `.osz` archive.
@@ -388,7 +391,12 @@ impl OszSet {
             let raw = match entry.name() {
                 Ok(name) => name.into_owned(),
                 Err(e) => {
-                    unsafe_members.push(Reject::new(format!("{label}:#{index}"), STAGE_READ, "unsafe_path", format!("member name unreadable: {e}")));
+                    unsafe_members.push(Reject::new(
+                        format!("{label}:#{index}"),
+                        STAGE_READ,
+                        "unsafe_path",
+                        format!("member name unreadable: {e}"),
+                    ));
                     continue;
                 }
             };

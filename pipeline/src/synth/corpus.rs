@@ -13,13 +13,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use operators::beatmap::write::to_osu_string;
-use operators::beatmap::{Beatmap, GreenLine, HitObject, ObjectKind, PLAYFIELD_WIDTH, RedLine, TimingModel, parse_beatmap, star_rating};
+use operators::beatmap::{
+    Beatmap, GreenLine, HitObject, ObjectKind, PLAYFIELD_WIDTH, RedLine, TimingModel, parse_beatmap, star_rating,
+};
 use serde::Serialize;
 
+use super::SplitMix64;
 use super::encode::{AudioFormat, encode};
 use super::render::{AudioEvent, BeatGrid, EventKind, RenderSpec, render_track};
 use super::shard::{SampleBeatmap, ShardSample, write_shard};
-use super::SplitMix64;
 
 /// The bundled osu!standard fixture maps (tests/data/NOTICE.md: MIT, from ppy/osu and rosu-pp).
 pub const FIXTURE_MAPS: [(&str, &str); 7] = [
@@ -89,7 +91,8 @@ impl CorpusSpec {
     /// The time-stretch of song `song`: log-uniform within the tempo spread, seeded.
     fn stretch(&self, song: usize) -> f64 {
         let reach = (1.0 + self.tempo_spread.max(0.0)).ln();
-        let unit = (SplitMix64::new(self.seed ^ 0x7465_6d70_6f00 ^ song as u64).next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let unit =
+            (SplitMix64::new(self.seed ^ 0x7465_6d70_6f00 ^ song as u64).next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         (reach * (2.0 * unit - 1.0)).exp()
     }
 }
@@ -145,8 +148,10 @@ fn excerpt(map: &Beatmap, start_ms: f64, len_ms: f64, mirror: bool, stretch: f64
     // Keep the timing lines in force at `start` (moved with everything else) and those after it.
     let red = map.timing.red_lines();
     let first_red = red.iter().rposition(|l| l.time_ms <= start_ms).unwrap_or(0);
-    let red: Vec<RedLine> =
-        red[first_red..].iter().map(|l| RedLine { time_ms: moved(l.time_ms), beat_len_ms: l.beat_len_ms * stretch, ..*l }).collect();
+    let red: Vec<RedLine> = red[first_red..]
+        .iter()
+        .map(|l| RedLine { time_ms: moved(l.time_ms), beat_len_ms: l.beat_len_ms * stretch, ..*l })
+        .collect();
     let green = map.timing.green_lines();
     let first_green = green.iter().rposition(|l| l.time_ms <= start_ms).unwrap_or(0);
     let green: Vec<GreenLine> =
@@ -208,16 +213,26 @@ pub fn render_fixture_song(index: usize, seconds: f64, seed: u64, stretch: f64) 
     let map = excerpt(&base, start, len_ms, variant % 2 == 1, stretch);
     let song_ms = map.objects.iter().map(HitObject::end_time_ms).fold(LEAD_IN_MS, f64::max) + TAIL_MS;
     let red = map.timing.red_lines().first().copied();
-    let grid = red.map_or(BeatGrid { offset_ms: 0.0, beat_length_ms: 0.0 }, |r| BeatGrid { offset_ms: r.time_ms, beat_length_ms: r.beat_len_ms });
+    let grid = red.map_or(BeatGrid { offset_ms: 0.0, beat_length_ms: 0.0 }, |r| BeatGrid {
+        offset_ms: r.time_ms,
+        beat_length_ms: r.beat_len_ms,
+    });
     let seed = SplitMix64::new(seed ^ (index as u64).wrapping_mul(0x9e37_79b9)).next_u64();
-    let pcm = render_track(&RenderSpec { sample_rate: RENDER_RATE, length_ms: song_ms, beat_grid: grid, events: events(&map), seed });
+    let pcm = render_track(&RenderSpec {
+        sample_rate: RENDER_RATE,
+        length_ms: song_ms,
+        beat_grid: grid,
+        events: events(&map),
+        seed,
+    });
     Ok(RenderedSong { name: format!("{name}-v{variant}"), map, pcm, grid })
 }
 
 fn make_song(index: usize, spec: &CorpusSpec) -> anyhow::Result<Song> {
     let render_index = spec.render_index(index);
     let (name, _) = FIXTURE_MAPS[render_index % FIXTURE_MAPS.len()];
-    let RenderedSong { map, pcm, .. } = render_fixture_song(render_index, spec.seconds, spec.seed, spec.stretch(index))?;
+    let RenderedSong { map, pcm, .. } =
+        render_fixture_song(render_index, spec.seconds, spec.seed, spec.stretch(index))?;
     let (format, extension) = match (spec.layout, index % 2) {
         (Layout::Compressed, _) => (AudioFormat::Opus, "opus"),
         (Layout::Original, 0) => (AudioFormat::Mp3, "mp3"),
@@ -227,9 +242,21 @@ fn make_song(index: usize, spec: &CorpusSpec) -> anyhow::Result<Song> {
     let content = to_osu_string(&map, &format!("mapflow-synth seed={} song={index}", spec.seed))?;
     let stars = star_rating(name, &content)?;
     let set_id = 900_000 + index as i64;
-    let mut beatmaps = vec![SampleBeatmap { beatmap_id: set_id * 10, beatmapset_id: set_id, mode: 0, difficultyrating: stars, content }];
+    let mut beatmaps = vec![SampleBeatmap {
+        beatmap_id: set_id * 10,
+        beatmapset_id: set_id,
+        mode: 0,
+        difficultyrating: stars,
+        content,
+    }];
     if index == 0 {
-        beatmaps.push(SampleBeatmap { beatmap_id: set_id * 10 + 1, beatmapset_id: set_id, mode: 1, difficultyrating: 0.0, content: TAIKO_MAP.to_owned() });
+        beatmaps.push(SampleBeatmap {
+            beatmap_id: set_id * 10 + 1,
+            beatmapset_id: set_id,
+            mode: 1,
+            difficultyrating: 0.0,
+            content: TAIKO_MAP.to_owned(),
+        });
     }
     Ok(Song { audio, extension, seconds: pcm.len() as f64 / f64::from(RENDER_RATE), beatmaps })
 }
@@ -245,7 +272,13 @@ pub fn write_corpus(out: &Path, spec: &CorpusSpec) -> anyhow::Result<CorpusSumma
     if spec.bad_inputs {
         let mut rng = SplitMix64::new(spec.seed);
         let noise: Vec<u8> = (0..20_000).map(|_| rng.next_u64() as u8).collect();
-        let garbage = SampleBeatmap { beatmap_id: 1, beatmapset_id: 1, mode: 0, difficultyrating: 0.0, content: "not an .osu file".into() };
+        let garbage = SampleBeatmap {
+            beatmap_id: 1,
+            beatmapset_id: 1,
+            mode: 0,
+            difficultyrating: 0.0,
+            content: "not an .osu file".into(),
+        };
         songs.push(Song { audio: noise, extension: "opus", seconds: 1.0, beatmaps: vec![garbage.clone()] });
         if let Some(first) = songs.first_mut() {
             first.beatmaps.push(SampleBeatmap { beatmap_id: 2, ..garbage });
@@ -291,7 +324,8 @@ mod tests {
         assert!((15.0..=21.0).contains(&seconds), "{seconds} s");
         // Every circle of the stretched map starts a hit in the stretched audio, to the sample.
         let onsets = find_onsets(&slow.pcm, RENDER_RATE, 0.2, 30.0);
-        let circles: Vec<f64> = slow.map.objects.iter().filter(|o| matches!(o.kind, ObjectKind::Circle)).map(|o| o.time_ms).collect();
+        let circles: Vec<f64> =
+            slow.map.objects.iter().filter(|o| matches!(o.kind, ObjectKind::Circle)).map(|o| o.time_ms).collect();
         assert!(circles.len() > 10);
         for ms in circles {
             let at = (ms * f64::from(RENDER_RATE) / 1000.0).round() as usize;

@@ -30,8 +30,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::dataset::{ChunkFiles, DataSet};
 use crate::gate::ChunkGate;
-use crate::shards::training_rows::{TrackFeatures, read_token_rows, read_track_features};
 use crate::shards::rows::{Split, TokenRow};
+use crate::shards::training_rows::{TrackFeatures, read_token_rows, read_track_features};
 
 /// Batches the reader may have ready ahead of the trainer.
 pub const DEFAULT_CAPACITY: usize = 4;
@@ -234,7 +234,9 @@ impl Reader {
                 watch = follow.wait(watch);
                 continue;
             }
-            chunks.shuffle(&mut ChaCha8Rng::seed_from_u64(self.plan.training.seed ^ epoch.wrapping_mul(0xA076_1D64_78BD_642F)));
+            chunks.shuffle(&mut ChaCha8Rng::seed_from_u64(
+                self.plan.training.seed ^ epoch.wrapping_mul(0xA076_1D64_78BD_642F),
+            ));
             let mut listed: HashSet<String> = chunks.iter().map(|c| c.name.clone()).collect();
             let mut queue = VecDeque::from(chunks);
             let mut admitted = 0;
@@ -247,7 +249,8 @@ impl Reader {
                 follow.consumed(&name);
                 if following && follow.news(&mut watch) {
                     // Chunks committed since the epoch began come next, in name order.
-                    let fresh: Vec<ChunkFiles> = self.data.chunks()?.into_iter().filter(|c| !listed.contains(&c.name)).collect();
+                    let fresh: Vec<ChunkFiles> =
+                        self.data.chunks()?.into_iter().filter(|c| !listed.contains(&c.name)).collect();
                     for chunk in fresh.into_iter().rev() {
                         listed.insert(chunk.name.clone());
                         queue.push_front(chunk);
@@ -256,7 +259,10 @@ impl Reader {
             }
             if admitted == 0 {
                 if !following {
-                    anyhow::bail!("{}: no training windows (splits trained on, curriculum stage)", self.data.root().display());
+                    anyhow::bail!(
+                        "{}: no training windows (splits trained on, curriculum stage)",
+                        self.data.root().display()
+                    );
                 }
                 // Nothing to train on yet: wait for a commit instead of re-reading the same chunks.
                 watch = follow.wait(watch);
@@ -301,9 +307,9 @@ impl Reader {
         let with_onsets = self.plan.training.onset_weight > 0.0;
         for (chunk, row) in &pending {
             let tracks = self.tracks_of(chunk)?;
-            let track = tracks
-                .get(&row.track_id)
-                .with_context(|| format!("{}: track {} of beatmap {} is missing", chunk.tracks.display(), row.track_id, row.beatmap_id))?;
+            let track = tracks.get(&row.track_id).with_context(|| {
+                format!("{}: track {} of beatmap {} is missing", chunk.tracks.display(), row.track_id, row.beatmap_id)
+            })?;
             examples.push(self.data.example(track, row, with_onsets));
         }
         Ok(self.sender.send(TrainBatch { number, examples }).is_ok())
@@ -313,7 +319,8 @@ impl Reader {
         if let Some((_, tracks)) = self.loaded.iter().find(|(name, _)| *name == chunk.name) {
             return Ok(Arc::clone(tracks));
         }
-        let tracks: ChunkTracks = Arc::new(read_track_features(&chunk.tracks)?.into_iter().map(|t| (t.track_id.clone(), t)).collect());
+        let tracks: ChunkTracks =
+            Arc::new(read_track_features(&chunk.tracks)?.into_iter().map(|t| (t.track_id.clone(), t)).collect());
         if self.loaded.len() == CHUNK_CACHE {
             self.loaded.pop_front();
         }

@@ -16,8 +16,8 @@ use operators::features::FeatureConfig;
 use operators::tokenizer::{Residual, Tokenizer, TokenizerConfig};
 
 use crate::shards::manifest::{Manifest, read_commits};
-use crate::shards::training_rows::TrackFeatures;
 use crate::shards::rows::TokenRow;
+use crate::shards::training_rows::TrackFeatures;
 
 /// One committed chunk's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +110,11 @@ impl DataSet {
             .filter_map(|c| {
                 let tracks = c.tracks.as_ref()?;
                 let tokens = c.tokens.get(&self.tokenizer_hash)?;
-                Some(ChunkFiles { tracks: self.root.join(&tracks.path), tokens: self.root.join(&tokens.path), name: c.chunk })
+                Some(ChunkFiles {
+                    tracks: self.root.join(&tracks.path),
+                    tokens: self.root.join(&tokens.path),
+                    name: c.chunk,
+                })
             })
             .collect())
     }
@@ -119,7 +123,8 @@ impl DataSet {
     /// when `with_onsets` (they cost a detokenization per window).
     pub fn example(&self, track: &TrackFeatures, row: &TokenRow, with_onsets: bool) -> WindowExample {
         let start = frame_at(row.window_start_ms);
-        let features = window_features(track.channels, track.frames, start, self.frames_per_window, |c, j| track.value(c, j));
+        let features =
+            window_features(track.channels, track.frames, start, self.frames_per_window, |c, j| track.value(c, j));
         let (grid_start, beats_per_frame) = WindowExample::grid(row.window_start_ms, row.grid_anchor_ms, row.beat_ms);
         let residuals: Vec<Residual> = (0..row.tokens.len())
             .map(|i| Residual { time: row.residual_time[i], x: row.residual_x[i], y: row.residual_y[i] })

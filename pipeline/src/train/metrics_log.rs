@@ -115,7 +115,11 @@ pub struct MetricsLog {
 impl MetricsLog {
     /// Opens `path` for appending.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
         Ok(Self { file })
     }
 
@@ -144,7 +148,8 @@ impl TrainProgress {
         };
         bar.set_draw_target(ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} step {pos}/{len} [{elapsed_precise}<{eta}] {msg}").expect("valid template"),
+            ProgressStyle::with_template("{spinner} step {pos}/{len} [{elapsed_precise}<{eta}] {msg}")
+                .expect("valid template"),
         );
         Self { bar }
     }

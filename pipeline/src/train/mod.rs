@@ -30,8 +30,8 @@ use self::batches::{BatchStream, DEFAULT_CAPACITY, ReaderPlan};
 use self::dataset::DataSet;
 use self::metrics_log::{MetricsLog, StepWindow, TrainProgress};
 use self::validation::{ValidationScores, ValidationWindow, load_windows, validate};
-use crate::shards::training_rows::read_track_features;
 use crate::shards::rows::Split;
+use crate::shards::training_rows::read_track_features;
 
 /// Tracks read to fix the feature statistics.
 const STATISTICS_TRACKS: usize = 64;
@@ -208,7 +208,10 @@ pub fn check_run_directory(options: &TrainOptions) -> anyhow::Result<()> {
     if options.resume {
         last.record().context("--resume: no checkpoint to resume")?;
     } else if last.record.exists() {
-        bail!("{} already holds a run: pass --resume to continue it, or choose another run directory", options.run.display());
+        bail!(
+            "{} already holds a run: pass --resume to continue it, or choose another run directory",
+            options.run.display()
+        );
     }
     Ok(())
 }
@@ -240,7 +243,8 @@ fn start_trainer(options: &TrainOptions, data: &DataSet) -> anyhow::Result<(Trai
     if restored.step != saved.step {
         log::warn!("{}: torn by a kill while it was saved; resumed from step {}", last.record.display(), restored.step);
     }
-    let best = CheckpointPaths::new(&options.run, "best").record().ok().and_then(|r| r.val_loss).unwrap_or(f64::INFINITY);
+    let best =
+        CheckpointPaths::new(&options.run, "best").record().ok().and_then(|r| r.val_loss).unwrap_or(f64::INFINITY);
     Ok((trainer, best))
 }
 
@@ -291,7 +295,9 @@ pub fn run(options: TrainOptions) -> anyhow::Result<TrainSummary> {
     let mut last_validation = None;
     // A failed producer ends training at the next step (with a checkpoint): the caller reports it.
     let finished = |step: u64| {
-        options.max_steps.is_some_and(|m| step >= m) || deadline.is_some_and(|d| Instant::now() >= d) || options.follow.failure().is_some()
+        options.max_steps.is_some_and(|m| step >= m)
+            || deadline.is_some_and(|d| Instant::now() >= d)
+            || options.follow.failure().is_some()
     };
     let mut last = finished(trainer.step);
     while !last {
@@ -354,8 +360,8 @@ fn validate_and_checkpoint(
     windows: &[ValidationWindow],
     best: &mut f64,
 ) -> anyhow::Result<Option<ValidationScores>> {
-    let scores =
-        (!windows.is_empty()).then(|| trainer.with_averaged_weights(|t| validate(t, data.tokenizer(), windows, options.device)));
+    let scores = (!windows.is_empty())
+        .then(|| trainer.with_averaged_weights(|t| validate(t, data.tokenizer(), windows, options.device)));
     let trainer = &*trainer;
     let rec = record(trainer, data, scores.map(|s| s.val_loss));
     let val_loss = scores.map_or(f64::NAN, |s| s.val_loss);

@@ -11,14 +11,14 @@ use model::batch::{ResidualScales, WindowExample, collate};
 use model::generate::{SamplingOptions, generate};
 use model::trainer::Trainer;
 use operators::beatmap::{Difficulty, HitObject, TimingModel};
-use operators::metrics::{HIT_TOLERANCE_MS, PooledF1, HIT_TOLERANCE_PX, RHYTHM_TOLERANCES_MS, hit_f1, rhythm_f1};
+use operators::metrics::{HIT_TOLERANCE_MS, HIT_TOLERANCE_PX, PooledF1, RHYTHM_TOLERANCES_MS, hit_f1, rhythm_f1};
 use operators::tokenizer::{Residual, Tokenizer, Window};
 use serde::Serialize;
 use tch::Device;
 
 use super::dataset::DataSet;
-use crate::shards::training_rows::{read_token_rows, read_track_features};
 use crate::shards::rows::Split;
+use crate::shards::training_rows::{read_token_rows, read_track_features};
 
 /// One validation window and where it lies.
 #[derive(Debug, Clone)]
@@ -120,14 +120,24 @@ fn evenly_spaced(n: usize, k: usize) -> Vec<usize> {
 
 /// The objects `tokens` encode inside `w`'s predict region (the default slider multiplier:
 /// only the reference layout reads it).
-pub fn window_objects(tokenizer: &Tokenizer, w: &ValidationWindow, tokens: &[u32], residuals: &[Residual]) -> Vec<HitObject> {
+pub fn window_objects(
+    tokenizer: &Tokenizer,
+    w: &ValidationWindow,
+    tokens: &[u32],
+    residuals: &[Residual],
+) -> Vec<HitObject> {
     let multiplier = Difficulty::default().slider_multiplier;
     let decoded = tokenizer.detokenize(tokens, residuals, &w.timing, multiplier, &w.window);
     decoded.objects.into_iter().filter(|o| w.window.keeps_decoded(o.time_ms)).collect()
 }
 
 /// Scores `windows` with the trainer's current network.
-pub fn validate(trainer: &Trainer, tokenizer: &Tokenizer, windows: &[ValidationWindow], device: Device) -> ValidationScores {
+pub fn validate(
+    trainer: &Trainer,
+    tokenizer: &Tokenizer,
+    windows: &[ValidationWindow],
+    device: Device,
+) -> ValidationScores {
     let scales = ResidualScales::new(tokenizer);
     let examples: Vec<WindowExample> = windows.iter().map(|w| w.example.clone()).collect();
     let batch_size = trainer.config.training.batch_size;

@@ -151,7 +151,9 @@ fn declare_member_size(osz: &Path, member: &str, size: u32) {
         let at = (0..bytes.len() - header_len)
             .find(|&i| {
                 let name_len = u16::from_le_bytes([bytes[i + name_len_at], bytes[i + name_len_at + 1]]) as usize;
-                &bytes[i..i + 4] == signature && bytes[i + header_len..].starts_with(member.as_bytes()) && name_len == member.len()
+                &bytes[i..i + 4] == signature
+                    && bytes[i + header_len..].starts_with(member.as_bytes())
+                    && name_len == member.len()
             })
             .unwrap();
         bytes[at + size_at..at + size_at + 4].copy_from_slice(&size.to_le_bytes());
@@ -173,7 +175,10 @@ fn inputs_over_the_size_limit_are_rejected_unread() {
     write_osz(&osz, &[("b.osu", osu("big.mp3", 2).as_bytes()), ("big.mp3", b"tiny")]);
     declare_member_size(&osz, "big.mp3", u32::try_from(over).unwrap());
     let items = collect(root.path());
-    assert_eq!(summary(&items, root.path()), ["too_large ROOT/1 big folder:big.mp3", "too_large ROOT/2 bomb.osz:big.mp3"]);
+    assert_eq!(
+        summary(&items, root.path()),
+        ["too_large ROOT/1 big folder:big.mp3", "too_large ROOT/2 bomb.osz:big.mp3"]
+    );
     for item in &items {
         let Err(reject) = item else { unreachable!() };
         assert!(reject.reason.contains("1024 MiB, more than the 1024 MiB"), "{reject}");
