@@ -12,4 +12,5 @@ if ! "$venv/bin/python" -c 'import librosa, soxr, soundfile' 2>/dev/null; then
 fi
 cd "$root"
 "$root/scripts/setup.sh"
-exec cargo run --release --quiet -p pipeline -- bench features --python "$venv/bin/python" "$@"
+cargo build --release --quiet -p pipeline -p workbench
+exec target/release/mapflow bench features --python "$venv/bin/python" "$@"

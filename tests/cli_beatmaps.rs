@@ -1,20 +1,20 @@
 //! End to end, as a user runs it: `mapflow inspect` and `mapflow tokenize` on real beatmaps.
 
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::mapflow;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-fn mapflow() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mapflow"))
-}
-
 fn data(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(relative)
 }
 
 fn preset(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/tokenizer").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tokenizer").join(name)
 }
 
 fn json(run: &Output, what: &str) -> Value {

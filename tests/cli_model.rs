@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use cli::{mapflow, run_err, run_ok};
 use operators::beatmap::{HitObject, parse_beatmap, star_rating};
 use operators::metrics::rhythm_f1;
-use pipeline::shards::read::read_tracks;
+use shards::read::read_tracks;
 
 fn overfit_preset() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/model/overfit-tiny.toml")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/model/overfit-tiny.toml")
 }
 
 /// One 20 s synthetic song: its data set, its audio file and its true osu!standard map.

@@ -4,9 +4,13 @@
 //! audio is decoded (the source is moved away and the decode counter reads 0); a corpus that
 //! grows decodes only its new tracks; an interrupted run resumes.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 #[path = "support/snapshot.rs"]
 mod snapshot;
 
+use cli::mapflow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,10 +19,6 @@ use snapshot::assert_same;
 /// Every file under `dir/sub` (path relative to `dir/sub` → bytes).
 fn tree(dir: &Path, sub: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
     snapshot::snapshot(&dir.join(sub))
-}
-
-fn mapflow() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mapflow"))
 }
 
 fn run_json(cmd: &mut Command) -> serde_json::Value {
@@ -59,7 +59,7 @@ fn retokenize(out: &Path, add: &[&Path], drop: &[&str], extra: &[&str]) -> serde
 }
 
 fn preset(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/tokenizer").join(format!("{name}.toml"))
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tokenizer").join(format!("{name}.toml"))
 }
 
 fn manifest(out: &Path) -> serde_json::Value {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use cli::{mapflow, run_err, run_ok};
 
 fn overfit_preset() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/model/overfit-tiny.toml")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/model/overfit-tiny.toml")
 }
 
 /// `mapflow run` of `source` into `data` and `run`, one song per chunk and one chunk ahead.

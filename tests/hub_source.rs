@@ -7,14 +7,14 @@ mod mock_hub;
 use std::path::Path;
 use std::time::Duration;
 
+use dataflow::sources::hub::{HubOptions, HubShards};
+use dataflow::sources::uri::HubSpec;
+use dataflow::sources::webdataset::LocalShards;
+use dataflow::sources::{SourceUri, TrackRecord};
 use mock_hub::MockHub;
-use pipeline::sources::hub::{HubOptions, HubShards};
-use pipeline::sources::shards::LocalShards;
-use pipeline::sources::uri::HubSpec;
-use pipeline::sources::{SourceUri, TrackRecord};
-use pipeline::synth::encode::{AudioFormat, encode};
-use pipeline::synth::render::{AudioEvent, BeatGrid, EventKind, RenderSpec, render_track};
-use pipeline::synth::shard::{SampleBeatmap, ShardSample, write_shard};
+use synth::encode::{AudioFormat, encode};
+use synth::render::{AudioEvent, BeatGrid, EventKind, RenderSpec, render_track};
+use synth::webdataset::{SampleBeatmap, ShardSample, write_shard};
 
 const REPO: &str = "project-riz/osu-beatmaps";
 /// Tracks per shard: more than the reader's channel holds, so the reader is still in a shard

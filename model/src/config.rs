@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use operators::config_hash::stable_hash;
+use operators::digest::stable_hash;
 use operators::features::{ConfigError, read_toml};
 use serde::{Deserialize, Serialize};
 

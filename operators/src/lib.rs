@@ -12,8 +12,9 @@
 pub mod atomic;
 pub mod audio;
 pub mod beatmap;
-pub mod config_hash;
+pub mod digest;
 pub mod features;
+pub mod featurize;
 pub mod metrics;
 pub mod npy;
 pub mod tempo;

@@ -12,11 +12,13 @@ mod config;
 mod mel;
 mod onset;
 mod stft;
+mod stored;
 
 pub use config::{ConfigError, FEATURES_VERSION, FeatureConfig, MelNorm, MelScale, OnsetConfig, Padding, read_toml};
 pub use mel::{MelFilterbank, hz_to_mel, mel_edges_hz, mel_to_hz};
 pub use onset::{onset_delay_frames, onset_strength, power_to_db_in_place};
 pub use stft::{Stft, periodic_hann};
+pub use stored::{StoredFeatures, decode_f16};
 
 /// A `[channels, frames]` row-major matrix of features for one song.
 #[derive(Debug, Clone, PartialEq)]

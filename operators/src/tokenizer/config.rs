@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config_hash::stable_hash;
+use crate::digest::stable_hash;
 use crate::features::{ConfigError, read_toml};
 
 /// Which object encoding the tokenizer uses.

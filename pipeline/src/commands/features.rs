@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use operators::features::FeatureExtractor;
 
-use pipeline::featurize::{AudioInput, featurize};
+use operators::audio::DecodeOptions;
+use operators::featurize::{AudioInput, featurize};
 
 /// Arguments of `mapflow features`.
 #[derive(Debug, clap::Args)]
@@ -28,7 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let config = super::load_feature_config(args.config.as_deref())?;
     let hash = config.hash();
     let extractor = FeatureExtractor::new(config).map_err(anyhow::Error::msg)?;
-    let song = featurize(AudioInput::File(&args.audio), &extractor)?;
+    let song = featurize(AudioInput::File(&args.audio), &extractor, &DecodeOptions::default())?;
     let m = &song.features;
     operators::npy::write_f32(&args.output, &[m.channels as u64, m.frames as u64], &m.data)
         .with_context(|| format!("writing {}", args.output.display()))?;
@@ -37,7 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let summary = serde_json::json!({
             "output": args.output,
             "shape": [m.channels, m.frames],
-            "seconds": song.seconds,
+            "seconds": song.seconds(),
             "codec": song.codec,
             "source_sample_rate": song.source_rate,
             "feature_config_hash": hash,
@@ -52,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!(
             "{}: {:.1} s of {} at {} Hz ({} ch) -> {} shape [{}, {}] float32 (config {hash})",
             args.audio.display(),
-            song.seconds,
+            song.seconds(),
             song.codec,
             song.source_rate,
             song.channels,
@@ -67,7 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             t.mel.as_secs_f64(),
             t.onset.as_secs_f64(),
             t.total().as_secs_f64(),
-            song.seconds / t.total().as_secs_f64()
+            song.seconds() / t.total().as_secs_f64()
         );
     }
     Ok(())

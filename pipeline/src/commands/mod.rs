@@ -1,23 +1,11 @@
-//! One module per `mapflow` subcommand.
+//! One module per subcommand `mapflow` runs itself (the others are `mapflow-workbench`'s), and
+//! the config loading they share with the workbench.
 
-pub mod demo;
-#[cfg(feature = "model")]
-pub mod eval;
 pub mod features;
-#[cfg(feature = "model")]
-pub mod generate;
-#[cfg(feature = "model")]
-pub mod info;
 pub mod inspect;
 pub mod preprocess;
-pub mod preview;
 pub mod retokenize;
-#[cfg(feature = "model")]
-pub mod run;
-pub mod synth;
 pub mod tokenize;
-#[cfg(feature = "model")]
-pub mod train;
 
 use std::path::Path;
 
@@ -27,13 +15,13 @@ use operators::features::FeatureConfig;
 /// Loads tokenizer presets (TOML), each validated and ready to run.
 pub fn load_tokenizers(
     paths: &[std::path::PathBuf],
-) -> anyhow::Result<Vec<pipeline::preprocess::tokenize::TokenizerStage>> {
+) -> anyhow::Result<Vec<dataflow::preprocess::tokenize::TokenizerStage>> {
     paths
         .iter()
         .map(|path| {
             let config = operators::tokenizer::TokenizerConfig::from_toml_file(path)
                 .with_context(|| format!("loading tokenizer config {}", path.display()))?;
-            pipeline::preprocess::tokenize::TokenizerStage::new(config)
+            dataflow::preprocess::tokenize::TokenizerStage::new(config)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
         })
         .collect()

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use pipeline::preprocess::{ClusterArgs, PreprocessOptions, SourceOpener, Summary, defaults, run, source_opener};
-use pipeline::sources::hub::HubOptions;
-use pipeline::sources::{SourceOptions, SourceUri};
+use dataflow::preprocess::{ClusterArgs, PreprocessOptions, SourceOpener, Summary, defaults, run, source_opener};
+use dataflow::sources::hub::HubOptions;
+use dataflow::sources::{SourceOptions, SourceUri};
 
 /// What to preprocess into where, and how: shared by `mapflow preprocess` and `mapflow run`.
 #[derive(Debug, clap::Args)]
@@ -23,6 +23,7 @@ pub struct PreprocessArgs {
     /// Feature preset. Default: configs/features/default.toml.
     #[arg(long)]
     features: Option<PathBuf>,
+    /// Workers, processes and the cluster's hosts.
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// Tracks per output chunk (the unit of Parquet files and of resume).
@@ -51,7 +52,7 @@ impl PreprocessArgs {
             hub: HubOptions {
                 cache_dir: self.cache_dir.clone(),
                 keep_shards: self.keep_shards,
-                skip: pipeline::shards::done::done_shards(&self.output)?,
+                skip: shards::done::done_shards(&self.output)?,
                 ..HubOptions::default()
             },
             capacity: 0,

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use pipeline::retokenize::{RetokenizeOptions, run};
+use dataflow::retokenize::{RetokenizeOptions, run};
 
 /// Arguments of `mapflow retokenize`.
 #[derive(Debug, clap::Args)]

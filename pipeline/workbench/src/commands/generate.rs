@@ -1,0 +1,84 @@
+//! `mapflow generate AUDIO --checkpoint RUN --stars S -o OUT.osz|OUT.osu`.
+
+use std::path::PathBuf;
+
+use model::generate::SamplingOptions;
+use training::generate::{GenerateOptions, generate_map, write_output};
+
+use super::train::parse_device;
+
+/// Arguments of `mapflow generate`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The song (MP3, OGG, Opus, WAV, FLAC, M4A).
+    audio: PathBuf,
+    /// A training run directory (uses its best checkpoint) or a checkpoint file.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Star rating to aim for.
+    #[arg(long, default_value_t = 4.0)]
+    stars: f64,
+    /// BPM of the song (with --offset); estimated from the audio when absent.
+    #[arg(long, requires = "offset")]
+    bpm: Option<f64>,
+    /// Time of a downbeat in ms (with --bpm).
+    #[arg(long, requires = "bpm")]
+    offset: Option<f64>,
+    /// Output: .osz (map + audio, for osu! to import) or .osu.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Sampling seed: the same seed gives the same map.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Sampling temperature (0 = always the most likely token).
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = 0.9)]
+    top_p: f64,
+    /// cpu, cuda, or auto.
+    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    device: tch::Device,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `mapflow generate`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let options = GenerateOptions {
+        audio: args.audio.clone(),
+        checkpoint: args.checkpoint,
+        stars: args.stars,
+        timing: args.bpm.zip(args.offset),
+        sampling: SamplingOptions {
+            temperature: args.temperature,
+            top_p: args.top_p,
+            seed: args.seed,
+            ..SamplingOptions::default()
+        },
+        device: args.device,
+    };
+    let generated = generate_map(&options)?;
+    write_output(&generated, &args.audio, &args.output)?;
+    let r = &generated.report;
+    if args.json {
+        let mut value = serde_json::to_value(r)?;
+        value["output"] = serde_json::Value::String(args.output.display().to_string());
+        println!("{value}");
+        return Ok(());
+    }
+    let doubt = if r.timing_low_confidence {
+        " — LOW CONFIDENCE (variable tempo or weak beat?): pass --bpm/--offset"
+    } else {
+        ""
+    };
+    println!("timing: {:.2} BPM, offset {:.1} ms ({}){doubt}", r.bpm, r.offset_ms, r.timing_source);
+    println!(
+        "{} objects ({} circles, {} sliders, {} spinners) over {:.1} s in {} windows",
+        r.objects, r.counts.circles, r.counts.sliders, r.counts.spinners, r.audio_seconds, r.windows
+    );
+    println!("stars: requested {:.2}, achieved {:.2} (rosu-pp)", r.stars_requested, r.stars_achieved);
+    println!("wrote {} in {:.2} s", args.output.display(), r.seconds);
+    Ok(())
+}
