@@ -17,6 +17,7 @@ pub mod features;
 pub mod featurize;
 pub mod metrics;
 pub mod npy;
+pub mod onset_map;
 pub mod tempo;
 pub mod tokenizer;
 

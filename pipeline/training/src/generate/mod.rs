@@ -3,8 +3,9 @@
 //! ```text
 //! audio ─► operators::featurize (decode, resample, mel + onset, stored as the shards store it)
 //!       ─► timing: given BPM/offset, or estimated from the onset envelope
-//!       ─► windows tiling the song ─► model (batches of up to 64 windows, KV cache, seeded)
-//!       ─► detokenize on the song's grid ─► predict regions merged ─► snapped, cleaned
+//!       ─► method model: windows tiling the song ─► model (batches of up to 64 windows, KV
+//!          cache, seeded) ─► detokenize on the song's grid ─► predict regions merged ─► cleaned
+//!       ─► method onsets: operators::onset_map (onset peaks on the grid, thinned to the stars)
 //!       ─► .osu v14 (rosu-map) ─► stars achieved (rosu-pp) ─► .osu / .osz (with the audio)
 //! ```
 
@@ -19,9 +20,10 @@ use model::checkpoint::{LoadedModel, load_for_inference};
 use model::generate::{SamplingOptions, generate};
 use operators::audio::{DecodeOptions, read_tags};
 use operators::beatmap::write::{to_osu_string, write_osz};
-use operators::beatmap::{Beatmap, Difficulty, Metadata, ObjectCounts, TimingModel, star_rating};
-use operators::features::{FeatureConfig, FeatureExtractor};
+use operators::beatmap::{Beatmap, Difficulty, HitObject, Metadata, ObjectCounts, TimingModel, star_rating};
+use operators::features::{FeatureConfig, FeatureExtractor, FeatureMatrix};
 use operators::featurize::{AudioInput, featurize};
+use operators::onset_map::{OnsetMapInput, OnsetMapOptions, generate_onset_map};
 use operators::tempo::{TempoConfig, TempoEstimate, TempoInput, estimate_tempo};
 use operators::tokenizer::merge_predict_regions;
 use serde::Serialize;
@@ -33,26 +35,65 @@ pub const MIN_SECONDS: f64 = 2.0;
 /// Onset strength below which a song counts as silent (the envelope's maximum).
 const SILENCE_ONSET: f32 = 1e-3;
 
+/// What places the objects.
+#[derive(Debug, Clone)]
+pub enum Method {
+    /// The trained model of a checkpoint.
+    Model {
+        /// A run directory (its `best`) or a checkpoint file.
+        checkpoint: PathBuf,
+        /// Sampling.
+        sampling: SamplingOptions,
+        /// Where the model runs.
+        device: Device,
+    },
+    /// The non-learned generator ([`operators::onset_map`]): onset peaks on the beat grid,
+    /// thinned to the requested stars; no checkpoint.
+    Onsets {
+        /// Seed of its flow's choices.
+        seed: u64,
+    },
+}
+
+impl Method {
+    fn seed(&self) -> u64 {
+        match self {
+            Method::Model { sampling, .. } => sampling.seed,
+            Method::Onsets { seed } => *seed,
+        }
+    }
+}
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
     /// The song.
     pub audio: PathBuf,
-    /// A run directory (its `best`) or a checkpoint file.
-    pub checkpoint: PathBuf,
     /// Requested star rating.
     pub stars: f64,
     /// BPM and offset (ms of a downbeat), if known; else estimated.
     pub timing: Option<(f64, f64)>,
-    /// Sampling.
-    pub sampling: SamplingOptions,
-    /// Where the model runs.
-    pub device: Device,
+    /// What places the objects.
+    pub method: Method,
+}
+
+/// Why generation gave no map where the inputs were fine: the one outcome a caller may treat
+/// as soft (an undertrained model); every other failure is an error of the inputs or the run.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// The model's tokens decoded to no object.
+    #[error("{audio}: the model placed no objects (try another --seed or --stars)")]
+    NoObjects {
+        /// The song.
+        audio: String,
+    },
 }
 
 /// What was generated, as printed (and with `--json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct GenerateReport {
+    /// `model` or `onsets`.
+    pub method: &'static str,
     /// BPM used.
     pub bpm: f64,
     /// Offset of the first red line, ms.
@@ -75,9 +116,9 @@ pub struct GenerateReport {
     pub seconds: f64,
     /// Seconds of audio.
     pub audio_seconds: f64,
-    /// Windows decoded.
+    /// Windows decoded by the model (0 for `onsets`).
     pub windows: usize,
-    /// Sampling seed.
+    /// Sampling (or flow) seed.
     pub seed: u64,
 }
 
@@ -106,10 +147,14 @@ pub fn load_model(checkpoint: &Path, device: Device) -> anyhow::Result<LoadedMod
     Ok(loaded)
 }
 
-/// A decoded song: the features as the model saw them in training (mel dB, f16-rounded,
-/// row-major) and, when asked for, its estimated beat grid.
+/// A decoded song: its features as extracted and as the model saw them in training (mel dB,
+/// f16-rounded, row-major) and, when asked for, its estimated beat grid.
 pub struct Song {
-    /// `[129, frames]`.
+    /// The file.
+    pub audio: PathBuf,
+    /// `[129, frames]`: mel power, then onset strength.
+    pub features: FeatureMatrix,
+    /// `[129, frames]` as stored in shards.
     pub values: Vec<f32>,
     /// Rows.
     pub channels: usize,
@@ -145,37 +190,162 @@ pub fn read_song(audio: &Path, estimate: bool) -> anyhow::Result<Song> {
         })
         .transpose()?;
     Ok(Song {
+        audio: audio.to_owned(),
         values: song.stored.values(),
         channels: song.stored.channels,
         frames: song.stored.frames,
+        features: song.features,
         seconds,
         tempo,
     })
 }
 
+/// What places the objects, ready to run: the model loaded once for many songs.
+pub enum Mapper<'a> {
+    /// A loaded model.
+    Model {
+        /// The network and its tokenizer.
+        loaded: &'a LoadedModel,
+        /// Sampling.
+        sampling: &'a SamplingOptions,
+        /// Where it runs.
+        device: Device,
+    },
+    /// The onset generator.
+    Onsets {
+        /// Seed of its flow.
+        seed: u64,
+    },
+}
+
+impl Mapper<'_> {
+    /// `model` or `onsets`, as reports name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mapper::Model { .. } => "model",
+            Mapper::Onsets { .. } => "onsets",
+        }
+    }
+}
+
 /// Generates a map for `options.audio`.
 pub fn generate_map(options: &GenerateOptions) -> anyhow::Result<Generated> {
     let started = Instant::now();
-    let loaded = load_model(&options.checkpoint, options.device)?;
-    let tokenizer = &loaded.tokenizer;
+    let loaded = match &options.method {
+        Method::Model { checkpoint, device, .. } => Some(load_model(checkpoint, *device)?),
+        Method::Onsets { .. } => None,
+    };
+    let mapper = match (&options.method, &loaded) {
+        (Method::Model { sampling, device, .. }, Some(loaded)) => Mapper::Model { loaded, sampling, device: *device },
+        _ => Mapper::Onsets { seed: options.method.seed() },
+    };
     let song = read_song(&options.audio, options.timing.is_none())?;
-    let estimate = song.tempo;
-    let (bpm, offset_ms) = match (options.timing, estimate) {
+    let mut generated = map_song(&song, options.stars, options.timing, &mapper)?;
+    generated.report.seconds = started.elapsed().as_secs_f64();
+    Ok(generated)
+}
+
+/// Maps a read song at `stars`, on the `timing` given (BPM, offset ms) or else the song's
+/// estimate; the report's `seconds` counts this step only.
+pub fn map_song(song: &Song, stars: f64, timing: Option<(f64, f64)>, mapper: &Mapper<'_>) -> anyhow::Result<Generated> {
+    let started = Instant::now();
+    let audio = &song.audio;
+    let estimate = if timing.is_some() { None } else { song.tempo };
+    let (bpm, offset_ms) = match (timing, estimate) {
         (Some(given), _) => given,
         (None, Some(e)) => (e.bpm, e.offset_ms),
-        (None, None) => unreachable!("read_song estimates when no timing is given"),
+        (None, None) => bail!("{}: no timing given and none estimated", audio.display()),
     };
     if !(bpm.is_finite() && (20.0..=1000.0).contains(&bpm)) {
-        bail!("{}: BPM {bpm} is out of range (20–1000)", options.audio.display());
+        bail!("{}: BPM {bpm} is out of range (20–1000)", audio.display());
     }
     let timing = TimingModel::constant(offset_ms, bpm);
+    let (objects, difficulty, windows, provenance, seed) = match mapper {
+        Mapper::Model { loaded, sampling, device } => {
+            let (objects, windows) = model_objects(song, stars, &timing, loaded, sampling, *device);
+            if objects.is_empty() {
+                return Err(GenerateError::NoObjects { audio: audio.display().to_string() }.into());
+            }
+            let provenance = format!(
+                "method=model model={} tokenizer={} seed={} temperature={} top_p={} stars={stars:.2} bpm={bpm:.2}",
+                loaded.record.model_hash,
+                loaded.record.tokenizer_hash,
+                sampling.seed,
+                sampling.temperature,
+                sampling.top_p,
+            );
+            (objects, Difficulty::default(), windows, provenance, sampling.seed)
+        }
+        Mapper::Onsets { seed } => {
+            let name = audio.display().to_string();
+            let input =
+                OnsetMapInput { name: &name, features: &song.features, feature_config: &FeatureConfig::default(), timing: &timing };
+            let made = generate_onset_map(&input, &OnsetMapOptions { stars, seed: *seed })?;
+            let provenance = format!("method=onsets seed={seed} stars={stars:.2} bpm={bpm:.2}");
+            (made.beatmap.objects, made.beatmap.difficulty, 0, provenance, *seed)
+        }
+    };
+    let stem = audio.file_stem().and_then(|s| s.to_str()).unwrap_or("song").to_owned();
+    let tags = read_tags(audio);
+    // The difficulty name: `mapflow 4.0*` for the model, `onsets 4.0*` for the baseline.
+    let method = match mapper {
+        Mapper::Model { .. } => "mapflow",
+        Mapper::Onsets { .. } => "onsets",
+    };
+    let map = Beatmap {
+        name: stem.clone(),
+        metadata: Metadata {
+            title: tags.title.unwrap_or(stem),
+            artist: tags.artist.unwrap_or_else(|| "Unknown".into()),
+            creator: "mapflow".into(),
+            version: format!("{method} {stars:.1}*"),
+            tags: format!("mapflow generated {method}"),
+            audio_file: audio_file_name(audio),
+        },
+        difficulty,
+        timing,
+        objects,
+    };
+    let osu_text = to_osu_string(&map, &provenance)?;
+    let stars_achieved = star_rating(&map.name, &osu_text)?;
+    let counts = ObjectCounts::of(&map.objects);
+    let report = GenerateReport {
+        method: mapper.name(),
+        bpm,
+        offset_ms,
+        timing_source: if estimate.is_some() { "estimated" } else { "given" },
+        timing_confidence: estimate.as_ref().map(|e| e.confidence),
+        timing_low_confidence: estimate.as_ref().is_some_and(|e| e.low_confidence),
+        objects: map.objects.len(),
+        counts,
+        stars_requested: stars,
+        stars_achieved,
+        seconds: started.elapsed().as_secs_f64(),
+        audio_seconds: song.seconds,
+        windows,
+        seed,
+    };
+    Ok(Generated { map, osu_text, report })
+}
+
+/// The model's objects for `song` on `timing`, cleaned, and the number of windows decoded.
+fn model_objects(
+    song: &Song,
+    stars: f64,
+    timing: &TimingModel,
+    loaded: &LoadedModel,
+    sampling: &SamplingOptions,
+    device: Device,
+) -> (Vec<HitObject>, usize) {
+    let tokenizer = &loaded.tokenizer;
     let song_ms = song.seconds * 1000.0;
+    let bpm = 60_000.0 / timing.beat_len_at(0.0);
     let windows = tokenizer.config().windows.windows(song_ms, None);
     let frames = frame_at(tokenizer.config().windows.window_ms) as usize;
     let examples: Vec<WindowExample> = windows
         .iter()
         .map(|w| {
-            let grid = tokenizer.grid(&timing, w);
+            let grid = tokenizer.grid(timing, w);
             let start = frame_at(w.start_ms);
             let (grid_start, beats_per_frame) = WindowExample::grid(w.start_ms, grid.anchor_ms, grid.beat_ms);
             WindowExample {
@@ -184,7 +354,7 @@ pub fn generate_map(options: &GenerateOptions) -> anyhow::Result<Generated> {
                 }),
                 grid_start,
                 beats_per_frame,
-                stars: options.stars as f32,
+                stars: stars as f32,
                 bpm: bpm as f32,
                 tokens: Vec::new(),
                 residuals: Vec::new(),
@@ -192,59 +362,11 @@ pub fn generate_map(options: &GenerateOptions) -> anyhow::Result<Generated> {
             }
         })
         .collect();
-    let decoded = generate(&loaded.net, tokenizer, &examples, 0, &options.sampling, options.device);
+    let decoded = generate(&loaded.net, tokenizer, &examples, 0, sampling, device);
     let objects = merge_predict_regions(windows.iter().zip(&decoded).map(|(w, d)| {
-        (*w, tokenizer.detokenize(&d.tokens, &d.residuals, &timing, Difficulty::default().slider_multiplier, w).objects)
+        (*w, tokenizer.detokenize(&d.tokens, &d.residuals, timing, Difficulty::default().slider_multiplier, w).objects)
     }));
-    let objects = cleanup::clean(objects, &timing, song_ms);
-    if objects.is_empty() {
-        bail!("{}: the model placed no objects (try another --seed or --stars)", options.audio.display());
-    }
-    let stem = options.audio.file_stem().and_then(|s| s.to_str()).unwrap_or("song").to_owned();
-    let tags = read_tags(&options.audio);
-    let map = Beatmap {
-        name: stem.clone(),
-        metadata: Metadata {
-            title: tags.title.unwrap_or(stem),
-            artist: tags.artist.unwrap_or_else(|| "Unknown".into()),
-            creator: "mapflow".into(),
-            version: format!("mapflow {:.1}*", options.stars),
-            tags: "mapflow generated".into(),
-            audio_file: audio_file_name(&options.audio),
-        },
-        difficulty: Difficulty::default(),
-        timing,
-        objects,
-    };
-    let provenance = format!(
-        "model={} tokenizer={} seed={} temperature={} top_p={} stars={:.2} bpm={:.2}",
-        loaded.record.model_hash,
-        loaded.record.tokenizer_hash,
-        options.sampling.seed,
-        options.sampling.temperature,
-        options.sampling.top_p,
-        options.stars,
-        bpm
-    );
-    let osu_text = to_osu_string(&map, &provenance)?;
-    let stars_achieved = star_rating(&map.name, &osu_text)?;
-    let counts = ObjectCounts::of(&map.objects);
-    let report = GenerateReport {
-        bpm,
-        offset_ms,
-        timing_source: if estimate.is_some() { "estimated" } else { "given" },
-        timing_confidence: estimate.as_ref().map(|e| e.confidence),
-        timing_low_confidence: estimate.as_ref().is_some_and(|e| e.low_confidence),
-        objects: map.objects.len(),
-        counts,
-        stars_requested: options.stars,
-        stars_achieved,
-        seconds: started.elapsed().as_secs_f64(),
-        audio_seconds: song.seconds,
-        windows: windows.len(),
-        seed: options.sampling.seed,
-    };
-    Ok(Generated { map, osu_text, report })
+    (cleanup::clean(objects, timing, song_ms), windows.len())
 }
 
 /// The audio's file name as the map refers to it.

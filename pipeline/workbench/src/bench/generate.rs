@@ -18,7 +18,7 @@ use operators::features::FeatureConfig;
 use operators::tokenizer::{Tokenizer, TokenizerConfig};
 use synth::corpus::{RENDER_RATE, render_fixture_song};
 use synth::encode::{AudioFormat, encode};
-use training::generate::{GenerateOptions, generate_map};
+use training::generate::{GenerateError, GenerateOptions, Method, generate_map};
 
 /// Arguments of `mapflow bench generate`.
 #[derive(Debug, clap::Args)]
@@ -69,11 +69,13 @@ fn time(
 ) -> anyhow::Result<()> {
     let options = GenerateOptions {
         audio: audio.to_owned(),
-        checkpoint: checkpoint.to_owned(),
         stars: 4.0,
         timing: None,
-        sampling: SamplingOptions { token_budget: budget, ..SamplingOptions::default() },
-        device: tch::Device::Cpu,
+        method: Method::Model {
+            checkpoint: checkpoint.to_owned(),
+            sampling: SamplingOptions { token_budget: budget, ..SamplingOptions::default() },
+            device: tch::Device::Cpu,
+        },
     };
     let started = std::time::Instant::now();
     let result = generate_map(&options);
@@ -81,7 +83,7 @@ fn time(
     let objects = match result {
         Ok(generated) => generated.report.objects.to_string(),
         // An untrained network may place nothing playable; its time still counts.
-        Err(e) if budget.is_some() && e.to_string().contains("placed no objects") => "none".into(),
+        Err(e) if budget.is_some() && e.downcast_ref::<GenerateError>().is_some() => "none".into(),
         Err(e) => return Err(e),
     };
     let verdict =

@@ -5,6 +5,7 @@ mod features;
 mod generate;
 mod learn;
 mod preprocess;
+mod real;
 mod retokenize;
 mod run;
 mod tempo;
@@ -30,6 +31,9 @@ pub enum Bench {
     Learn(learn::Args),
     /// Synthetic corpus → full preprocess vs retokenize with a new config: the ratio.
     Retokenize(retokenize::Args),
+    /// Real songs with human maps: the model and the onset baseline scored against the human
+    /// maps (rhythm and hit F1, stars, objects) and the tempo estimate against the red lines.
+    Real(real::Args),
 }
 
 /// Writes the synthetic corpus `spec` under `dir/<name>-corpus` and preprocesses it (a fresh
@@ -58,6 +62,7 @@ pub fn run(which: Bench) -> anyhow::Result<()> {
         Bench::Features(args) => features::run(args),
         Bench::Pipeline(args) => preprocess::run(args),
         Bench::Tempo(args) => tempo::run(args),
+        Bench::Real(args) => real::run(args),
         Bench::Train(args) => train::run(args),
         Bench::Run(args) => run::run(args),
         Bench::Generate(args) => generate::run(args),

@@ -45,7 +45,7 @@ const TINY_PRESET: &str = include_str!("../../../../configs/model/tiny.toml");
 fn train_and_generate(out: &std::path::Path, shards: &std::path::Path, minutes: f64) -> anyhow::Result<()> {
     use anyhow::Context;
     use model::config::ModelConfig;
-    use training::generate::{GenerateOptions, generate_map, write_output};
+    use training::generate::{GenerateError, GenerateOptions, Method, generate_map, write_output};
 
     let preset = out.join("tiny.toml");
     std::fs::write(&preset, TINY_PRESET)?;
@@ -75,18 +75,18 @@ train: tiny model on {:?} for {minutes} min (progress: {}/metrics.jsonl)",
     std::fs::write(&song, DEMO_SONG)?;
     let generated = generate_map(&GenerateOptions {
         audio: song.clone(),
-        checkpoint: run,
         stars: 4.0,
         timing: None,
-        sampling: Default::default(),
-        device: model::runtime::best_device(),
+        method: Method::Model { checkpoint: run, sampling: Default::default(), device: model::runtime::best_device() },
     });
     let generated = match generated {
         Ok(generated) => generated,
-        Err(e) => {
+        // An undertrained model may place nothing: the one soft outcome; every other error fails the demo.
+        Err(e) if e.downcast_ref::<GenerateError>().is_some() => {
             println!("generate: {e:#}\n  the model needs more training: rerun with a larger --train-minutes");
             return Ok(());
         }
+        Err(e) => return Err(e),
     };
     let osz = out.join("song.osz");
     write_output(&generated, &song, &osz)?;

@@ -1,9 +1,9 @@
-//! `mapflow generate AUDIO --checkpoint RUN --stars S -o OUT.osz|OUT.osu`.
+//! `mapflow generate AUDIO (--checkpoint RUN | --method onsets) --stars S -o OUT.osz|OUT.osu`.
 
 use std::path::PathBuf;
 
 use model::generate::SamplingOptions;
-use training::generate::{GenerateOptions, generate_map, write_output};
+use training::generate::{GenerateOptions, Method, generate_map, write_output};
 
 use super::train::parse_device;
 
@@ -12,9 +12,16 @@ use super::train::parse_device;
 pub struct Args {
     /// The song (MP3, OGG, Opus, WAV, FLAC, M4A).
     audio: PathBuf,
-    /// A training run directory (uses its best checkpoint) or a checkpoint file.
-    #[arg(long)]
-    checkpoint: PathBuf,
+    /// What places the objects: `model` (a trained checkpoint, `--checkpoint`) or `onsets` (no
+    /// checkpoint: the song's onset peaks snapped to the beat grid, thinned to the density the
+    /// requested stars need, laid out with a simple flow; an instant map and the baseline the
+    /// model is measured against).
+    #[arg(long, value_enum, default_value_t = MethodArg::Model)]
+    method: MethodArg,
+    /// A training run directory (uses its best checkpoint) or a checkpoint file; needed by
+    /// `--method model`.
+    #[arg(long, required_if_eq("method", "model"))]
+    checkpoint: Option<PathBuf>,
     /// Star rating to aim for.
     #[arg(long, default_value_t = 4.0)]
     stars: f64,
@@ -44,21 +51,33 @@ pub struct Args {
     json: bool,
 }
 
+/// The values of `--method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MethodArg {
+    /// A trained checkpoint.
+    Model,
+    /// The non-learned onset generator.
+    Onsets,
+}
+
 /// Runs `mapflow generate`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let options = GenerateOptions {
-        audio: args.audio.clone(),
-        checkpoint: args.checkpoint,
-        stars: args.stars,
-        timing: args.bpm.zip(args.offset),
-        sampling: SamplingOptions {
-            temperature: args.temperature,
-            top_p: args.top_p,
-            seed: args.seed,
-            ..SamplingOptions::default()
+    let method = match (args.method, args.checkpoint) {
+        (MethodArg::Model, Some(checkpoint)) => Method::Model {
+            checkpoint,
+            sampling: SamplingOptions {
+                temperature: args.temperature,
+                top_p: args.top_p,
+                seed: args.seed,
+                ..SamplingOptions::default()
+            },
+            device: args.device,
         },
-        device: args.device,
+        (MethodArg::Model, None) => anyhow::bail!("--method model needs --checkpoint RUN"),
+        (MethodArg::Onsets, Some(_)) => anyhow::bail!("--method onsets uses no checkpoint: drop --checkpoint"),
+        (MethodArg::Onsets, None) => Method::Onsets { seed: args.seed },
     };
+    let options = GenerateOptions { audio: args.audio.clone(), stars: args.stars, timing: args.bpm.zip(args.offset), method };
     let generated = generate_map(&options)?;
     write_output(&generated, &args.audio, &args.output)?;
     let r = &generated.report;
@@ -74,9 +93,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ""
     };
     println!("timing: {:.2} BPM, offset {:.1} ms ({}){doubt}", r.bpm, r.offset_ms, r.timing_source);
+    let windows = if r.windows > 0 { format!(" in {} windows", r.windows) } else { String::new() };
     println!(
-        "{} objects ({} circles, {} sliders, {} spinners) over {:.1} s in {} windows",
-        r.objects, r.counts.circles, r.counts.sliders, r.counts.spinners, r.audio_seconds, r.windows
+        "{} objects ({} circles, {} sliders, {} spinners) over {:.1} s{windows} ({})",
+        r.objects, r.counts.circles, r.counts.sliders, r.counts.spinners, r.audio_seconds, r.method
     );
     println!("stars: requested {:.2}, achieved {:.2} (rosu-pp)", r.stars_requested, r.stars_achieved);
     println!("wrote {} in {:.2} s", args.output.display(), r.seconds);
