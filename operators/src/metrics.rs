@@ -1,15 +1,20 @@
 //! Scores of a generated map (or token sequence) against the real one.
 //!
 //! ```text
-//! predicted objects ─┐   optimal matching (Hungarian, per cluster of nearby times)
+//! predicted objects ─┐   optimal matching (sparse, per cluster of nearby times)
 //!                    ├─► hit F1 · rhythm F1 · timing MAE · slider IoU      tokens ─► edit distance
 //! true objects ──────┘                                                     stars  ─► SR error
 //! ```
-//! Every object metric matches with [`min_cost_matching`]: the largest possible set of pairs
-//! within the tolerance and, among those, the smallest total cost — never greedy, so the order of
-//! the predicted objects does not matter.
+//! Every object metric matches optimally: the largest possible set of pairs within the tolerance
+//! and, among those, the smallest total cost — never greedy in the objects' order, so the order
+//! of the predicted objects does not matter. [`match_by_time`] solves it on the allowed pairs
+//! only (a sparse assignment, see [`sparse_min_cost_matching`]), so a long stream whose objects
+//! all chain into one cluster costs about its number of allowed pairs, not the cube of its
+//! length. Rhythm F1 only counts pairs, and on a line the most pairs within a tolerance need no
+//! assignment at all ([`max_pairs_within`]).
 
-use std::collections::HashSet;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashSet};
 
 use crate::beatmap::{HitObject, ObjectKind, Point};
 
@@ -46,8 +51,9 @@ pub fn token_edit_distance(predicted: &[u32], truth: &[u32]) -> f64 {
 
 /// Minimum-cost matching between `rows` and `cols` items, where `cost(r, c)` is `None` for pairs
 /// that may not be matched: first as many pairs as possible, then the least total cost
-/// (Hungarian algorithm, O(n²m)). Costs must be finite and non-negative. Returns `(row, col)`
-/// pairs sorted by row.
+/// (Hungarian algorithm on the dense `rows × cols` matrix: O(n²m) time, O(nm) memory — for
+/// small sets such as one window's objects; [`sparse_min_cost_matching`] for large ones).
+/// Costs must be finite and non-negative. Returns `(row, col)` pairs sorted by row.
 pub fn min_cost_matching(rows: usize, cols: usize, cost: impl Fn(usize, usize) -> Option<f64>) -> Vec<(usize, usize)> {
     if rows == 0 || cols == 0 {
         return Vec::new();
@@ -121,10 +127,181 @@ pub fn min_cost_matching(rows: usize, cols: usize, cost: impl Fn(usize, usize) -
     pairs
 }
 
-/// [`min_cost_matching`] of objects whose start times differ by at most `tolerance_ms`, solved
-/// separately in each cluster of times (split where consecutive times are more than the
-/// tolerance apart: no allowed pair can cross such a gap), so long maps stay fast. `cost` gets
-/// the indices of a predicted and a true object.
+/// A column of [`sparse_min_cost_matching`]'s Dijkstra queue: its tentative distance (the
+/// heap is a max-heap, so the order is reversed: the nearest column comes out first).
+#[derive(Debug, Clone, Copy)]
+struct Tentative(f64, usize);
+
+impl PartialEq for Tentative {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Tentative {}
+
+impl PartialOrd for Tentative {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Tentative {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.0.total_cmp(&self.0).then_with(|| other.1.cmp(&self.1))
+    }
+}
+
+/// [`min_cost_matching`] on a sparse graph: `edges[r]` lists the allowed `(col, cost)` pairs of
+/// row `r` (columns `0..cols`; costs that are not finite and non-negative are dropped). The same
+/// optimum — as many pairs as possible, then the least total cost — in O(rows + cols + edges)
+/// memory.
+///
+/// ```text
+/// rows one by one: Dijkstra on reduced costs (cost − u[row] − v[col] ≥ 0) from the new row,
+///   through matched pairs, to the nearest free column ─► flip the path ─► update u, v
+/// every row also has its own "unmatched" column, dearer than any set of real pairs,
+///   so each row always ends somewhere and more real pairs always win
+/// ```
+/// Each search stops at the first free column it reaches, so on objects sorted in time (the
+/// rows in time order, each allowed only near its own time) a search stays among the few
+/// objects around the new row: the cost grows with the allowed pairs, not with their square.
+/// At worst (every search sweeping the whole cluster) it is O(rows · edges · log).
+/// Returns `(row, col)` pairs sorted by row.
+pub fn sparse_min_cost_matching(cols: usize, edges: &[Vec<(usize, f64)>]) -> Vec<(usize, usize)> {
+    let rows = edges.len();
+    let edges: Vec<Vec<(usize, f64)>> = edges
+        .iter()
+        .map(|row| row.iter().copied().filter(|&(c, w)| c < cols && w.is_finite() && w >= 0.0).collect())
+        .collect();
+    let max_cost = edges.iter().flatten().map(|&(_, w)| w).fold(0.0f64, f64::max);
+    // Leaving a row unmatched costs more than any set of real pairs: fewer of them always loses.
+    let unmatched = (max_cost + 1.0) * (rows as f64 + 1.0);
+    // Columns `cols..cols + rows`: row r's own "unmatched" column is `cols + r`.
+    let mut state = Assignment::new(cols + rows, rows);
+    let mut search = Search::new(cols + rows);
+    for start in 0..rows {
+        let neighbours = |row: usize| edges[row].iter().copied().chain([(cols + row, unmatched)]);
+        search.relax(start, 0.0, neighbours(start), &state);
+        let free = loop {
+            let Some(Tentative(d, c)) = search.heap.pop() else {
+                unreachable!("the row's own unmatched column is always free");
+            };
+            if search.done[c] || d > search.dist[c] {
+                continue;
+            }
+            search.done[c] = true;
+            match state.row_of_col[c] {
+                NONE => break c,
+                // Through the matched pair (reduced cost 0) to its row.
+                row => search.relax(row, d, neighbours(row), &state),
+            }
+        };
+        state.augment(start, free, &mut search);
+    }
+    (0..rows).filter(|&r| state.col_of_row[r] < cols).map(|r| (r, state.col_of_row[r])).collect()
+}
+
+/// No row or column.
+const NONE: usize = usize::MAX;
+
+/// The matching of [`sparse_min_cost_matching`] so far and its potentials (`u` per row, `v`
+/// per column: every allowed pair has `cost − u − v ≥ 0`, every matched pair `= 0`).
+struct Assignment {
+    row_of_col: Vec<usize>,
+    col_of_row: Vec<usize>,
+    u: Vec<f64>,
+    v: Vec<f64>,
+}
+
+impl Assignment {
+    fn new(cols: usize, rows: usize) -> Self {
+        Self { row_of_col: vec![NONE; cols], col_of_row: vec![NONE; rows], u: vec![0.0; rows], v: vec![0.0; cols] }
+    }
+
+    /// Moves the potentials by the finished `search` (which reached the free column `free`) and
+    /// flips its path from `start`; clears the search for the next row.
+    fn augment(&mut self, start: usize, free: usize, search: &mut Search) {
+        let far = search.dist[free];
+        for &(row, d) in &search.reached {
+            self.u[row] += far - d;
+        }
+        for &c in &search.touched {
+            if search.done[c] {
+                self.v[c] -= far - search.dist[c];
+            }
+        }
+        let mut c = free;
+        loop {
+            let row = search.via[c];
+            let next = self.col_of_row[row];
+            self.col_of_row[row] = c;
+            self.row_of_col[c] = row;
+            if row == start {
+                break;
+            }
+            c = next;
+        }
+        search.clear();
+    }
+}
+
+/// One row's shortest-path search; only the columns it touched are reset afterwards.
+struct Search {
+    dist: Vec<f64>,
+    via: Vec<usize>,
+    done: Vec<bool>,
+    touched: Vec<usize>,
+    reached: Vec<(usize, f64)>,
+    heap: BinaryHeap<Tentative>,
+}
+
+impl Search {
+    fn new(cols: usize) -> Self {
+        Self {
+            dist: vec![f64::INFINITY; cols],
+            via: vec![NONE; cols],
+            done: vec![false; cols],
+            touched: Vec::new(),
+            reached: Vec::new(),
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    /// `row` is reached at distance `at`: its columns may now be nearer.
+    fn relax(&mut self, row: usize, at: f64, neighbours: impl Iterator<Item = (usize, f64)>, state: &Assignment) {
+        self.reached.push((row, at));
+        for (c, w) in neighbours {
+            if self.done[c] {
+                continue;
+            }
+            let d = at + (w - state.u[row] - state.v[c]).max(0.0);
+            if d < self.dist[c] {
+                if self.dist[c] == f64::INFINITY {
+                    self.touched.push(c);
+                }
+                self.dist[c] = d;
+                self.via[c] = row;
+                self.heap.push(Tentative(d, c));
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        for c in self.touched.drain(..) {
+            (self.dist[c], self.via[c], self.done[c]) = (f64::INFINITY, NONE, false);
+        }
+        self.reached.clear();
+        self.heap.clear();
+    }
+}
+
+/// The optimal matching (as many pairs as possible, then the least total cost) of objects whose
+/// start times differ by at most `tolerance_ms`, solved separately in each cluster of times
+/// (split where consecutive times are more than the tolerance apart: no allowed pair can cross
+/// such a gap) with [`sparse_min_cost_matching`] over the allowed pairs only, so long maps and
+/// long streams stay fast. `cost` gets the indices of a predicted and a true object (`None`:
+/// the pair is not allowed).
 pub fn match_by_time(
     predicted: &[HitObject],
     truth: &[HitObject],
@@ -145,17 +322,76 @@ pub fn match_by_time(
             continue;
         }
         let cluster = &events[start..end];
+        start = end;
+        // Both sides in time order; the smaller one is the rows.
         let p: Vec<usize> = cluster.iter().filter(|e| e.1).map(|e| e.2).collect();
         let t: Vec<usize> = cluster.iter().filter(|e| !e.1).map(|e| e.2).collect();
-        let allowed = |i: usize, j: usize| {
-            if (predicted[i].time_ms - truth[j].time_ms).abs() <= tolerance_ms { cost(i, j) } else { None }
-        };
-        for (i, j) in min_cost_matching(p.len(), t.len(), |i, j| allowed(p[i], t[j])) {
-            pairs.push((p[i], t[j]));
+        if p.is_empty() || t.is_empty() {
+            continue;
         }
-        start = end;
+        let transpose = p.len() > t.len();
+        let (rows, cols) = if transpose { (&t, &p) } else { (&p, &t) };
+        let times = |indices: &[usize], objects: &[HitObject]| indices.iter().map(|&i| objects[i].time_ms).collect();
+        let (row_times, col_times): (Vec<f64>, Vec<f64>) = if transpose {
+            (times(rows, truth), times(cols, predicted))
+        } else {
+            (times(rows, predicted), times(cols, truth))
+        };
+        let pair_cost = |r: usize, c: usize| if transpose { cost(c, r) } else { cost(r, c) };
+        // The columns within the tolerance of each row: a window sliding along both sorted lists
+        // (the same `|Δt| ≤ tolerance` test as a full scan; subtraction is monotone).
+        let mut first = 0;
+        let edges: Vec<Vec<(usize, f64)>> = rows
+            .iter()
+            .zip(&row_times)
+            .map(|(&r, &x)| {
+                while first < cols.len() && x - col_times[first] > tolerance_ms {
+                    first += 1;
+                }
+                let mut allowed = Vec::new();
+                for (k, (&c, &y)) in cols.iter().zip(&col_times).enumerate().skip(first) {
+                    if y - x > tolerance_ms {
+                        break;
+                    }
+                    if (x - y).abs() <= tolerance_ms
+                        && let Some(w) = pair_cost(r, c)
+                    {
+                        allowed.push((k, w));
+                    }
+                }
+                allowed
+            })
+            .collect();
+        for (i, k) in sparse_min_cost_matching(cols.len(), &edges) {
+            pairs.push(if transpose { (cols[k], rows[i]) } else { (rows[i], cols[k]) });
+        }
     }
     pairs.sort_unstable();
+    pairs
+}
+
+/// The most pairs of `predicted` and `truth` times within `tolerance_ms` of each other, each
+/// time in at most one pair — the size of [`match_by_time`]'s matching when every pair within
+/// the tolerance is allowed. On a line this needs no assignment: walking both sorted lists, the
+/// earlier of the two heads either pairs with the other head (some best matching does so) or is
+/// more than the tolerance before every time left on the other side. O(n log n).
+pub fn max_pairs_within(predicted: &[f64], truth: &[f64], tolerance_ms: f64) -> usize {
+    let sorted = |times: &[f64]| {
+        let mut times = times.to_vec();
+        times.sort_by(f64::total_cmp);
+        times
+    };
+    let (p, t) = (sorted(predicted), sorted(truth));
+    let (mut i, mut j, mut pairs) = (0, 0, 0);
+    while i < p.len() && j < t.len() {
+        if (p[i] - t[j]).abs() <= tolerance_ms {
+            (i, j, pairs) = (i + 1, j + 1, pairs + 1);
+        } else if p[i] < t[j] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
     pairs
 }
 
@@ -220,11 +456,12 @@ pub fn hit_f1(predicted: &[HitObject], truth: &[HitObject], tolerance_ms: f64, t
     F1Score::new(pairs.len(), predicted.len(), truth.len())
 }
 
-/// Rhythm F1: [`hit_f1`] on start times only (cost `|Δt|`).
+/// Rhythm F1: [`hit_f1`] on start times only. Only the number of pairs counts, which
+/// [`max_pairs_within`] finds without an assignment.
 pub fn rhythm_f1(predicted: &[HitObject], truth: &[HitObject], tolerance_ms: f64) -> F1Score {
-    let pairs =
-        match_by_time(predicted, truth, tolerance_ms, |i, j| Some((predicted[i].time_ms - truth[j].time_ms).abs()));
-    F1Score::new(pairs.len(), predicted.len(), truth.len())
+    let times = |objects: &[HitObject]| objects.iter().map(|o| o.time_ms).collect::<Vec<_>>();
+    let matched = max_pairs_within(&times(predicted), &times(truth), tolerance_ms);
+    F1Score::new(matched, predicted.len(), truth.len())
 }
 
 /// Timing MAE (ms) that counts misses: objects are matched optimally on `|Δt| ≤ miss_ms`; every
@@ -448,7 +685,95 @@ mod tests {
         best
     }
 
+    /// A 1/4 stream at 200 BPM (75 ms apart) of circles near one spot, with a slider at every
+    /// object k ≡ 5 or 11 (mod 20): every object is within the tolerances of its neighbours, so
+    /// the whole map is one cluster.
+    fn stream(objects: usize) -> Vec<HitObject> {
+        (0..objects)
+            .map(|k| {
+                let (time, shift) = (1000.0 + 75.0 * k as f64, 10.0 * (k % 3) as f32);
+                if matches!(k % 20, 5 | 11) {
+                    line_slider(time, 100.0 + shift)
+                } else {
+                    circle(time, 200.0 + shift, 100.0)
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_3000_object_stream_is_scored_exactly_and_fast() {
+        let truth = stream(3000);
+        // The same stream 30 ms late, objects k ≡ 0 and k ≡ 5 (mod 10) missing: each prediction
+        // is 30 ms from its own object and 45 ms from the next.
+        let predicted: Vec<HitObject> = truth
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| k % 10 != 0 && k % 10 != 5)
+            .map(|(_, o)| HitObject { time_ms: o.time_ms + 30.0, ..o.clone() })
+            .collect();
+        assert_eq!(predicted.len(), 2400);
+        let started = std::time::Instant::now();
+        let scores = score_map(&predicted, &truth);
+        eprintln!("score_map of 2,400 against 3,000 stream objects: {:?}", started.elapsed());
+        assert_eq!(scores.hit_f1.matched, 2400);
+        assert_eq!(scores.rhythm_f1_50ms.matched, 2400);
+        assert_eq!((scores.rhythm_f1_50ms.precision, scores.rhythm_f1_50ms.recall), (1.0, 0.8));
+        assert_eq!(scores.rhythm_f1_10ms.matched, 0);
+        // Every prediction paired with its own object (30 ms), 600 misses at 100 ms.
+        assert_eq!(scores.timing_mae_ms, (2400.0 * 30.0 + 600.0 * 100.0) / 3000.0);
+        // 300 true sliders, those at k ≡ 5 (mod 20) missing; the other 150 match their own,
+        // identical, slider (IoU 1): 150 / (150 + 300 − 150).
+        assert_eq!(scores.slider_iou, 0.5);
+    }
+
+    /// Times on a 5 ms grid (ties and exact tolerance edges are common) and a cost per pair.
+    fn objects(times: &[u16]) -> Vec<HitObject> {
+        times.iter().map(|&t| circle(5.0 * f64::from(t), 0.0, 0.0)).collect()
+    }
+
     proptest! {
+        #[test]
+        fn sparse_matching_matches_the_dense_hungarian(
+            n in 0usize..7, m in 0usize..7,
+            cells in proptest::collection::vec(proptest::option::weighted(0.5, 0.0f64..100.0), 49),
+        ) {
+            let cost: Vec<Vec<Option<f64>>> = (0..n).map(|i| (0..m).map(|j| cells[i * 7 + j]).collect()).collect();
+            let edges: Vec<Vec<(usize, f64)>> =
+                cost.iter().map(|row| row.iter().enumerate().filter_map(|(j, c)| c.map(|c| (j, c))).collect()).collect();
+            let sparse = sparse_min_cost_matching(m, &edges);
+            let dense = min_cost_matching(n, m, |i, j| cost[i][j]);
+            let total = |pairs: &[(usize, usize)]| pairs.iter().map(|&(i, j)| cost[i][j].unwrap()).sum::<f64>();
+            prop_assert_eq!(sparse.len(), dense.len());
+            prop_assert!((total(&sparse) - total(&dense)).abs() < 1e-6, "{:?} vs {:?}", sparse, dense);
+            let (rows, cols): (HashSet<usize>, HashSet<usize>) = sparse.iter().copied().unzip();
+            prop_assert_eq!((rows.len(), cols.len()), (sparse.len(), sparse.len()), "one pair per object");
+        }
+
+        #[test]
+        fn matching_by_time_matches_one_dense_matching_of_the_whole_map(
+            p in proptest::collection::vec(0u16..200, 0..24),
+            t in proptest::collection::vec(0u16..200, 0..24),
+            weights in proptest::collection::vec(0.0f64..10.0, 24 * 24),
+            tolerance in prop_oneof![Just(10.0), Just(25.0), Just(50.0)],
+        ) {
+            let (predicted, truth) = (objects(&p), objects(&t));
+            let dt = |i: usize, j: usize| (predicted[i].time_ms - truth[j].time_ms).abs();
+            // Some pairs within the tolerance are refused (as hit F1 refuses distant ones).
+            let cost = |i: usize, j: usize| (weights[i * 24 + j] < 8.0).then(|| dt(i, j) + weights[i * 24 + j]);
+            let within = |i: usize, j: usize| if dt(i, j) <= tolerance { cost(i, j) } else { None };
+            let clustered = match_by_time(&predicted, &truth, tolerance, cost);
+            let whole = min_cost_matching(p.len(), t.len(), within);
+            let total = |pairs: &[(usize, usize)]| pairs.iter().map(|&(i, j)| cost(i, j).unwrap()).sum::<f64>();
+            prop_assert_eq!(clustered.len(), whole.len());
+            prop_assert!((total(&clustered) - total(&whole)).abs() < 1e-6, "{:?} vs {:?}", clustered, whole);
+            prop_assert!(clustered.iter().all(|&(i, j)| within(i, j).is_some()));
+            // Counting only, every pair within the tolerance allowed: the walk along both lists.
+            let times = |o: &[HitObject]| o.iter().map(|o| o.time_ms).collect::<Vec<_>>();
+            let all = min_cost_matching(p.len(), t.len(), |i, j| (dt(i, j) <= tolerance).then(|| dt(i, j)));
+            prop_assert_eq!(max_pairs_within(&times(&predicted), &times(&truth), tolerance), all.len());
+        }
+
         #[test]
         fn hungarian_matches_brute_force(
             n in 0usize..5, m in 0usize..5,
