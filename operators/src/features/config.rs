@@ -39,15 +39,28 @@ pub enum Padding {
     Reflect,
 }
 
+/// Highest [`FeatureConfig::sample_rate`] (Hz): the highest rate audio is distributed at.
+pub const MAX_SAMPLE_RATE: u32 = 384_000;
+/// Largest [`FeatureConfig::n_fft`] (samples): 2^16, 0.17 s at 384 kHz, 3 s at 22,050 Hz.
+pub const MAX_N_FFT: usize = 65_536;
+/// Most [`FeatureConfig::n_mels`]: far more bands than any mel front end uses, and the feature
+/// rows (`n_mels + 1`) stay well inside the `u16` the shards store them in.
+pub const MAX_N_MELS: usize = 4_096;
+/// Largest [`OnsetConfig::lag`] (frames).
+pub const MAX_ONSET_LAG: usize = 64;
+/// Largest [`OnsetConfig::top_db`] (dB): more than the whole range of an f32 power.
+pub const MAX_TOP_DB: f32 = 1_000.0;
+
 /// Onset-strength parameters (librosa's `onset_strength` on the mel in dB).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OnsetConfig {
-    /// Frames between the compared spectra (librosa `lag`).
+    /// Frames between the compared spectra (librosa `lag`): 1..=[`MAX_ONSET_LAG`].
     pub lag: usize,
-    /// Floor of the power before taking dB (librosa `amin`).
+    /// Floor of the power before taking dB (librosa `amin`): in (0, 1].
     pub amin: f32,
-    /// dB values are clipped to `max - top_db`, the max taken over the whole song.
+    /// dB values are clipped to `max - top_db`, the max taken over the whole song: in
+    /// (0, [`MAX_TOP_DB`]].
     pub top_db: f32,
 }
 
@@ -69,17 +82,17 @@ pub const FEATURES_VERSION: u32 = 2;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeatureConfig {
-    /// Rate the audio is resampled to before analysis (Hz).
+    /// Rate the audio is resampled to before analysis (Hz): 1,000..=[`MAX_SAMPLE_RATE`].
     pub sample_rate: u32,
-    /// FFT size and window length (samples).
+    /// FFT size and window length (samples): even, 16..=[`MAX_N_FFT`].
     pub n_fft: usize,
-    /// Samples between frames (441 at 22,050 Hz = 20 ms).
+    /// Samples between frames (441 at 22,050 Hz = 20 ms): 1..=`n_fft`.
     pub hop_length: usize,
-    /// Mel bands.
+    /// Mel bands: 1..=`n_fft / 2`, and at most [`MAX_N_MELS`].
     pub n_mels: usize,
-    /// Lowest filter edge (Hz).
+    /// Lowest filter edge (Hz): 0 ≤ `f_min` < `f_max`.
     pub f_min: f32,
-    /// Highest filter edge (Hz); `None` = Nyquist.
+    /// Highest filter edge (Hz); `None` = Nyquist. At most Nyquist (`sample_rate / 2`).
     pub f_max: Option<f32>,
     /// Mel scale formula.
     pub mel_scale: MelScale,
@@ -156,30 +169,34 @@ impl FeatureConfig {
         Ok(config)
     }
 
-    /// Checks that the values are usable together.
+    /// Checks that the values are usable together and within the bounds documented on each
+    /// field (the error names the field).
     pub fn validate(&self) -> Result<(), String> {
         let nyquist = self.sample_rate as f32 / 2.0;
-        if self.sample_rate < 1000 {
-            return Err(format!("sample_rate {} is below 1000 Hz", self.sample_rate));
+        if !(1000..=MAX_SAMPLE_RATE).contains(&self.sample_rate) {
+            return Err(format!("sample_rate {} must be in 1000..={MAX_SAMPLE_RATE} Hz", self.sample_rate));
         }
-        if self.n_fft < 16 || !self.n_fft.is_multiple_of(2) {
-            return Err(format!("n_fft {} must be even and at least 16", self.n_fft));
+        if !(16..=MAX_N_FFT).contains(&self.n_fft) || !self.n_fft.is_multiple_of(2) {
+            return Err(format!("n_fft {} must be even and in 16..={MAX_N_FFT}", self.n_fft));
         }
         if self.hop_length == 0 || self.hop_length > self.n_fft {
             return Err(format!("hop_length {} must be in 1..=n_fft", self.hop_length));
         }
-        if self.n_mels == 0 || self.n_mels > self.n_fft / 2 {
-            return Err(format!("n_mels {} must be in 1..=n_fft/2", self.n_mels));
+        if self.n_mels == 0 || self.n_mels > self.n_fft / 2 || self.n_mels > MAX_N_MELS {
+            return Err(format!("n_mels {} must be in 1..=n_fft/2 and at most {MAX_N_MELS}", self.n_mels));
         }
         let f_max = self.f_max.unwrap_or(nyquist);
         if !(0.0 <= self.f_min && self.f_min < f_max && f_max <= nyquist) {
             return Err(format!("need 0 <= f_min ({}) < f_max ({f_max}) <= Nyquist ({nyquist})", self.f_min));
         }
-        if self.onset.lag == 0 {
-            return Err("onset.lag must be at least 1".into());
+        if !(1..=MAX_ONSET_LAG).contains(&self.onset.lag) {
+            return Err(format!("onset.lag {} must be in 1..={MAX_ONSET_LAG}", self.onset.lag));
         }
-        if !(self.onset.amin > 0.0 && self.onset.top_db > 0.0) {
-            return Err("onset.amin and onset.top_db must be positive".into());
+        if !(self.onset.amin > 0.0 && self.onset.amin <= 1.0) {
+            return Err(format!("onset.amin {} must be in (0, 1]", self.onset.amin));
+        }
+        if !(self.onset.top_db > 0.0 && self.onset.top_db <= MAX_TOP_DB) {
+            return Err(format!("onset.top_db {} must be in (0, {MAX_TOP_DB}]", self.onset.top_db));
         }
         Ok(())
     }
@@ -240,6 +257,43 @@ mod tests {
         std::fs::write(&bad, "hop_length = 0\n").unwrap();
         let msg = FeatureConfig::from_toml_file(&bad).unwrap_err().to_string();
         assert!(msg.contains("bad.toml") && msg.contains("hop_length"), "{msg}");
+    }
+
+    #[test]
+    fn every_numeric_field_is_bounded_and_the_refusal_names_it() {
+        let with = |change: fn(&mut FeatureConfig)| {
+            let mut c = FeatureConfig::default();
+            change(&mut c);
+            c.validate()
+        };
+        let cases: [(&str, fn(&mut FeatureConfig)); 16] = [
+            ("sample_rate", |c| c.sample_rate = 999),
+            ("sample_rate", |c| c.sample_rate = MAX_SAMPLE_RATE + 1),
+            ("sample_rate", |c| c.sample_rate = u32::MAX),
+            ("n_fft", |c| c.n_fft = 15),
+            ("n_fft", |c| c.n_fft = MAX_N_FFT + 2),
+            ("n_fft", |c| c.n_fft = usize::MAX - 1),
+            ("hop_length", |c| c.hop_length = usize::MAX),
+            // n_mels > 65,535 would wrap in the shards' u16 rows; the FFT is large enough for it.
+            ("n_mels", |c| (c.n_fft, c.n_mels) = (MAX_N_FFT, 65_536)),
+            ("n_mels", |c| (c.n_fft, c.n_mels) = (MAX_N_FFT, MAX_N_MELS + 1)),
+            ("n_mels", |c| c.n_mels = 0),
+            ("f_min", |c| c.f_min = f32::NAN),
+            ("f_max", |c| c.f_max = Some(f32::INFINITY)),
+            ("onset.lag", |c| c.onset.lag = MAX_ONSET_LAG + 1),
+            ("onset.amin", |c| c.onset.amin = 2.0),
+            ("onset.top_db", |c| c.onset.top_db = f32::INFINITY),
+            ("onset.top_db", |c| c.onset.top_db = f32::NAN),
+        ];
+        for (field, change) in cases {
+            let message = with(change).expect_err(field);
+            assert!(message.contains(field), "{field}: {message}");
+        }
+        // The bounds themselves are usable.
+        let mut top =
+            FeatureConfig { sample_rate: MAX_SAMPLE_RATE, n_fft: MAX_N_FFT, n_mels: MAX_N_MELS, ..Default::default() };
+        top.onset = OnsetConfig { lag: MAX_ONSET_LAG, amin: 1.0, top_db: MAX_TOP_DB };
+        assert_eq!(top.validate(), Ok(()));
     }
 
     #[test]

@@ -27,6 +27,21 @@ pub enum Layout {
     Mapflow,
 }
 
+/// Most time bins per beat ([`TokenizerConfig::beat_divisor`]).
+pub const MAX_BEAT_DIVISOR: u32 = 1_024;
+/// Most time bins ([`TokenizerConfig::beat_bins`]).
+pub const MAX_BEAT_BINS: u32 = 16_384;
+/// Most curve points kept per slider ([`TokenizerConfig::max_control_points`]).
+pub const MAX_CONTROL_POINTS: u32 = 1_024;
+/// Most repeat-count bins ([`TokenizerConfig::repeat_bins`]).
+pub const MAX_REPEAT_BINS: u32 = 1_024;
+/// Most slider-length bins ([`TokenizerConfig::length_bins`]).
+pub const MAX_LENGTH_BINS: u32 = 4_096;
+/// Widest slider-length bin ([`TokenizerConfig::length_step_px`], osu!px): the playfield's width.
+pub const MAX_LENGTH_STEP_PX: f32 = 512.0;
+/// Longest window ([`WindowConfig::window_ms`]): two minutes of audio context.
+pub const MAX_WINDOW_MS: f64 = 120_000.0;
+
 /// How a song is cut into windows (all times in ms).
 ///
 /// Window `k` sees audio `[start, start + window_ms)` and predicts the objects that start in its
@@ -35,9 +50,10 @@ pub enum Layout {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WindowConfig {
-    /// Audio context per window (default 6000).
+    /// Audio context per window (default 6000): in (0, [`MAX_WINDOW_MS`]].
     pub window_ms: f64,
-    /// Distance between windows = length of each predict region (default 3000).
+    /// Distance between windows = length of each predict region (default 3000): in
+    /// (0, `window_ms`].
     pub stride_ms: f64,
     /// `true`: the first predict region starts at 0 ms (its window at −(window − stride)/2, the
     /// audio before 0 being silence) and windows go on until the song and every object are
@@ -61,22 +77,27 @@ impl Default for WindowConfig {
 pub struct TokenizerConfig {
     /// Object encoding (default `mapflow`).
     pub layout: Layout,
-    /// Position bins across the 512 px playfield (default 32 → 16 px).
+    /// Position bins across the 512 px playfield (default 32 → 16 px): 1..=512.
     pub grid_x: u32,
-    /// Position bins down the 384 px playfield (default 24 → 16 px).
+    /// Position bins down the 384 px playfield (default 24 → 16 px): 1..=384.
     pub grid_y: u32,
-    /// Time bins per beat (default 48: exact for 1/2, 1/3, 1/4, 1/6, 1/8, 1/12, 1/16 snaps).
+    /// Time bins per beat (default 48: exact for 1/2, 1/3, 1/4, 1/6, 1/8, 1/12, 1/16 snaps):
+    /// 1..=[`MAX_BEAT_DIVISOR`].
     pub beat_divisor: u32,
     /// Time bins (default 768 = 16 beats); longer spans use `LONG_GAP` (mapflow) or are clamped
-    /// (reference).
+    /// (reference): 1..=[`MAX_BEAT_BINS`].
     pub beat_bins: u32,
-    /// Reference layout only: curve points kept per slider (the reference keeps 8).
+    /// Reference layout only: curve points kept per slider (the reference keeps 8):
+    /// 0..=[`MAX_CONTROL_POINTS`].
     pub max_control_points: u32,
-    /// Mapflow layout only: repeat-count bins (default 16); more use `REPEAT_MORE` tokens.
+    /// Mapflow layout only: repeat-count bins (default 16); more use `REPEAT_MORE` tokens:
+    /// 1..=[`MAX_REPEAT_BINS`].
     pub repeat_bins: u32,
-    /// Mapflow layout only: slider-length bin width in osu!px (default 8).
+    /// Mapflow layout only: slider-length bin width in osu!px (default 8): in
+    /// (0, [`MAX_LENGTH_STEP_PX`]].
     pub length_step_px: f32,
-    /// Mapflow layout only: slider-length bins (default 64 → 512 px); longer use `LENGTH_MORE`.
+    /// Mapflow layout only: slider-length bins (default 64 → 512 px); longer use `LENGTH_MORE`:
+    /// 1..=[`MAX_LENGTH_BINS`].
     pub length_bins: u32,
     /// How the song is cut into windows.
     pub windows: WindowConfig,
@@ -107,22 +128,32 @@ impl TokenizerConfig {
         Ok(config)
     }
 
-    /// Checks that the values are usable together.
+    /// Checks that the values are usable together and within the bounds documented on each
+    /// field (the error names the field). With every count bounded, the vocabulary stays far
+    /// below `u32::MAX` (under 220,000 ids).
     pub fn validate(&self) -> Result<(), String> {
-        if self.grid_x == 0 || self.grid_y == 0 || self.grid_x > 512 || self.grid_y > 384 {
-            return Err(format!("grid {}x{} must be within 1..=512 x 1..=384", self.grid_x, self.grid_y));
-        }
-        if self.beat_divisor == 0 || self.beat_bins == 0 {
-            return Err("beat_divisor and beat_bins must be positive".into());
-        }
-        if self.repeat_bins == 0
-            || self.length_bins == 0
-            || self.length_step_px.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
-        {
-            return Err("repeat_bins, length_bins and length_step_px must be positive".into());
+        let count = |name: &str, value: u32, low: u32, high: u32| {
+            if (low..=high).contains(&value) {
+                Ok(())
+            } else {
+                Err(format!("{name} {value} must be in {low}..={high}"))
+            }
+        };
+        count("grid_x", self.grid_x, 1, 512)?;
+        count("grid_y", self.grid_y, 1, 384)?;
+        count("beat_divisor", self.beat_divisor, 1, MAX_BEAT_DIVISOR)?;
+        count("beat_bins", self.beat_bins, 1, MAX_BEAT_BINS)?;
+        count("max_control_points", self.max_control_points, 0, MAX_CONTROL_POINTS)?;
+        count("repeat_bins", self.repeat_bins, 1, MAX_REPEAT_BINS)?;
+        count("length_bins", self.length_bins, 1, MAX_LENGTH_BINS)?;
+        if !(self.length_step_px > 0.0 && self.length_step_px <= MAX_LENGTH_STEP_PX) {
+            return Err(format!("length_step_px {} must be in (0, {MAX_LENGTH_STEP_PX}]", self.length_step_px));
         }
         let w = &self.windows;
-        if !(w.window_ms > 0.0 && w.stride_ms > 0.0 && w.stride_ms <= w.window_ms) {
+        if !(w.window_ms > 0.0 && w.window_ms <= MAX_WINDOW_MS) {
+            return Err(format!("windows.window_ms {} must be in (0, {MAX_WINDOW_MS}]", w.window_ms));
+        }
+        if !(w.stride_ms > 0.0 && w.stride_ms <= w.window_ms) {
             return Err(format!("need 0 < stride_ms ({}) <= window_ms ({})", w.stride_ms, w.window_ms));
         }
         Ok(())
@@ -156,6 +187,51 @@ mod tests {
         let mut wider = TokenizerConfig::default();
         wider.windows.window_ms = 8000.0;
         assert_ne!(wider.hash(), TokenizerConfig::default().hash());
+    }
+
+    #[test]
+    fn every_numeric_field_is_bounded_and_the_refusal_names_it() {
+        let cases: [(&str, fn(&mut TokenizerConfig)); 16] = [
+            ("grid_x", |c| c.grid_x = 513),
+            ("grid_y", |c| c.grid_y = 0),
+            ("beat_divisor", |c| c.beat_divisor = MAX_BEAT_DIVISOR + 1),
+            // These three overflowed the u32 vocabulary arithmetic.
+            ("beat_bins", |c| c.beat_bins = u32::MAX),
+            ("beat_bins", |c| c.beat_bins = MAX_BEAT_BINS + 1),
+            ("repeat_bins", |c| c.repeat_bins = u32::MAX),
+            ("repeat_bins", |c| c.repeat_bins = 0),
+            ("length_bins", |c| c.length_bins = u32::MAX),
+            ("length_bins", |c| c.length_bins = MAX_LENGTH_BINS + 1),
+            ("max_control_points", |c| c.max_control_points = u32::MAX),
+            ("length_step_px", |c| c.length_step_px = f32::INFINITY),
+            ("length_step_px", |c| c.length_step_px = f32::NAN),
+            ("window_ms", |c| c.windows.window_ms = f64::INFINITY),
+            ("window_ms", |c| c.windows.window_ms = MAX_WINDOW_MS * 2.0),
+            ("stride_ms", |c| c.windows.stride_ms = f64::NAN),
+            ("stride_ms", |c| c.windows.stride_ms = 0.0),
+        ];
+        for (field, change) in cases {
+            let mut config = TokenizerConfig::default();
+            change(&mut config);
+            let message = config.validate().expect_err(field);
+            assert!(message.contains(field), "{field}: {message}");
+            assert!(crate::tokenizer::Tokenizer::new(config).is_err(), "{field}");
+        }
+        // At every bound at once the vocabulary is built without overflow.
+        let top = TokenizerConfig {
+            grid_x: 512,
+            grid_y: 384,
+            beat_divisor: MAX_BEAT_DIVISOR,
+            beat_bins: MAX_BEAT_BINS,
+            max_control_points: MAX_CONTROL_POINTS,
+            repeat_bins: MAX_REPEAT_BINS,
+            length_step_px: MAX_LENGTH_STEP_PX,
+            length_bins: MAX_LENGTH_BINS,
+            windows: WindowConfig { window_ms: MAX_WINDOW_MS, stride_ms: MAX_WINDOW_MS, ..Default::default() },
+            ..Default::default()
+        };
+        let tokenizer = crate::tokenizer::Tokenizer::new(top).unwrap();
+        assert!(tokenizer.vocab().size() < 220_000, "{}", tokenizer.vocab().size());
     }
 
     #[test]

@@ -12,6 +12,10 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
+/// The largest shard index a `shards=` range may name (its end included): far more shards than
+/// any hub data set has, and small enough that `END + 1` and the range's length never overflow.
+pub const MAX_SHARD_INDEX: usize = 1_000_000;
+
 /// A parsed `--source` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceUri {
@@ -33,6 +37,7 @@ pub struct HubSpec {
     /// Data set config: the folder holding the shards, `compressed` or `original`.
     pub config: String,
     /// Indices into the config's shards sorted by name (`0..4`: the first four); all when `None`.
+    /// Both ends at most [`MAX_SHARD_INDEX`].
     pub shards: Option<Range<usize>>,
     /// Branch, tag or commit; the hub's default branch when `None`.
     pub revision: Option<String>,
@@ -113,10 +118,17 @@ fn parse_hub(rest: &str) -> Result<HubSpec, String> {
 /// `A..B` (B excluded), `A..` (to the end is not allowed: the range must be explicit) or `N`.
 fn parse_range(value: &str) -> Result<Range<usize>, String> {
     let bad = || format!("shards=`{value}`: expected START..END (END excluded) or one index");
+    let index = |s: &str| -> Result<usize, String> {
+        let n: usize = s.parse().map_err(|_| bad())?;
+        if n > MAX_SHARD_INDEX {
+            return Err(format!("shards=`{value}`: index {n} is above the largest allowed, {MAX_SHARD_INDEX}"));
+        }
+        Ok(n)
+    };
     let range = match value.split_once("..") {
-        Some((a, b)) => a.parse().map_err(|_| bad())?..b.parse().map_err(|_| bad())?,
+        Some((a, b)) => index(a)?..index(b)?,
         None => {
-            let n: usize = value.parse().map_err(|_| bad())?;
+            let n = index(value)?;
             n..n + 1
         }
     };
@@ -170,10 +182,21 @@ mod tests {
             "hf://a/b/c?shards=x",
             "hf://a/b/c?split=train",
             "hf://a/b/c?revision",
+            // `N` means N..N+1: this one overflowed.
+            "hf://a/b/c?shards=18446744073709551615",
+            "hf://a/b/c?shards=0..18446744073709551615",
+            "hf://a/b/c?shards=1000001",
+            "hf://a/b/c?shards=99999999999999999999999",
         ] {
             let err = bad.parse::<SourceUri>().unwrap_err();
             assert_eq!(err.input, bad);
             assert!(err.to_string().starts_with(&format!("source `{bad}`")), "{err}");
         }
+        for too_large in ["18446744073709551615", "0..18446744073709551615", "1000001", "0..1000001"] {
+            let err = format!("hf://a/b/c?shards={too_large}").parse::<SourceUri>().unwrap_err().to_string();
+            assert!(err.contains("shards=") && err.contains("1000000"), "{err}");
+        }
+        let top: SourceUri = format!("hf://a/b/c?shards={MAX_SHARD_INDEX}").parse().unwrap();
+        assert!(matches!(top, SourceUri::Hub(HubSpec { shards: Some(r), .. }) if r.len() == 1));
     }
 }
