@@ -1,6 +1,10 @@
 //! Reads whole committed rows back for training and evaluation: tracks with their f16 features
 //! (`read_track_features`) and complete token rows (`read_token_rows`). `retokenize` reads only
 //! small columns instead (`shards::read`).
+//!
+//! Every row is checked as it is read, so what comes back can be indexed without a panic: a
+//! track's `features` blob holds exactly `channels × frames` f16 values, and a token row has one
+//! residual of each kind per token. A row that breaks this is an error naming the file and row.
 
 use std::path::Path;
 
@@ -14,7 +18,8 @@ use operators::features::FeatureMatrix;
 use super::read::{ShardReadError, column, read_batches, read_error, split_at};
 use super::rows::{Split, TokenRow};
 
-/// One stored track: its features still as stored (f16 bytes).
+/// One stored track: its features still as stored (f16 bytes). As read by
+/// [`read_track_features`], `features` holds exactly `2 × channels × frames` bytes.
 #[derive(Debug, Clone)]
 pub struct TrackFeatures {
     /// The audio's id.
@@ -68,6 +73,7 @@ impl<'a, T: ArrowPrimitiveType> Lists<'a, T> {
     }
 
     fn row(&self, row: usize) -> Vec<T::Native> {
+        // Arrow has checked the offsets against the items when the column was read.
         self.items[self.offsets[row] as usize..self.offsets[row + 1] as usize].to_vec()
     }
 }
@@ -83,14 +89,29 @@ pub fn read_track_features(path: &Path) -> Result<Vec<TrackFeatures>, ShardReadE
         let frames = column::<UInt32Array>(&batch, "frames", path)?;
         let features = column::<BinaryArray>(&batch, "features", path)?;
         for i in 0..batch.num_rows() {
-            out.push(TrackFeatures {
+            let track = TrackFeatures {
                 track_id: ids.value(i).to_owned(),
                 split: split_at(splits, i, path)?,
                 duration_s: durations.value(i),
                 channels: usize::from(channels.value(i)),
                 frames: frames.value(i) as usize,
                 features: features.value(i).to_vec(),
-            });
+            };
+            let expected = track.channels.checked_mul(track.frames).and_then(|n| n.checked_mul(2));
+            if expected != Some(track.features.len()) {
+                return Err(read_error(
+                    path,
+                    format!(
+                        "track {}: the features blob is {} bytes, but {} channels × {} frames of f16 take {}",
+                        track.track_id,
+                        track.features.len(),
+                        track.channels,
+                        track.frames,
+                        expected.map_or_else(|| "more than fit in memory".to_owned(), |n| n.to_string())
+                    ),
+                ));
+            }
+            out.push(track);
         }
     }
     Ok(out)
@@ -115,7 +136,7 @@ pub fn read_token_rows(path: &Path) -> Result<Vec<TokenRow>, ShardReadError> {
         let (rt, rx, ry) = (floats("residual_time")?, floats("residual_x")?, floats("residual_y")?);
         let (circles, sliders, spinners) = (u32s("n_circles")?, u32s("n_sliders")?, u32s("n_spinners")?);
         for i in 0..batch.num_rows() {
-            out.push(TokenRow {
+            let row = TokenRow {
                 seq: 0,
                 beatmap_id: beatmap_ids.value(i),
                 beatmapset_id: set_ids.value(i),
@@ -134,7 +155,27 @@ pub fn read_token_rows(path: &Path) -> Result<Vec<TokenRow>, ShardReadError> {
                 n_circles: circles.value(i),
                 n_sliders: sliders.value(i),
                 n_spinners: spinners.value(i),
-            });
+            };
+            for (name, residuals) in [
+                ("residual_time", &row.residual_time),
+                ("residual_x", &row.residual_x),
+                ("residual_y", &row.residual_y),
+            ] {
+                if residuals.len() != row.tokens.len() {
+                    return Err(read_error(
+                        path,
+                        format!(
+                            "row {} (beatmap {}, window at {} ms): {} tokens but {} {name} values",
+                            out.len(),
+                            row.beatmap_id,
+                            row.window_start_ms,
+                            row.tokens.len(),
+                            residuals.len()
+                        ),
+                    ));
+                }
+            }
+            out.push(row);
         }
     }
     Ok(out)
@@ -204,6 +245,44 @@ mod tests {
         write_parquet(dir.path(), "split.parquet", &batch, 1, &[]).unwrap();
         let error = read_track_features(&dir.path().join("split.parquet")).unwrap_err().to_string();
         assert!(error.contains("split.parquet") && error.contains("holdout"), "{error}");
+    }
+
+    #[test]
+    fn a_features_blob_of_the_wrong_length_is_an_error_naming_the_file_and_track() {
+        let dir = tempfile::tempdir().unwrap();
+        // 2 channels × 3 frames need 12 bytes: one frame short, and one byte long.
+        for (name, bytes) in [("short.parquet", 8), ("long.parquet", 13)] {
+            let mut stored = track();
+            stored.features.resize(bytes, 0);
+            write_parquet(dir.path(), name, &tracks_batch(&[stored]).unwrap(), 1, &[]).unwrap();
+            let error = read_track_features(&dir.path().join(name)).unwrap_err().to_string();
+            assert!(error.contains(name) && error.contains("track t3") && error.contains("features"), "{error}");
+        }
+    }
+
+    #[test]
+    fn residual_lists_shorter_than_the_tokens_are_an_error_naming_the_file_and_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = TokenRow {
+            tokens: vec![1, 2, 3],
+            residual_time: vec![0.0; 3],
+            residual_x: vec![0.0; 3],
+            residual_y: vec![0.0; 3],
+            ..TokenRow::example()
+        };
+        for name in ["residual_time", "residual_x", "residual_y"] {
+            let mut row = whole.clone();
+            let list = match name {
+                "residual_time" => &mut row.residual_time,
+                "residual_x" => &mut row.residual_x,
+                _ => &mut row.residual_y,
+            };
+            list.pop();
+            let file = format!("{name}.parquet");
+            write_parquet(dir.path(), &file, &tokens_batch(&[whole.clone(), row]).unwrap(), 1, &[]).unwrap();
+            let error = read_token_rows(&dir.path().join(&file)).unwrap_err().to_string();
+            assert!(error.contains(&file) && error.contains("row 1") && error.contains(name), "{error}");
+        }
     }
 
     #[test]

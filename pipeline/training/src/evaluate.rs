@@ -28,7 +28,7 @@ use tch::Device;
 
 use crate::train::dataset::DataSet;
 use shards::rows::{Split, TokenRow};
-use shards::training_rows::{TrackFeatures, read_token_rows, read_track_features};
+use shards::training_rows::{TrackFeatures, read_token_rows};
 
 /// What to evaluate.
 #[derive(Debug, Clone)]
@@ -203,7 +203,7 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
         if rows.is_empty() {
             continue;
         }
-        let tracks = read_track_features(&chunk.tracks)?;
+        let tracks = data.read_tracks(&chunk)?;
         let mut bpm_of: BTreeMap<String, Option<f64>> = BTreeMap::new();
         let mut by_map: BTreeMap<(String, i64), Vec<TokenRow>> = BTreeMap::new();
         for row in rows {

@@ -18,7 +18,7 @@ use tch::Device;
 
 use super::dataset::DataSet;
 use shards::rows::Split;
-use shards::training_rows::{read_token_rows, read_track_features};
+use shards::training_rows::read_token_rows;
 
 /// One validation window and where it lies.
 #[derive(Debug, Clone)]
@@ -63,7 +63,7 @@ pub fn load_windows(data: &DataSet, split: Split, limit: usize) -> anyhow::Resul
     let chosen = choose(rows, |r| r.track_id.as_str(), limit)?;
     let mut out = Vec::with_capacity(chosen.len());
     for rows in chosen.chunk_by(|a, b| a.0 == b.0) {
-        let tracks = read_track_features(&chunks[rows[0].0].tracks)?;
+        let tracks = data.read_tracks(&chunks[rows[0].0])?;
         for (_, row) in rows {
             let Some(track) = tracks.iter().find(|t| t.track_id == row.track_id) else { continue };
             out.push(ValidationWindow {
