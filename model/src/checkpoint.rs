@@ -43,6 +43,9 @@ pub enum CheckpointError {
         /// Which config differs.
         reason: String,
     },
+    /// The device asked for cannot be used.
+    #[error(transparent)]
+    Device(#[from] crate::runtime::DeviceError),
     /// A tensor file is not the one its record was saved with: the process was killed between
     /// writing the files of one checkpoint.
     #[error("{path}: not the file its record was saved with (the run was killed while saving it)")]
@@ -304,6 +307,7 @@ impl CheckpointRecord {
 /// Loads a checkpoint for inference: `path` is a run directory (its `best`), or a
 /// `.safetensors` / `.json` file of one checkpoint.
 pub fn load_for_inference(path: &Path, device: Device) -> Result<LoadedModel, CheckpointError> {
+    let device = crate::runtime::usable_device(device)?;
     let paths = if path.is_dir() {
         CheckpointPaths::new(path, "best")
     } else {
@@ -378,6 +382,15 @@ pub fn prune(run: &Path) -> Result<(), CheckpointError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loading_onto_a_cuda_device_that_is_not_there_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let past = Device::Cuda(tch::Cuda::device_count() as usize);
+        let error = load_for_inference(dir.path(), past).err().expect("no such device");
+        assert!(matches!(error, CheckpointError::Device(_)), "{error}");
+        assert!(error.to_string().contains("CUDA"), "{error}");
+    }
 
     /// A record for the default tokenizer, `edit`ed.
     fn record(edit: impl FnOnce(&mut CheckpointRecord)) -> CheckpointRecord {

@@ -32,6 +32,53 @@ pub fn best_device() -> Device {
     Device::cuda_if_available()
 }
 
+/// A device this process cannot compute on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    /// CUDA was asked for, but this libtorch has no usable CUDA device.
+    #[error(
+        "device {device:?}: CUDA is not available to this build (libtorch reports no usable CUDA device); \
+         use --device cpu or auto, or a build and libtorch with CUDA"
+    )]
+    NoCuda {
+        /// The device asked for.
+        device: Device,
+    },
+    /// A CUDA device index past the devices there are.
+    #[error("device {device:?}: only {count} CUDA device(s) (cuda:0..cuda:{})", .count - 1)]
+    NoSuchCuda {
+        /// The device asked for.
+        device: Device,
+        /// CUDA devices present.
+        count: i64,
+    },
+    /// Apple's Metal was asked for, but this libtorch has no MPS backend.
+    #[error("device {device:?}: MPS is not available to this build")]
+    NoMps {
+        /// The device asked for.
+        device: Device,
+    },
+}
+
+/// `device` if this process can compute on it; an error saying why not otherwise (where tch
+/// would panic at the first tensor put there). Check it where a device is chosen.
+pub fn usable_device(device: Device) -> Result<Device, DeviceError> {
+    match device {
+        Device::Cuda(index) => {
+            if !tch::Cuda::is_available() {
+                return Err(DeviceError::NoCuda { device });
+            }
+            let count = tch::Cuda::device_count();
+            if !i64::try_from(index).is_ok_and(|i| i < count) {
+                return Err(DeviceError::NoSuchCuda { device, count });
+            }
+            Ok(device)
+        }
+        Device::Mps if !tch::utils::has_mps() => Err(DeviceError::NoMps { device }),
+        other => Ok(other),
+    }
+}
+
 /// Queries libtorch (runs a tiny computation to prove the library loads and works).
 pub fn runtime_info() -> RuntimeInfo {
     let device = best_device();
@@ -174,6 +221,22 @@ mod tests {
         assert_eq!(info.cuda_available, info.cuda_devices > 0);
         let x = tch::Tensor::from_slice(&[3.0f32, 4.0]);
         assert_eq!(f64::try_from(x.norm()).unwrap(), 5.0);
+    }
+
+    #[test]
+    fn an_unusable_cuda_device_is_an_error_not_a_panic() {
+        assert_eq!(usable_device(Device::Cpu), Ok(Device::Cpu));
+        assert_eq!(usable_device(best_device()), Ok(best_device()));
+        // One past the last device: there is never such a device, GPU or not.
+        let past = Device::Cuda(tch::Cuda::device_count() as usize);
+        let error = usable_device(past).unwrap_err();
+        assert!(error.to_string().contains("Cuda") && error.to_string().contains("CUDA"), "{error}");
+        if !tch::Cuda::is_available() {
+            assert_eq!(usable_device(Device::Cuda(0)), Err(DeviceError::NoCuda { device: Device::Cuda(0) }));
+            assert!(usable_device(Device::Cuda(0)).unwrap_err().to_string().contains("not available"));
+        } else {
+            assert_eq!(usable_device(Device::Cuda(0)), Ok(Device::Cuda(0)));
+        }
     }
 
     #[test]

@@ -31,7 +31,6 @@ use self::dataset::DataSet;
 use self::metrics_log::{MetricsLog, StepWindow, TrainProgress};
 use self::validation::{ValidationScores, ValidationWindow, load_windows, validate};
 use shards::rows::Split;
-use shards::training_rows::read_track_features;
 
 /// Tracks read to fix the feature statistics.
 const STATISTICS_TRACKS: usize = 64;
@@ -130,7 +129,7 @@ fn feature_statistics(data: &DataSet, splits: &[Split]) -> anyhow::Result<Featur
     let (mut sum, mut sq, mut n) = (Vec::<f64>::new(), Vec::<f64>::new(), 0f64);
     let mut seen = 0;
     'chunks: for chunk in data.chunks()? {
-        for track in read_track_features(&chunk.tracks)?.into_iter().filter(|t| splits.contains(&t.split)) {
+        for track in data.read_tracks(&chunk)?.into_iter().filter(|t| splits.contains(&t.split)) {
             if seen == STATISTICS_TRACKS {
                 break 'chunks;
             }
@@ -198,12 +197,14 @@ fn record(trainer: &Trainer, data: &DataSet, val_loss: Option<f64>) -> Checkpoin
     }
 }
 
-/// Checks what can be checked before any data exists: a limit is given, and the run directory
-/// holds a run exactly when resuming.
+/// Checks what can be checked before any data exists: a limit is given, the device can be
+/// computed on (`--device cuda` on a build without CUDA is refused here, not met as a panic in
+/// libtorch), and the run directory holds a run exactly when resuming.
 pub fn check_run_directory(options: &TrainOptions) -> anyhow::Result<()> {
     if options.max_steps.is_none() && options.max_minutes.is_none() {
         bail!("give --max-steps or --max-minutes");
     }
+    model::runtime::usable_device(options.device)?;
     let last = CheckpointPaths::new(&options.run, "last");
     if options.resume {
         last.record().context("--resume: no checkpoint to resume")?;
@@ -377,4 +378,23 @@ fn validate_and_checkpoint(
     }
     prune(run)?;
     Ok(scores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::runtime::DeviceError;
+
+    #[test]
+    fn a_cuda_device_that_is_not_there_is_refused_before_training_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = TrainOptions::new(dir.path().join("data"), ModelConfig::default(), dir.path().join("run"));
+        options.max_steps = Some(1);
+        check_run_directory(&options).unwrap();
+        // One past the last CUDA device (cuda:0 on a machine without one): tch would panic.
+        options.device = Device::Cuda(tch::Cuda::device_count() as usize);
+        let error = check_run_directory(&options).unwrap_err();
+        assert!(error.downcast_ref::<DeviceError>().is_some(), "{error}");
+        assert!(error.to_string().contains("CUDA"), "{error}");
+    }
 }
