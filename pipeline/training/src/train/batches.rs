@@ -13,10 +13,14 @@
 //! Batch `n` depends only on the data, the seed and `n`, so `--resume` at step `n` replays
 //! the order without loading features for the skipped batches (not when following a
 //! producer: then the order depends on when chunks commit).
+//!
+//! The reader's errors reach the trainer through [`BatchStream::next_batch`]; so does a panic
+//! of the reader thread, with its message and the file it was reading.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -31,7 +35,7 @@ use rand_chacha::ChaCha8Rng;
 use super::dataset::{ChunkFiles, DataSet};
 use dataflow::gate::ChunkGate;
 use shards::rows::{Split, TokenRow};
-use shards::training_rows::{TrackFeatures, read_token_rows, read_track_features};
+use shards::training_rows::{TrackFeatures, read_token_rows};
 
 /// Batches the reader may have ready ahead of the trainer.
 pub const DEFAULT_CAPACITY: usize = 4;
@@ -149,37 +153,79 @@ pub struct ReaderPlan {
     pub splits: Vec<Split>,
 }
 
+/// The file the reader thread is reading now, kept where a panic of the thread leaves it
+/// readable (the lock is never held while reading).
+#[derive(Debug, Clone, Default)]
+struct ReadingNow(Arc<Mutex<Option<PathBuf>>>);
+
+impl ReadingNow {
+    /// The reader is now reading `path`.
+    fn set(&self, path: &Path) {
+        let mut now = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if now.as_deref() != Some(path) {
+            *now = Some(path.to_owned());
+        }
+    }
+
+    /// The file last set, if any.
+    fn get(&self) -> Option<PathBuf> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+}
+
 /// The running reader: a receiver of batches and the thread's handle.
 #[derive(Debug)]
 pub struct BatchStream {
     receiver: Option<Receiver<TrainBatch>>,
     stop: Arc<AtomicBool>,
+    reading: ReadingNow,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 impl BatchStream {
     /// Starts the reader thread.
     pub fn spawn(data: DataSet, plan: ReaderPlan) -> Self {
-        let (sender, receiver) = bounded(plan.capacity.max(1));
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let handle = std::thread::Builder::new()
-            .name("batch-reader".into())
-            .spawn(move || Reader::new(data, plan, sender, flag).run())
-            .expect("spawning the batch reader");
-        Self { receiver: Some(receiver), stop, handle: Some(handle) }
+        let capacity = plan.capacity;
+        Self::start(capacity, move |sender, stop, reading| Reader::new(data, plan, sender, stop, reading).run())
     }
 
-    /// The next batch; an error if the reader failed or ran out of data.
+    /// Starts `read` on the reader thread with a channel of `capacity` batches, the stop flag
+    /// and where to say which file it reads.
+    fn start(
+        capacity: usize,
+        read: impl FnOnce(Sender<TrainBatch>, Arc<AtomicBool>, ReadingNow) -> anyhow::Result<()> + Send + 'static,
+    ) -> Self {
+        let (sender, receiver) = bounded(capacity.max(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let reading = ReadingNow::default();
+        let (flag, now) = (Arc::clone(&stop), reading.clone());
+        let handle = std::thread::Builder::new()
+            .name("batch-reader".into())
+            .spawn(move || read(sender, flag, now))
+            .expect("spawning the batch reader");
+        Self { receiver: Some(receiver), stop, reading, handle: Some(handle) }
+    }
+
+    /// The next batch; an error if the reader failed, panicked (its message and the file it
+    /// was reading) or ran out of data.
     pub fn next_batch(&mut self) -> anyhow::Result<TrainBatch> {
         let received = self.receiver.as_ref().expect("open until dropped").recv();
         match received {
             Ok(batch) => Ok(batch),
             Err(_) => match self.handle.take().map(|h| h.join()) {
                 Some(Ok(Err(e))) => Err(e),
-                Some(Err(_)) => anyhow::bail!("the batch reader panicked"),
+                Some(Err(payload)) => Err(anyhow::anyhow!(self.panicked(payload.as_ref()))),
                 _ => anyhow::bail!("the batch reader stopped"),
             },
+        }
+    }
+
+    /// How the reader's panic with `payload` is reported.
+    fn panicked(&self, payload: &(dyn std::any::Any + Send)) -> String {
+        let message = dataflow::panic::panic_message(payload);
+        match self.reading.get() {
+            Some(path) => format!("the batch reader panicked reading {}: {message}", path.display()),
+            None => format!("the batch reader panicked: {message}"),
         }
     }
 }
@@ -188,8 +234,9 @@ impl Drop for BatchStream {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.receiver.take(); // unblocks a reader waiting on a full channel
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
+        if let Some(Err(payload)) = self.handle.take().map(|h| h.join()) {
+            // Training has ended for another reason; the panic must still be told.
+            log::error!("{}", self.panicked(payload.as_ref()));
         }
     }
 }
@@ -207,14 +254,21 @@ struct Reader {
     plan: ReaderPlan,
     sender: Sender<TrainBatch>,
     stop: Arc<AtomicBool>,
+    reading: ReadingNow,
     loaded: VecDeque<(String, ChunkTracks)>,
     pending: Vec<(ChunkFiles, TokenRow)>,
     next_batch: u64,
 }
 
 impl Reader {
-    fn new(data: DataSet, plan: ReaderPlan, sender: Sender<TrainBatch>, stop: Arc<AtomicBool>) -> Self {
-        Self { data, plan, sender, stop, loaded: VecDeque::new(), pending: Vec::new(), next_batch: 0 }
+    fn new(
+        data: DataSet,
+        plan: ReaderPlan,
+        sender: Sender<TrainBatch>,
+        stop: Arc<AtomicBool>,
+        reading: ReadingNow,
+    ) -> Self {
+        Self { data, plan, sender, stop, reading, loaded: VecDeque::new(), pending: Vec::new(), next_batch: 0 }
     }
 
     fn run(mut self) -> anyhow::Result<()> {
@@ -274,6 +328,7 @@ impl Reader {
     /// Adds `chunk`'s admitted rows, sending every full batch: how many rows were admitted, or
     /// `None` once the trainer is gone.
     fn feed_chunk(&mut self, chunk: ChunkFiles, epoch: u64) -> anyhow::Result<Option<usize>> {
+        self.reading.set(&chunk.tokens);
         let mut rows = read_token_rows(&chunk.tokens)?;
         rows.retain(|r| self.plan.splits.contains(&r.split));
         let seed = self.plan.training.seed ^ epoch.rotate_left(32) ^ name_seed(&chunk.name);
@@ -310,6 +365,7 @@ impl Reader {
             let track = tracks.get(&row.track_id).with_context(|| {
                 format!("{}: track {} of beatmap {} is missing", chunk.tracks.display(), row.track_id, row.beatmap_id)
             })?;
+            self.reading.set(&chunk.tracks);
             examples.push(self.data.example(track, row, with_onsets));
         }
         Ok(self.sender.send(TrainBatch { number, examples }).is_ok())
@@ -319,12 +375,39 @@ impl Reader {
         if let Some((_, tracks)) = self.loaded.iter().find(|(name, _)| *name == chunk.name) {
             return Ok(Arc::clone(tracks));
         }
+        self.reading.set(&chunk.tracks);
         let tracks: ChunkTracks =
-            Arc::new(read_track_features(&chunk.tracks)?.into_iter().map(|t| (t.track_id.clone(), t)).collect());
+            Arc::new(self.data.read_tracks(chunk)?.into_iter().map(|t| (t.track_id.clone(), t)).collect());
         if self.loaded.len() == CHUNK_CACHE {
             self.loaded.pop_front();
         }
         self.loaded.push_back((chunk.name.clone(), Arc::clone(&tracks)));
         Ok(tracks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_reader_is_reported_with_its_message_and_file() {
+        let mut stream = BatchStream::start(1, |_, _, reading| {
+            reading.set(Path::new("out/tracks/c000001.parquet"));
+            panic!("index out of bounds: the len is 8 but the index is 9");
+        });
+        let error = stream.next_batch().unwrap_err().to_string();
+        assert!(
+            error.contains("panicked")
+                && error.contains("index out of bounds: the len is 8")
+                && error.contains("out/tracks/c000001.parquet"),
+            "{error}"
+        );
+        // Before reading any file, the message alone.
+        let mut stream = BatchStream::start(1, |_, _, _| panic!("at {}", "start"));
+        assert_eq!(stream.next_batch().unwrap_err().to_string(), "the batch reader panicked: at start");
+        // A reader's error is passed on as it is.
+        let mut stream = BatchStream::start(1, |_, _, _| anyhow::bail!("c.parquet: bad"));
+        assert_eq!(stream.next_batch().unwrap_err().to_string(), "c.parquet: bad");
     }
 }
