@@ -34,6 +34,20 @@ impl StageTimes {
         self.decode + self.resample + self.mel + self.onset + self.store
     }
 
+    /// One line of the stage times, as `mapflow features` and the demo print them, with the
+    /// speed against `audio_seconds` of audio.
+    pub fn describe(&self, audio_seconds: f64) -> String {
+        format!(
+            "decode {:.3} s, resample {:.3} s, stft+mel {:.3} s, onset {:.3} s, total {:.3} s ({:.0}x real time)",
+            self.decode.as_secs_f64(),
+            self.resample.as_secs_f64(),
+            self.mel.as_secs_f64(),
+            self.onset.as_secs_f64(),
+            self.total().as_secs_f64(),
+            audio_seconds / self.total().as_secs_f64()
+        )
+    }
+
     /// Stage-wise minimum of two runs (best-of-N timing).
     pub fn min(self, other: Self) -> Self {
         Self {

@@ -61,15 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             m.channels,
             m.frames
         );
-        println!(
-            "timings: decode {:.3} s, resample {:.3} s, stft+mel {:.3} s, onset {:.3} s, total {:.3} s ({:.0}x real time)",
-            t.decode.as_secs_f64(),
-            t.resample.as_secs_f64(),
-            t.mel.as_secs_f64(),
-            t.onset.as_secs_f64(),
-            t.total().as_secs_f64(),
-            song.seconds() / t.total().as_secs_f64()
-        );
+        println!("timings: {}", t.describe(song.seconds()));
     }
     Ok(())
 }

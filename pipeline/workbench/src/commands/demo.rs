@@ -185,15 +185,7 @@ fn features_of_the_bundled_song() -> anyhow::Result<()> {
         m.channels - 1,
         extractor.config().frame_seconds() * 1000.0
     );
-    println!(
-        "timings: decode {:.3} s | resample {:.3} s | stft+mel {:.3} s | onset {:.3} s | total {:.3} s = {:.0}x real time",
-        t.decode.as_secs_f64(),
-        t.resample.as_secs_f64(),
-        t.mel.as_secs_f64(),
-        t.onset.as_secs_f64(),
-        t.total().as_secs_f64(),
-        song.seconds() / t.total().as_secs_f64()
-    );
+    println!("timings: {}", t.describe(song.seconds()));
 
     // Loudness (mean mel power in dB) and onset activity per 15 s section.
     let frame_s = extractor.config().frame_seconds();
