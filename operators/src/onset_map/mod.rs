@@ -284,7 +284,11 @@ pub fn generate_onset_map(input: &OnsetMapInput<'_>, options: &OnsetMapOptions) 
     let frame_ms = input.feature_config.frame_seconds() * 1000.0;
     let song_ms = features.frames.saturating_sub(1) as f64 * frame_ms;
     let onset = peaks::normalised_onset(features);
-    let peaks = peaks::onset_peaks(&onset, frame_ms);
+    let mut peaks = peaks::onset_peaks(&onset, frame_ms);
+    let lag_ms = rhythm::lag_behind_beats(&peaks, input.timing);
+    for peak in &mut peaks {
+        peak.time_ms -= lag_ms;
+    }
     let divisions = rhythm::divisions_for(&peaks, input.timing);
     let grid = Grid::new(input.timing, divisions);
     let ticks = rhythm::snapped_ticks(&peaks, &onset, frame_ms, &grid, song_ms);

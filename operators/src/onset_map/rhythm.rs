@@ -85,6 +85,33 @@ impl<'a> Grid<'a> {
     }
 }
 
+/// Peaks within this share of a beat of the grid's beats tell how late the onset row is.
+const ON_BEAT_SHARE: f64 = 0.125;
+
+/// How many ms the onset row's peaks lie after the beats of `timing` (the strength-weighted
+/// median over the peaks within [`ON_BEAT_SHARE`] of a beat; 0 without any). The onset row is
+/// spectral flux over ~93 ms windows, so its peaks trail the attacks by a song-dependent 10–30 ms;
+/// the red lines are where the attacks begin, and the objects belong there too.
+pub(super) fn lag_behind_beats(peaks: &[Peak], timing: &TimingModel) -> f64 {
+    let mut near: Vec<(f64, f64)> = peaks
+        .iter()
+        .filter_map(|peak| {
+            let beat = timing.beat_at(peak.time_ms);
+            let off = beat - beat.round();
+            (off.abs() <= ON_BEAT_SHARE).then(|| (off * timing.beat_len_at(peak.time_ms), peak.strength))
+        })
+        .collect();
+    near.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let half = near.iter().map(|&(_, w)| w).sum::<f64>() / 2.0;
+    let mut seen = 0.0;
+    near.iter()
+        .find(|&&(_, w)| {
+            seen += w;
+            seen >= half
+        })
+        .map_or(0.0, |&(lag, _)| lag)
+}
+
 /// 3 when the song's off-beat onsets sit nearer the 1/3 than the 1/4 ticks, weighed by
 /// strength (evenly spread onsets favour the quarters 2 : 1); else 4.
 pub(super) fn divisions_for(peaks: &[Peak], timing: &TimingModel) -> u32 {
@@ -219,5 +246,21 @@ mod tests {
         assert_eq!(grid.bar_of(15), 0);
         assert_eq!(grid.bar_of(16), 1);
         assert_eq!(grid.bar_of(-1), -1);
+    }
+
+    #[test]
+    fn the_lag_is_read_off_the_peaks_near_the_beats() {
+        // 120 BPM from 0: beats every 500 ms; the beats' peaks trail by 22 ms, a weak one by 60.
+        let timing = TimingModel::constant(0.0, 120.0);
+        let mut peaks: Vec<Peak> = (0..12).map(|n| peak(n as f64 * 500.0 + 22.0, 0.8)).collect();
+        peaks.push(peak(6_060.0, 0.1));
+        // Off-beat peaks (quarters and halves) do not vote.
+        peaks.extend((0..12).map(|n| peak(n as f64 * 500.0 + 250.0, 1.0)));
+        peaks.extend((0..12).map(|n| peak(n as f64 * 500.0 + 125.0, 1.0)));
+        assert!((lag_behind_beats(&peaks, &timing) - 22.0).abs() < 1e-9);
+        // Peaks ahead of the beats give a negative lag; none near a beat give none.
+        let early: Vec<Peak> = (0..8).map(|n| peak(n as f64 * 500.0 - 15.0, 0.8)).collect();
+        assert!((lag_behind_beats(&early, &timing) + 15.0).abs() < 1e-9);
+        assert_eq!(lag_behind_beats(&peaks[13..], &timing), 0.0);
     }
 }

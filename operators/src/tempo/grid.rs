@@ -273,9 +273,9 @@ mod tests {
         let mut events = Vec::new();
         for n in 0..beats {
             let t = phase_s + n as f64 * p;
-            events.push(OnsetEvent { time_s: t, weight: 10.0, amplitude: 1.0 });
+            events.push(OnsetEvent { time_s: t, weight: 10.0, amplitude: 1.0, lead_s: 0.0 });
             if offbeat > 0.0 {
-                events.push(OnsetEvent { time_s: t + p / 2.0, weight: offbeat, amplitude: 0.5 });
+                events.push(OnsetEvent { time_s: t + p / 2.0, weight: offbeat, amplitude: 0.5, lead_s: 0.0 });
             }
         }
         events

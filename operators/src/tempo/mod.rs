@@ -175,7 +175,8 @@ pub fn estimate_tempo(input: &TempoInput<'_>, config: &TempoConfig) -> Result<Te
     // The first downbeat at or after the first onset (20 ms of slack), and not before 0.
     let first_onset = (events[0].time_s - ONSET_SLACK_SECONDS).max(0.0);
     let k = ((first_onset - downbeat.time_s) / (beat_s * f64::from(config.beats_per_bar))).ceil();
-    let offset_s = downbeat.time_s + k * beat_s * f64::from(config.beats_per_bar);
+    let offset_s = downbeat.time_s + k * beat_s * f64::from(config.beats_per_bar)
+        - onsets::attack_lead(&events, downbeat.time_s, beat_s);
     Ok(TempoEstimate {
         bpm: beat.bpm,
         offset_ms: offset_s * 1000.0,
