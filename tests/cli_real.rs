@@ -59,18 +59,60 @@ fn onset_generation_needs_no_checkpoint_and_reaches_the_stars() {
     let again = dir.path().join("again.osu");
     let first = dir.path().join("first.osu");
     for out in [&first, &again] {
-        run_ok(mapflow().args(["generate", "--method", "onsets", "--stars", "2", "--seed", "4", "-o"]).arg(out).arg(song()));
+        run_ok(
+            mapflow()
+                .args(["generate", "--method", "onsets", "--stars", "2", "--seed", "4", "-o"])
+                .arg(out)
+                .arg(song()),
+        );
     }
     assert_eq!(std::fs::read(&first).unwrap(), std::fs::read(&again).unwrap());
 
-    let with_checkpoint = run_err(
-        mapflow().args(["generate", "--method", "onsets", "--checkpoint", "run", "-o", "x.osu"]).arg(song()),
-    );
+    let with_checkpoint =
+        run_err(mapflow().args(["generate", "--method", "onsets", "--checkpoint", "run", "-o", "x.osu"]).arg(song()));
     assert!(with_checkpoint.contains("uses no checkpoint"), "{with_checkpoint}");
     let without = run_err(mapflow().args(["generate", "-o", "x.osu"]).arg(song()));
     assert!(without.contains("--checkpoint"), "{without}");
     let stars = run_err(mapflow().args(["generate", "--method", "onsets", "--stars", "40", "-o", "x.osu"]).arg(song()));
     assert!(stars.contains("40") && stars.contains("stars"), "{stars}");
+}
+
+#[test]
+fn a_spread_is_one_osz_of_named_difficulties_on_one_timing_and_previews_as_one_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let osz = dir.path().join("set.osz");
+    let out = run_ok(
+        mapflow().args(["generate", "--method", "onsets", "--stars", "2,3.5,5", "--json", "-o"]).arg(&osz).arg(song()),
+    );
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let difficulties = report["difficulties"].as_array().unwrap();
+    let versions: Vec<&str> = difficulties.iter().map(|d| d["version"].as_str().unwrap()).collect();
+    assert_eq!(versions, ["Normal", "Hard", "Insane"], "{report}");
+    for (d, asked) in difficulties.iter().zip([2.0, 3.5, 5.0]) {
+        assert_eq!(d["stars_requested"], asked);
+        assert!((d["stars_achieved"].as_f64().unwrap() - asked).abs() <= 0.3, "{d}");
+        assert_eq!(
+            (&d["bpm"], &d["offset_ms"]),
+            (&difficulties[0]["bpm"], &difficulties[0]["offset_ms"]),
+            "one timing"
+        );
+    }
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&osz).unwrap()).unwrap();
+    let mut names: Vec<String> =
+        (0..zip.len()).map(|i| zip.by_index(i).unwrap().name().unwrap().into_owned()).collect();
+    names.sort();
+    assert_eq!(names.len(), 4, "three maps and the audio: {names:?}");
+    for version in versions {
+        assert!(names.iter().any(|n| n.ends_with(&format!("(mapflow) [{version}].osu"))), "{names:?}");
+    }
+    let png = dir.path().join("set.png");
+    let preview = run_ok(mapflow().args(["preview", "-o"]).arg(&png).arg(&osz));
+    assert!(preview.contains("3 difficulties"), "{preview}");
+    assert!(std::fs::metadata(&png).unwrap().len() > 10_000);
+
+    let one_osu =
+        run_err(mapflow().args(["generate", "--method", "onsets", "--stars", "2,5", "-o", "x.osu"]).arg(song()));
+    assert!(one_osu.contains("x.osu") && one_osu.contains(".osz"), "{one_osu}");
 }
 
 #[test]
@@ -87,7 +129,8 @@ fn bench_real_scores_the_baseline_per_difficulty_and_refuses_a_shared_song() {
     assert!(onsets["objects"].as_u64().unwrap() > 0 && onsets["rhythm_f1_50ms"].as_f64().is_some(), "{onsets}");
     assert!(rows[0]["methods"].get("model").is_none(), "no checkpoint, no model column");
     let skipped = report["skipped"].as_array().unwrap();
-    let reason = |file: &str| skipped.iter().find(|s| s["file"] == file).map(|s| s["reason"].as_str().unwrap().to_owned());
+    let reason =
+        |file: &str| skipped.iter().find(|s| s["file"] == file).map(|s| s["reason"].as_str().unwrap().to_owned());
     assert!(reason("broken/map.osu").unwrap().contains("song.mp3 is missing"), "{skipped:?}");
     assert!(reason("one/map.osu").unwrap().contains("the same map as copy/map.osu"), "{skipped:?}");
     let tempo = &report["songs"][0];
@@ -95,7 +138,8 @@ fn bench_real_scores_the_baseline_per_difficulty_and_refuses_a_shared_song() {
     assert_eq!(report["summary"]["onsets"]["difficulties"], 1);
 
     // Training on a folder with one of the scored songs is refused before any work.
-    let shared = run_err(mapflow().args(["bench", "real", "--minutes", "0.1", "--sets"]).arg(&sets).arg("--train").arg(&sets));
+    let shared =
+        run_err(mapflow().args(["bench", "real", "--minutes", "0.1", "--sets"]).arg(&sets).arg("--train").arg(&sets));
     assert!(shared.contains("shares the song") && shared.contains("by song"), "{shared}");
 
     let absent = run_err(mapflow().args(["bench", "real", "--sets"]).arg(dir.path().join("nothing")));

@@ -18,6 +18,7 @@ pub mod featurize;
 pub mod metrics;
 pub mod npy;
 pub mod onset_map;
+pub mod stars_fit;
 pub mod tempo;
 pub mod tokenizer;
 

@@ -159,18 +159,22 @@ fn maps_without_combos_get_one_per_bar_and_after_spinners() {
 }
 
 #[test]
-fn osz_holds_the_map_and_the_audio() {
+fn osz_holds_the_maps_and_the_audio() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("song.osz");
-    write_osz(&path, "song [mapflow].osu", "osu file format v14\n", Some(("audio.mp3", b"ID3fake"))).unwrap();
+    let maps =
+        [("song [Hard].osu".to_owned(), "osu file format v14\nhard"), ("song [Insane].osu".to_owned(), "insane")];
+    write_osz(&path, &maps, Some(("audio.mp3", b"ID3fake"))).unwrap();
     let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
     let mut names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
     names.sort();
-    assert_eq!(names, ["audio.mp3", "song [mapflow].osu"]);
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut zip.by_name("song [mapflow].osu").unwrap(), &mut text).unwrap();
-    assert_eq!(text, "osu file format v14\n");
-    let err = write_osz(&dir.path().join("missing/x.osz"), "a.osu", "", None).unwrap_err();
+    assert_eq!(names, ["audio.mp3", "song [Hard].osu", "song [Insane].osu"]);
+    for (name, expected) in maps {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(&name).unwrap(), &mut text).unwrap();
+        assert_eq!(text, expected);
+    }
+    let err = write_osz(&dir.path().join("missing/x.osz"), &[("a.osu".to_owned(), "")], None).unwrap_err();
     assert!(err.to_string().contains("missing/x.osz"), "{err}");
 }
 

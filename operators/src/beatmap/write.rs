@@ -205,20 +205,18 @@ pub fn to_osu_string(map: &Beatmap, provenance: &str) -> Result<String, WriteErr
     out.encode_to_string().map_err(|source| WriteError::Encode { name: map.name.clone(), source })
 }
 
-/// Writes an `.osz` (a zip osu! imports): `osu_file_name` with `osu_text`, plus the audio file
-/// as `(name, bytes)` (stored: audio is already compressed).
-pub fn write_osz(
-    path: &Path,
-    osu_file_name: &str,
-    osu_text: &str,
-    audio: Option<(&str, &[u8])>,
-) -> Result<(), WriteError> {
+/// Writes an `.osz` (a zip osu! imports): each `(file name, .osu text)` of `osu_files` (the
+/// difficulties of one set), plus the audio file as `(name, bytes)` (stored: audio is already
+/// compressed).
+pub fn write_osz(path: &Path, osu_files: &[(String, &str)], audio: Option<(&str, &[u8])>) -> Result<(), WriteError> {
     let fail = |message: String| WriteError::Package { path: path.display().to_string(), message };
     let file = std::fs::File::create(path).map_err(|e| fail(e.to_string()))?;
     let mut zip = zip::ZipWriter::new(file);
     let deflated = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    zip.start_file(osu_file_name, deflated).map_err(|e| fail(e.to_string()))?;
-    zip.write_all(osu_text.as_bytes()).map_err(|e| fail(e.to_string()))?;
+    for (name, text) in osu_files {
+        zip.start_file(name.as_str(), deflated).map_err(|e| fail(e.to_string()))?;
+        zip.write_all(text.as_bytes()).map_err(|e| fail(e.to_string()))?;
+    }
     if let Some((name, bytes)) = audio {
         let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
         zip.start_file(name, stored).map_err(|e| fail(e.to_string()))?;

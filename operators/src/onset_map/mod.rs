@@ -93,6 +93,8 @@ pub struct OnsetMapReport {
     pub spacing: f64,
     /// Maps made and rated during the search.
     pub tries: usize,
+    /// Star rating of the search's first map (every onset at the calmest rhythm).
+    pub first_stars: f64,
 }
 
 /// A generated map.
@@ -164,6 +166,7 @@ struct Search<'a> {
     target: f64,
     tries: usize,
     best: Option<Attempt>,
+    first_stars: f64,
 }
 
 impl Search<'_> {
@@ -235,6 +238,7 @@ impl Search<'_> {
         let finest = GAP_LEVELS.len() - 1;
         let mut level = 0;
         let mut full = self.attempt(level, 1.0, 1.0)?;
+        self.first_stars = full;
         if self.song.ticks.is_empty() {
             return Ok(());
         }
@@ -261,6 +265,12 @@ impl Search<'_> {
         }
         Ok(())
     }
+}
+
+/// The difficulty settings (CS, AR, OD, HP, slider velocity) ranked maps of `stars` have, by the
+/// table the generator maps with.
+pub fn difficulty_for_stars(stars: f64) -> crate::beatmap::Difficulty {
+    Style::for_stars(stars).difficulty
 }
 
 /// Makes a map of `input`'s song at `options.stars` (searching, not guaranteed: the report and
@@ -303,9 +313,10 @@ pub fn generate_onset_map(input: &OnsetMapInput<'_>, options: &OnsetMapOptions) 
         rankings: Default::default(),
     };
     let style = Style::for_stars(options.stars);
-    let mut search = Search { song, style, seed: options.seed, target: options.stars, tries: 0, best: None };
+    let mut search =
+        Search { song, style, seed: options.seed, target: options.stars, tries: 0, best: None, first_stars: 0.0 };
     search.run()?;
-    let tries = search.tries;
+    let (tries, first_stars) = (search.tries, search.first_stars);
     let best = search.best.ok_or_else(|| fail("the search made no map".into()))?;
     Ok(OnsetMap {
         report: OnsetMapReport {
@@ -316,6 +327,7 @@ pub fn generate_onset_map(input: &OnsetMapInput<'_>, options: &OnsetMapOptions) 
             density: best.density,
             spacing: best.spacing,
             tries,
+            first_stars,
         },
         stars: best.stars,
         beatmap: best.beatmap,

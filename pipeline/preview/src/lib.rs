@@ -123,13 +123,15 @@ fn stroke_polyline(pixmap: &mut Pixmap, points: &[(f32, f32)], width: f32, rgb: 
 struct Timeline {
     rows: usize,
     row_ms: f64,
+    /// Where its first row starts (px).
+    top: f32,
 }
 
 impl Timeline {
-    fn new(song_ms: f64) -> Self {
+    fn new(song_ms: f64, top: f32) -> Self {
         let song_ms = if song_ms.is_finite() { song_ms.max(1000.0) } else { 1000.0 };
         let row_ms = (ROW_SECONDS * 1000.0).max(song_ms / MAX_ROWS as f64);
-        Self { rows: ((song_ms / row_ms).ceil() as usize).clamp(1, MAX_ROWS), row_ms }
+        Self { rows: ((song_ms / row_ms).ceil() as usize).clamp(1, MAX_ROWS), row_ms, top }
     }
 
     /// Row and x (px) of a time; `None` past the end.
@@ -140,12 +142,13 @@ impl Timeline {
         (row < self.rows).then_some((row, x))
     }
 
-    fn row_top(row: usize) -> f32 {
-        MARGIN + row as f32 * (ROW_HEIGHT + MARGIN / 2.0)
+    fn row_top(&self, row: usize) -> f32 {
+        self.top + row as f32 * (ROW_HEIGHT + MARGIN / 2.0)
     }
 
-    fn height(&self) -> f32 {
-        Self::row_top(self.rows)
+    /// Where the space under its last row ends (px).
+    fn bottom(&self) -> f32 {
+        self.row_top(self.rows)
     }
 }
 
@@ -181,7 +184,7 @@ fn draw_envelope(pixmap: &mut Pixmap, timeline: &Timeline, map: &Beatmap, onsets
     for (i, &v) in values.iter().enumerate() {
         let Some((row, x)) = timeline.place(i as f64 * step_ms) else { break };
         let h = (v / scale).clamp(0.0, 1.0) * ROW_HEIGHT * 0.5;
-        let bottom = Timeline::row_top(row) + ROW_HEIGHT;
+        let bottom = timeline.row_top(row) + ROW_HEIGHT;
         fill_rect(pixmap, x, bottom - h, bar_px, h, ENVELOPE_COLOUR, 1.0);
     }
 }
@@ -203,7 +206,7 @@ fn draw_grid(pixmap: &mut Pixmap, timeline: &Timeline, map: &Beatmap) {
             let Some((row, x)) = timeline.place(ms) else { break };
             let (alpha, rgb) =
                 if beat.rem_euclid(bars) == 0 { (0.55, [220, 220, 230]) } else { (0.18, [200, 200, 210]) };
-            fill_rect(pixmap, x, Timeline::row_top(row), 1.0, ROW_HEIGHT, rgb, alpha);
+            fill_rect(pixmap, x, timeline.row_top(row), 1.0, ROW_HEIGHT, rgb, alpha);
         }
     }
 }
@@ -212,7 +215,7 @@ fn draw_grid(pixmap: &mut Pixmap, timeline: &Timeline, map: &Beatmap) {
 fn draw_objects(pixmap: &mut Pixmap, timeline: &Timeline, map: &Beatmap) {
     for o in &map.objects {
         let Some((row, x)) = timeline.place(o.time_ms) else { continue };
-        let top = Timeline::row_top(row);
+        let top = timeline.row_top(row);
         let mid = top + ROW_HEIGHT * 0.3;
         let colour = colour_of(o);
         if !matches!(o.kind, ObjectKind::Circle) {
@@ -223,7 +226,7 @@ fn draw_objects(pixmap: &mut Pixmap, timeline: &Timeline, map: &Beatmap) {
                 let row_end = (r + 1) as f64 * timeline.row_ms;
                 let to_ms = end_ms.min(row_end);
                 let x1 = timeline.place(to_ms).filter(|(r1, _)| *r1 == r).map_or(WIDTH as f32 - MARGIN, |p| p.1);
-                fill_rect(pixmap, x0, Timeline::row_top(r) + ROW_HEIGHT * 0.3 - 3.0, x1 - x0, 6.0, colour, 1.0);
+                fill_rect(pixmap, x0, timeline.row_top(r) + ROW_HEIGHT * 0.3 - 3.0, x1 - x0, 6.0, colour, 1.0);
                 from_ms = row_end;
             }
         }
@@ -273,32 +276,78 @@ fn draw_playfield(pixmap: &mut Pixmap, map: &Beatmap, top: f32) {
     }
 }
 
-/// Draws the preview of `map`, over `onsets` when given.
-pub fn render(map: &Beatmap, onsets: Option<OnsetTrack<'_>>) -> Result<Pixmap, PreviewError> {
-    let last_ms = map.objects.iter().map(HitObject::end_time_ms).fold(0.0, f64::max);
-    let audio_ms = onsets.map_or(0.0, |t| t.values.len() as f64 * t.frame_seconds * 1000.0);
-    let timeline = Timeline::new(last_ms.max(audio_ms));
-    let playfield_top = timeline.height() + MARGIN / 2.0;
-    let height = (playfield_top + PLAYFIELD_HEIGHT * PLAYFIELD_SCALE + MARGIN).ceil() as u32;
+/// The song's length as the timeline shows it: to the last object's end or the audio's end.
+fn song_ms(maps: &[&Beatmap], onsets: Option<OnsetTrack<'_>>) -> f64 {
+    let last_ms = maps.iter().flat_map(|m| m.objects.iter().map(HitObject::end_time_ms)).fold(0.0, f64::max);
+    last_ms.max(onsets.map_or(0.0, |t| t.values.len() as f64 * t.frame_seconds * 1000.0))
+}
+
+/// A canvas of `height` px in the background colour.
+fn canvas(name: &str, height: f32) -> Result<Pixmap, PreviewError> {
+    let height = height.ceil() as u32;
     let mut pixmap = Pixmap::new(WIDTH, height).ok_or_else(|| PreviewError::Canvas {
-        name: map.name.clone(),
+        name: name.to_owned(),
         width: WIDTH,
         height,
     })?;
     pixmap.fill(Color::from_rgba8(BACKGROUND[0], BACKGROUND[1], BACKGROUND[2], 255));
+    Ok(pixmap)
+}
+
+/// One map's timeline: panels, envelope, beat grid, objects.
+fn draw_timeline(pixmap: &mut Pixmap, timeline: &Timeline, map: &Beatmap, onsets: Option<OnsetTrack<'_>>) {
     for row in 0..timeline.rows {
-        fill_rect(&mut pixmap, MARGIN, Timeline::row_top(row), WIDTH as f32 - 2.0 * MARGIN, ROW_HEIGHT, PANEL, 1.0);
+        fill_rect(pixmap, MARGIN, timeline.row_top(row), WIDTH as f32 - 2.0 * MARGIN, ROW_HEIGHT, PANEL, 1.0);
     }
-    draw_envelope(&mut pixmap, &timeline, map, onsets);
-    draw_grid(&mut pixmap, &timeline, map);
-    draw_objects(&mut pixmap, &timeline, map);
+    draw_envelope(pixmap, timeline, map, onsets);
+    draw_grid(pixmap, timeline, map);
+    draw_objects(pixmap, timeline, map);
+}
+
+/// Draws the preview of `map`, over `onsets` when given.
+pub fn render(map: &Beatmap, onsets: Option<OnsetTrack<'_>>) -> Result<Pixmap, PreviewError> {
+    let timeline = Timeline::new(song_ms(&[map], onsets), MARGIN);
+    let playfield_top = timeline.bottom() + MARGIN / 2.0;
+    let mut pixmap = canvas(&map.name, playfield_top + PLAYFIELD_HEIGHT * PLAYFIELD_SCALE + MARGIN)?;
+    draw_timeline(&mut pixmap, &timeline, map, onsets);
     draw_playfield(&mut pixmap, map, playfield_top);
+    Ok(pixmap)
+}
+
+/// Draws a spread (the difficulties of one set, in the order given): each map's timeline, one
+/// under the other on the same time scale, over the same `onsets`, so the densities compare at
+/// a glance; no playfield.
+pub fn render_spread(maps: &[Beatmap], onsets: Option<OnsetTrack<'_>>) -> Result<Pixmap, PreviewError> {
+    let refs: Vec<&Beatmap> = maps.iter().collect();
+    let song_ms = song_ms(&refs, onsets);
+    let mut timelines = Vec::with_capacity(maps.len());
+    let mut top = MARGIN;
+    for _ in maps {
+        let timeline = Timeline::new(song_ms, top);
+        top = timeline.bottom() + MARGIN;
+        timelines.push(timeline);
+    }
+    let name = maps.first().map_or("spread", |m| m.name.as_str());
+    let mut pixmap = canvas(name, top)?;
+    for (map, timeline) in maps.iter().zip(&timelines) {
+        draw_timeline(&mut pixmap, timeline, map, onsets);
+    }
     Ok(pixmap)
 }
 
 /// [`render`] encoded as PNG bytes.
 pub fn render_png(map: &Beatmap, onsets: Option<OnsetTrack<'_>>) -> Result<Vec<u8>, PreviewError> {
-    render(map, onsets)?.encode_png().map_err(|e| PreviewError::Png { name: map.name.clone(), message: e.to_string() })
+    encode(render(map, onsets)?, &map.name)
+}
+
+/// [`render_spread`] encoded as PNG bytes.
+pub fn render_spread_png(maps: &[Beatmap], onsets: Option<OnsetTrack<'_>>) -> Result<Vec<u8>, PreviewError> {
+    let name = maps.first().map_or("spread", |m| m.name.as_str());
+    encode(render_spread(maps, onsets)?, name)
+}
+
+fn encode(pixmap: Pixmap, name: &str) -> Result<Vec<u8>, PreviewError> {
+    pixmap.encode_png().map_err(|e| PreviewError::Png { name: name.to_owned(), message: e.to_string() })
 }
 
 #[cfg(test)]

@@ -33,10 +33,11 @@ fn a_fixture_map_over_its_audio_has_every_object_colour() {
     let png = render_png(&song.map, Some(track)).unwrap();
     let decoded = Pixmap::decode_png(&png).unwrap();
     let audio_ms = features.frames as f64 * config.frame_seconds() * 1000.0;
-    let rows = Timeline::new(audio_ms).rows;
+    let timeline = Timeline::new(audio_ms, MARGIN);
+    let rows = timeline.rows;
     assert!(rows >= 2, "{audio_ms} ms");
     let expected_height =
-        (Timeline::row_top(rows) + MARGIN / 2.0 + PLAYFIELD_HEIGHT * PLAYFIELD_SCALE + MARGIN).ceil() as u32;
+        (timeline.bottom() + MARGIN / 2.0 + PLAYFIELD_HEIGHT * PLAYFIELD_SCALE + MARGIN).ceil() as u32;
     assert_eq!((decoded.width(), decoded.height()), (WIDTH, expected_height));
     let counts = ObjectCountsByColour::of(&decoded);
     assert!(counts.circles > 50 && counts.sliders > 50 && counts.spinners > 10, "{counts:?}");
@@ -52,7 +53,7 @@ fn without_audio_the_density_is_drawn_and_long_maps_keep_to_max_rows() {
     .unwrap();
     let map = operators::beatmap::parse_beatmap("renatus", &text).unwrap();
     let pixmap = render(&map, None).unwrap();
-    let rows = Timeline::new(map.objects.last().unwrap().end_time_ms()).rows;
+    let rows = Timeline::new(map.objects.last().unwrap().end_time_ms(), MARGIN).rows;
     assert!(rows > 1 && rows <= MAX_ROWS);
     assert!(count_near(&pixmap, ENVELOPE_COLOUR) > 200);
     assert!(count_near(&pixmap, CIRCLE_COLOUR) > 50);
@@ -66,6 +67,30 @@ fn an_empty_map_still_draws() {
     map.objects.clear();
     let pixmap = render(&map, None).unwrap();
     assert_eq!(pixmap.width(), WIDTH);
+}
+
+#[test]
+fn a_spread_stacks_one_timeline_per_difficulty_on_one_time_scale() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/beatmaps/");
+    let read = |file: &str| {
+        let text = std::fs::read_to_string(format!("{dir}{file}")).unwrap();
+        operators::beatmap::parse_beatmap(file, &text).unwrap()
+    };
+    let insane = read("Soleily - Renatus (Gamu) [Insane].osu");
+    let mut easier = insane.clone();
+    easier.objects.retain(|o| (o.time_ms as i64 / 1000) % 3 == 0);
+    let one = render(&insane, None).unwrap();
+    let spread = render_spread(&[easier.clone(), insane.clone()], None).unwrap();
+    let timeline = Timeline::new(insane.objects.last().unwrap().end_time_ms(), MARGIN);
+    // Two timelines of the same rows, one under the other, and no playfield.
+    let expected = MARGIN + 2.0 * (timeline.bottom() - MARGIN + MARGIN);
+    assert_eq!(spread.height(), expected.ceil() as u32);
+    let circles = |p: &Pixmap| count_near(p, CIRCLE_COLOUR);
+    let alone = circles(&render_spread(std::slice::from_ref(&insane), None).unwrap());
+    let easier_alone = circles(&render_spread(std::slice::from_ref(&easier), None).unwrap());
+    assert!(easier_alone < alone / 2, "{easier_alone} vs {alone}");
+    assert_eq!(circles(&spread), alone + easier_alone, "each difficulty drawn in its own strip");
+    assert!(circles(&one) > alone, "the single preview adds the playfield");
 }
 
 /// Pixels of each object colour in an image.

@@ -24,6 +24,7 @@ use operators::beatmap::{Beatmap, Difficulty, HitObject, Metadata, ObjectCounts,
 use operators::features::{FeatureConfig, FeatureExtractor, FeatureMatrix};
 use operators::featurize::{AudioInput, featurize};
 use operators::onset_map::{OnsetMapInput, OnsetMapOptions, generate_onset_map};
+use operators::stars_fit::fit_stars;
 use operators::tempo::{TempoConfig, TempoEstimate, TempoInput, estimate_tempo};
 use operators::tokenizer::merge_predict_regions;
 use serde::Serialize;
@@ -31,6 +32,9 @@ use tch::Device;
 
 /// Shortest song worth mapping, seconds.
 pub const MIN_SECONDS: f64 = 2.0;
+
+/// The closed loop stops once the model's map is this close to the requested stars.
+const STARS_TOLERANCE: f64 = 0.1;
 
 /// Onset strength below which a song counts as silent (the envelope's maximum).
 const SILENCE_ONSET: f32 = 1e-3;
@@ -69,8 +73,8 @@ impl Method {
 pub struct GenerateOptions {
     /// The song.
     pub audio: PathBuf,
-    /// Requested star rating.
-    pub stars: f64,
+    /// Requested star ratings: one difficulty each (more than one makes a spread).
+    pub stars: Vec<f64>,
     /// BPM and offset (ms of a downbeat), if known; else estimated.
     pub timing: Option<(f64, f64)>,
     /// What places the objects.
@@ -112,6 +116,11 @@ pub struct GenerateReport {
     pub stars_requested: f64,
     /// Star rating of the written map (rosu-pp).
     pub stars_achieved: f64,
+    /// Star rating of the placed objects before the closed loop steered them (the model's own;
+    /// for `onsets`, its search's first map).
+    pub stars_unsteered: f64,
+    /// Maps rated by the closed loop towards the requested stars.
+    pub stars_tries: usize,
     /// Wall seconds of the whole generation.
     pub seconds: f64,
     /// Seconds of audio.
@@ -129,6 +138,8 @@ pub struct Generated {
     pub map: Beatmap,
     /// Its `.osu` text.
     pub osu_text: String,
+    /// What made it, as the `.osu` records it.
+    pub provenance: String,
     /// The report.
     pub report: GenerateReport,
 }
@@ -228,9 +239,15 @@ impl Mapper<'_> {
     }
 }
 
-/// Generates a map for `options.audio`.
-pub fn generate_map(options: &GenerateOptions) -> anyhow::Result<Generated> {
+/// Generates one map of `options.audio` per requested star rating, in the order asked: the song
+/// decoded, featurized and timed once, the model loaded once, every difficulty on the same
+/// timing. A spread's difficulties are named as osu! names them (Easy … Expert+); each report's
+/// `seconds` counts the whole run up to that map.
+pub fn generate_maps(options: &GenerateOptions) -> anyhow::Result<Vec<Generated>> {
     let started = Instant::now();
+    if options.stars.is_empty() {
+        bail!("{}: no star rating requested", options.audio.display());
+    }
     let loaded = match &options.method {
         Method::Model { checkpoint, device, .. } => Some(load_model(checkpoint, *device)?),
         Method::Onsets { .. } => None,
@@ -240,9 +257,44 @@ pub fn generate_map(options: &GenerateOptions) -> anyhow::Result<Generated> {
         _ => Mapper::Onsets { seed: options.method.seed() },
     };
     let song = read_song(&options.audio, options.timing.is_none())?;
-    let mut generated = map_song(&song, options.stars, options.timing, &mapper)?;
-    generated.report.seconds = started.elapsed().as_secs_f64();
-    Ok(generated)
+    let mut maps = Vec::with_capacity(options.stars.len());
+    for &stars in &options.stars {
+        let mut generated = map_song(&song, stars, options.timing, &mapper)?;
+        generated.report.seconds = started.elapsed().as_secs_f64();
+        maps.push(generated);
+    }
+    if maps.len() > 1 {
+        let names = spread_names(&options.stars);
+        for (generated, name) in maps.iter_mut().zip(names) {
+            generated.map.metadata.version = name;
+            generated.osu_text = to_osu_string(&generated.map, &generated.provenance)?;
+        }
+    }
+    Ok(maps)
+}
+
+/// osu!'s names for difficulties of these star ratings (Easy < 2, Normal < 2.7, Hard < 4,
+/// Insane < 5.3, Expert < 6.5, Expert+), made unique by the rating where two share one.
+pub fn spread_names(stars: &[f64]) -> Vec<String> {
+    let base = |s: f64| match s {
+        s if s < 2.0 => "Easy",
+        s if s < 2.7 => "Normal",
+        s if s < 4.0 => "Hard",
+        s if s < 5.3 => "Insane",
+        s if s < 6.5 => "Expert",
+        _ => "Expert+",
+    };
+    stars
+        .iter()
+        .map(|&s| {
+            let name = base(s);
+            if stars.iter().filter(|&&t| base(t) == name).count() > 1 {
+                format!("{name} {s:.1}")
+            } else {
+                name.to_owned()
+            }
+        })
+        .collect()
 }
 
 /// Maps a read song at `stars`, on the `timing` given (BPM, offset ms) or else the song's
@@ -260,29 +312,47 @@ pub fn map_song(song: &Song, stars: f64, timing: Option<(f64, f64)>, mapper: &Ma
         bail!("{}: BPM {bpm} is out of range (20–1000)", audio.display());
     }
     let timing = TimingModel::constant(offset_ms, bpm);
-    let (objects, difficulty, windows, provenance, seed) = match mapper {
+    let (objects, difficulty, windows, provenance, seed, steering) = match mapper {
         Mapper::Model { loaded, sampling, device } => {
             let (objects, windows) = model_objects(song, stars, &timing, loaded, sampling, *device);
             if objects.is_empty() {
                 return Err(GenerateError::NoObjects { audio: audio.display().to_string() }.into());
             }
+            // The closed loop: the model's rhythm kept, its spacing and density steered to the
+            // requested stars with rosu-pp rating each try.
+            let placed = Beatmap {
+                name: audio.display().to_string(),
+                metadata: Metadata::default(),
+                difficulty: Difficulty::default(),
+                timing: timing.clone(),
+                objects,
+            };
+            let (steered, fit) = fit_stars(&placed, stars, STARS_TOLERANCE)?;
             let provenance = format!(
-                "method=model model={} tokenizer={} seed={} temperature={} top_p={} stars={stars:.2} bpm={bpm:.2}",
+                "method=model model={} tokenizer={} seed={} temperature={} top_p={} stars={stars:.2} bpm={bpm:.2} \
+                 spacing={:.3} density={:.3}",
                 loaded.record.model_hash,
                 loaded.record.tokenizer_hash,
                 sampling.seed,
                 sampling.temperature,
                 sampling.top_p,
+                fit.spacing,
+                fit.density,
             );
-            (objects, Difficulty::default(), windows, provenance, sampling.seed)
+            (steered.objects, steered.difficulty, windows, provenance, sampling.seed, (fit.stars_before, fit.tries))
         }
         Mapper::Onsets { seed } => {
             let name = audio.display().to_string();
-            let input =
-                OnsetMapInput { name: &name, features: &song.features, feature_config: &FeatureConfig::default(), timing: &timing };
+            let input = OnsetMapInput {
+                name: &name,
+                features: &song.features,
+                feature_config: &FeatureConfig::default(),
+                timing: &timing,
+            };
             let made = generate_onset_map(&input, &OnsetMapOptions { stars, seed: *seed })?;
             let provenance = format!("method=onsets seed={seed} stars={stars:.2} bpm={bpm:.2}");
-            (made.beatmap.objects, made.beatmap.difficulty, 0, provenance, *seed)
+            let steering = (made.report.first_stars, made.report.tries);
+            (made.beatmap.objects, made.beatmap.difficulty, 0, provenance, *seed, steering)
         }
     };
     let stem = audio.file_stem().and_then(|s| s.to_str()).unwrap_or("song").to_owned();
@@ -320,12 +390,14 @@ pub fn map_song(song: &Song, stars: f64, timing: Option<(f64, f64)>, mapper: &Ma
         counts,
         stars_requested: stars,
         stars_achieved,
+        stars_unsteered: steering.0,
+        stars_tries: steering.1,
         seconds: started.elapsed().as_secs_f64(),
         audio_seconds: song.seconds,
         windows,
         seed,
     };
-    Ok(Generated { map, osu_text, report })
+    Ok(Generated { map, osu_text, provenance, report })
 }
 
 /// The model's objects for `song` on `timing`, cleaned, and the number of windows decoded.
@@ -381,28 +453,46 @@ fn portable_file_name(name: &str) -> String {
     name.chars().map(|c| if c.is_control() || "<>:\"/\\|?*".contains(c) { '_' } else { c }).collect()
 }
 
-/// Writes `generated` to `out`: `.osz` (map + audio) or `.osu`, atomically.
-pub fn write_output(generated: &Generated, audio: &Path, out: &Path) -> anyhow::Result<()> {
+/// Writes `maps` to `out`, atomically: `.osz` (every map + the audio) or `.osu` (one map).
+pub fn write_output(maps: &[Generated], audio: &Path, out: &Path) -> anyhow::Result<()> {
     let is_osz = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("osz"));
+    let Some(first) = maps.first() else { bail!("{}: no map to write", out.display()) };
+    if !is_osz && maps.len() > 1 {
+        bail!("{}: {} difficulties need an .osz (one .osu holds one)", out.display(), maps.len());
+    }
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     if !is_osz {
-        return operators::atomic::write(out, generated.osu_text.as_bytes())
+        return operators::atomic::write(out, first.osu_text.as_bytes())
             .with_context(|| format!("writing {}", out.display()));
     }
     let bytes = std::fs::read(audio).with_context(|| format!("reading {}", audio.display()))?;
-    let m = &generated.map.metadata;
-    let osu_name = portable_file_name(&format!("{} - {} (mapflow) [{}].osu", m.artist, m.title, m.version));
+    let files: Vec<(String, &str)> = maps
+        .iter()
+        .map(|g| {
+            let m = &g.map.metadata;
+            (
+                portable_file_name(&format!("{} - {} (mapflow) [{}].osu", m.artist, m.title, m.version)),
+                g.osu_text.as_str(),
+            )
+        })
+        .collect();
     let tmp = operators::atomic::temp_path(out);
     let written =
-        write_osz(&tmp, &osu_name, &generated.osu_text, Some((&m.audio_file, &bytes))).map_err(std::io::Error::other);
+        write_osz(&tmp, &files, Some((&first.map.metadata.audio_file, &bytes))).map_err(std::io::Error::other);
     operators::atomic::commit(written, &tmp, out).with_context(|| format!("writing {}", out.display()))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::portable_file_name;
+    use super::{portable_file_name, spread_names};
+
+    #[test]
+    fn a_spread_is_named_as_osu_names_difficulties() {
+        assert_eq!(spread_names(&[2.0, 3.5, 5.0, 6.5]), ["Normal", "Hard", "Insane", "Expert+"]);
+        assert_eq!(spread_names(&[1.2, 4.1, 4.9, 7.0]), ["Easy", "Insane 4.1", "Insane 4.9", "Expert+"]);
+    }
 
     #[test]
     fn file_names_in_an_osz_unpack_on_windows() {

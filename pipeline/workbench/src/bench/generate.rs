@@ -18,7 +18,7 @@ use operators::features::FeatureConfig;
 use operators::tokenizer::{Tokenizer, TokenizerConfig};
 use synth::corpus::{RENDER_RATE, render_fixture_song};
 use synth::encode::{AudioFormat, encode};
-use training::generate::{GenerateError, GenerateOptions, Method, generate_map};
+use training::generate::{GenerateError, GenerateOptions, Method, generate_maps};
 
 /// Arguments of `mapflow bench generate`.
 #[derive(Debug, clap::Args)]
@@ -69,7 +69,7 @@ fn time(
 ) -> anyhow::Result<()> {
     let options = GenerateOptions {
         audio: audio.to_owned(),
-        stars: 4.0,
+        stars: vec![4.0],
         timing: None,
         method: Method::Model {
             checkpoint: checkpoint.to_owned(),
@@ -78,10 +78,10 @@ fn time(
         },
     };
     let started = std::time::Instant::now();
-    let result = generate_map(&options);
+    let result = generate_maps(&options);
     let seconds = started.elapsed().as_secs_f64();
     let objects = match result {
-        Ok(generated) => generated.report.objects.to_string(),
+        Ok(maps) => maps.iter().map(|g| g.report.objects.to_string()).collect::<Vec<_>>().join(","),
         // An untrained network may place nothing playable; its time still counts.
         Err(e) if budget.is_some() && e.downcast_ref::<GenerateError>().is_some() => "none".into(),
         Err(e) => return Err(e),

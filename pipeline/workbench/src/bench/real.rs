@@ -392,7 +392,11 @@ fn train_on(dir: &Path, minutes: f64, scored: &[Difficulty], work: &Path) -> any
     let run = work.join("run");
     let mut options = training::train::TrainOptions::new(shards, ModelConfig::from_toml_file(&preset)?, run.clone());
     options.max_minutes = Some(minutes);
-    eprintln!("bench real: training the tiny model for {minutes} min on {} difficulties of {}", training.len(), dir.display());
+    eprintln!(
+        "bench real: training the tiny model for {minutes} min on {} difficulties of {}",
+        training.len(),
+        dir.display()
+    );
     training::train::run(options)?;
     Ok(run)
 }
@@ -497,11 +501,7 @@ fn print_report(report: &Report) {
             match row.methods.get(m) {
                 Some(s) => print!(
                     " | {:>7} {:>5} {:>6.2} {:>6.3} {:>5.3}",
-                    "",
-                    s.objects,
-                    s.stars,
-                    s.rhythm_f1_50ms,
-                    s.rhythm_f1_10ms
+                    "", s.objects, s.stars, s.rhythm_f1_50ms, s.rhythm_f1_10ms
                 ),
                 None => print!(" | {:>32}", "-"),
             }
@@ -516,7 +516,13 @@ fn print_report(report: &Report) {
             s.song.chars().take(50).collect::<String>(),
             s.human_bpm,
             s.estimated_bpm,
-            if s.bpm_ok { "ok" } else if s.octave_error { "OCTAVE" } else { "WRONG" },
+            if s.bpm_ok {
+                "ok"
+            } else if s.octave_error {
+                "OCTAVE"
+            } else {
+                "WRONG"
+            },
             if s.single_bpm { "" } else { " (variable BPM)" },
         );
     }

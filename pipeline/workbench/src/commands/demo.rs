@@ -45,7 +45,7 @@ const TINY_PRESET: &str = include_str!("../../../../configs/model/tiny.toml");
 fn train_and_generate(out: &std::path::Path, shards: &std::path::Path, minutes: f64) -> anyhow::Result<()> {
     use anyhow::Context;
     use model::config::ModelConfig;
-    use training::generate::{GenerateError, GenerateOptions, Method, generate_map, write_output};
+    use training::generate::{GenerateError, GenerateOptions, Method, generate_maps, write_output};
 
     let preset = out.join("tiny.toml");
     std::fs::write(&preset, TINY_PRESET)?;
@@ -73,14 +73,14 @@ train: tiny model on {:?} for {minutes} min (progress: {}/metrics.jsonl)",
     );
     let song = out.join("song.mp3");
     std::fs::write(&song, DEMO_SONG)?;
-    let generated = generate_map(&GenerateOptions {
+    let generated = generate_maps(&GenerateOptions {
         audio: song.clone(),
-        stars: 4.0,
+        stars: vec![4.0],
         timing: None,
         method: Method::Model { checkpoint: run, sampling: Default::default(), device: model::runtime::best_device() },
     });
-    let generated = match generated {
-        Ok(generated) => generated,
+    let maps = match generated {
+        Ok(maps) => maps,
         // An undertrained model may place nothing: the one soft outcome; every other error fails the demo.
         Err(e) if e.downcast_ref::<GenerateError>().is_some() => {
             println!("generate: {e:#}\n  the model needs more training: rerun with a larger --train-minutes");
@@ -89,8 +89,8 @@ train: tiny model on {:?} for {minutes} min (progress: {}/metrics.jsonl)",
         Err(e) => return Err(e),
     };
     let osz = out.join("song.osz");
-    write_output(&generated, &song, &osz)?;
-    let r = &generated.report;
+    write_output(&maps, &song, &osz)?;
+    let r = &maps[0].report;
     println!(
         "generate: {:.2} BPM (estimated; true 174), offset {:.1} ms; {} objects ({} circles, {} sliders, {} spinners); stars {:.2} (asked 4.0); {:.2} s",
         r.bpm,
@@ -106,7 +106,7 @@ train: tiny model on {:?} for {minutes} min (progress: {}/metrics.jsonl)",
     let features = featurize(AudioInput::File(&song), &extractor, &DecodeOptions::default())?.features;
     let onsets = preview::OnsetTrack { values: features.onset(), frame_seconds: extractor.config().frame_seconds() };
     let preview = out.join("song-preview.png");
-    let png = preview::render_png(&generated.map, Some(onsets))?;
+    let png = preview::render_png(&maps[0].map, Some(onsets))?;
     operators::atomic::write(&preview, &png).with_context(|| format!("writing {}", preview.display()))?;
     println!("preview: {}", preview.display());
     println!("beatmap: {} (open it with osu! to play)", osz.display());

@@ -1,9 +1,9 @@
-//! `mapflow generate AUDIO (--checkpoint RUN | --method onsets) --stars S -o OUT.osz|OUT.osu`.
+//! `mapflow generate AUDIO (--checkpoint RUN | --method onsets) --stars S[,S…] -o OUT.osz|OUT.osu`.
 
 use std::path::PathBuf;
 
 use model::generate::SamplingOptions;
-use training::generate::{GenerateOptions, Method, generate_map, write_output};
+use training::generate::{GenerateOptions, Method, generate_maps, write_output};
 
 use super::train::parse_device;
 
@@ -22,9 +22,10 @@ pub struct Args {
     /// `--method model`.
     #[arg(long, required_if_eq("method", "model"))]
     checkpoint: Option<PathBuf>,
-    /// Star rating to aim for.
-    #[arg(long, default_value_t = 4.0)]
-    stars: f64,
+    /// Star rating to aim for; several (`2,3.5,5,6.5`) make a spread: one difficulty each, in one
+    /// .osz, on one timing, named as osu! names them (Easy … Expert+).
+    #[arg(long, value_delimiter = ',', default_value = "4.0", num_args = 1..)]
+    stars: Vec<f64>,
     /// BPM of the song (with --offset); estimated from the audio when absent.
     #[arg(long, requires = "offset")]
     bpm: Option<f64>,
@@ -77,28 +78,56 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (MethodArg::Onsets, Some(_)) => anyhow::bail!("--method onsets uses no checkpoint: drop --checkpoint"),
         (MethodArg::Onsets, None) => Method::Onsets { seed: args.seed },
     };
-    let options = GenerateOptions { audio: args.audio.clone(), stars: args.stars, timing: args.bpm.zip(args.offset), method };
-    let generated = generate_map(&options)?;
-    write_output(&generated, &args.audio, &args.output)?;
-    let r = &generated.report;
+    let options =
+        GenerateOptions { audio: args.audio.clone(), stars: args.stars, timing: args.bpm.zip(args.offset), method };
+    if options.stars.len() > 1 && !args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("osz")) {
+        anyhow::bail!(
+            "{}: a spread of {} difficulties is written as an .osz",
+            args.output.display(),
+            options.stars.len()
+        );
+    }
+    let maps = generate_maps(&options)?;
+    write_output(&maps, &args.audio, &args.output)?;
     if args.json {
-        let mut value = serde_json::to_value(r)?;
+        let mut value = if maps.len() == 1 {
+            serde_json::to_value(&maps[0].report)?
+        } else {
+            let difficulties: Vec<serde_json::Value> = maps
+                .iter()
+                .map(|g| {
+                    let mut v = serde_json::to_value(&g.report)?;
+                    v["version"] = serde_json::Value::String(g.map.metadata.version.clone());
+                    Ok(v)
+                })
+                .collect::<anyhow::Result<_>>()?;
+            serde_json::json!({ "difficulties": difficulties })
+        };
         value["output"] = serde_json::Value::String(args.output.display().to_string());
         println!("{value}");
         return Ok(());
     }
+    let r = &maps[0].report;
     let doubt = if r.timing_low_confidence {
         " — LOW CONFIDENCE (variable tempo or weak beat?): pass --bpm/--offset"
     } else {
         ""
     };
     println!("timing: {:.2} BPM, offset {:.1} ms ({}){doubt}", r.bpm, r.offset_ms, r.timing_source);
-    let windows = if r.windows > 0 { format!(" in {} windows", r.windows) } else { String::new() };
-    println!(
-        "{} objects ({} circles, {} sliders, {} spinners) over {:.1} s{windows} ({})",
-        r.objects, r.counts.circles, r.counts.sliders, r.counts.spinners, r.audio_seconds, r.method
-    );
-    println!("stars: requested {:.2}, achieved {:.2} (rosu-pp)", r.stars_requested, r.stars_achieved);
-    println!("wrote {} in {:.2} s", args.output.display(), r.seconds);
+    for g in &maps {
+        let r = &g.report;
+        let windows = if r.windows > 0 { format!(" in {} windows", r.windows) } else { String::new() };
+        let name = if maps.len() > 1 { format!("[{}] ", g.map.metadata.version) } else { String::new() };
+        println!(
+            "{name}{} objects ({} circles, {} sliders, {} spinners) over {:.1} s{windows} ({})",
+            r.objects, r.counts.circles, r.counts.sliders, r.counts.spinners, r.audio_seconds, r.method
+        );
+        println!(
+            "{name}stars: requested {:.2}, achieved {:.2} (rosu-pp; {:.2} before steering, {} tries)",
+            r.stars_requested, r.stars_achieved, r.stars_unsteered, r.stars_tries
+        );
+    }
+    let seconds = maps.last().map_or(0.0, |g| g.report.seconds);
+    println!("wrote {} in {:.2} s", args.output.display(), seconds);
     Ok(())
 }
