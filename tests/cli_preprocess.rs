@@ -142,8 +142,29 @@ fn the_hub_source_streams_the_same_tracks_from_a_mock_hub() {
     ))
     .unwrap();
     assert_eq!(summary["tracks"], 3, "{summary}");
-    // The same data set, byte for byte; finished shards were deleted from the cache.
-    assert_same(&snapshot(&remote), &snapshot(&local), "hub vs local shards");
+    // The same data set, byte for byte, but for what the hub output records of its source (the
+    // commit, and the shards' content in their markers); finished shards were deleted from the cache.
+    let without_source = |dir: &Path| {
+        let mut files = snapshot(dir);
+        files.retain(|name, _| !name.starts_with("shards-done/"));
+        let manifest = files.get_mut("manifest.json").unwrap();
+        let mut json: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+        let source = json["configs"].as_object_mut().unwrap().remove("source");
+        *manifest = serde_json::to_vec_pretty(&json).unwrap();
+        (files, source)
+    };
+    let ((remote_files, source), (local_files, no_source)) = (without_source(&remote), without_source(&local));
+    assert_same(&remote_files, &local_files, "hub vs local shards");
+    assert_eq!(no_source, None);
+    assert_eq!(
+        source,
+        Some(
+            serde_json::json!({ "repo": "project-riz/osu-beatmaps", "config": "compressed", "sha": mock_hub::COMMIT })
+        )
+    );
+    let markers = |dir: &Path| snapshot(&dir.join("shards-done")).into_keys().collect::<Vec<_>>();
+    assert_eq!(markers(&local), ["data-000000.json", "data-000001.json"]);
+    assert_eq!(markers(&remote), ["compressed--data-000000.json", "compressed--data-000001.json"]);
     let cached_tars = walk_count(&cache, "tar");
     assert_eq!(cached_tars, 0, "finished shards must be deleted from the cache");
 

@@ -253,6 +253,7 @@ mod tests {
                 endpoint: Some("http://127.0.0.1:9".into()),
                 cache_dir: Some(dir.path().join("cache")),
                 retry_max_attempts: Some(0),
+                read_timeout: None,
                 keep_shards: false,
                 skip: Default::default(),
             },
