@@ -180,6 +180,36 @@ fn the_hub_source_streams_the_same_tracks_from_a_mock_hub() {
     );
     assert_eq!(data_gets(), gets, "{:?}", hub.requests());
     assert_same(&snapshot(&remote), &before, "a rerun over a finished output");
+
+    // --plan, in huggingface_hub's URI form: the shards with their sizes, what is done, the
+    // totals; nothing downloaded, nothing written.
+    let plan = |out: &Path| -> serde_json::Value {
+        let stdout = run_ok(
+            preprocess("hf://datasets/project-riz/osu-beatmaps@main/compressed", out, &["--plan"])
+                .env("HF_ENDPOINT", &hub.url)
+                .env("HF_HOME", &cache)
+                .env_remove("HF_TOKEN"),
+        );
+        serde_json::from_str(&stdout).unwrap()
+    };
+    let resolves = || hub.requests().iter().filter(|r| r.contains("/resolve/") || r.starts_with("CDN")).count();
+    let resolved = resolves();
+    let finished = plan(&remote);
+    assert_eq!(finished["sha"], mock_hub::COMMIT);
+    assert_eq!(finished["download_bytes"], 0, "{finished}");
+    assert!(finished["shards"].as_array().unwrap().iter().all(|s| s["done"] == true), "{finished}");
+    let fresh_out = dir.path().join("planned");
+    let fresh = plan(&fresh_out);
+    let sizes: u64 = ["data-000000.tar", "data-000001.tar"]
+        .iter()
+        .map(|f| std::fs::metadata(root.join("compressed").join(f)).unwrap().len())
+        .sum();
+    assert_eq!(fresh["download_bytes"], sizes, "{fresh}");
+    assert_eq!(fresh["max_disk_bytes"], sizes, "two shards: both at once");
+    assert!(fresh["x_realtime_per_core"].as_f64().unwrap() > 1.0, "{fresh}");
+    assert!(fresh["wall_seconds_estimate"].as_f64().unwrap() > 0.0, "{fresh}");
+    assert_eq!(resolves(), resolved, "a plan downloads nothing");
+    assert!(!fresh_out.exists(), "a plan writes nothing");
 }
 
 #[test]

@@ -502,3 +502,35 @@ fn an_output_records_its_commit_and_a_rerun_at_another_is_refused_unless_accepte
         "{refused}"
     );
 }
+
+#[test]
+fn a_plan_lists_the_shards_with_their_sizes_and_what_is_done_and_downloads_nothing() {
+    let repo = tempfile::tempdir().unwrap();
+    write_corpus(repo.path(), 3);
+    let hub = MockHub::serve(repo.path(), REPO);
+    let work = tempfile::tempdir().unwrap();
+    let (out, cache) = (work.path().join("out"), work.path().join("cache"));
+    preprocess_at(&hub, &cache, &out, "?shards=0..1", false).unwrap();
+    let size = |n: usize| std::fs::metadata(repo.path().join(format!("compressed/data-{n:06}.tar"))).unwrap().len();
+
+    let asked = hub.requests().len();
+    let listing = HubListing::fetch(&spec(""), &options(&hub, &cache, false)).unwrap();
+    let done = shards::done::done_shards(&out, Some(&listing.pinned_source(&spec("")))).unwrap();
+    let plan = listing.plan(&done, false);
+    let rows: Vec<(&str, u64, bool)> = plan.shards.iter().map(|(s, d)| (s.path.as_str(), s.size, *d)).collect();
+    assert_eq!(
+        rows,
+        [
+            ("compressed/data-000000.tar", size(0), true),
+            ("compressed/data-000001.tar", size(1), false),
+            ("compressed/data-000002.tar", size(2), false),
+        ]
+    );
+    assert_eq!(plan.download_bytes, size(1) + size(2));
+    assert_eq!(plan.max_disk_bytes, size(1) + size(2));
+    let since: Vec<String> = hub.requests()[asked..].to_vec();
+    assert!(
+        !since.iter().any(|r| r.contains("/resolve/") || r.starts_with("CDN")),
+        "a plan downloads nothing: {since:?}"
+    );
+}
