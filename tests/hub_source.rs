@@ -84,6 +84,7 @@ fn options(hub: &MockHub, cache: &Path, keep: bool) -> HubOptions {
         keep_shards: keep,
         retry_max_attempts: Some(0),
         read_timeout: Some(Duration::from_secs(2)),
+        download_attempts: Some(1),
         skip: Default::default(),
     }
 }
@@ -533,4 +534,30 @@ fn a_plan_lists_the_shards_with_their_sizes_and_what_is_done_and_downloads_nothi
         !since.iter().any(|r| r.contains("/resolve/") || r.starts_with("CDN")),
         "a plan downloads nothing: {since:?}"
     );
+}
+
+#[test]
+fn a_fault_that_passes_is_healed_by_another_attempt_in_the_same_run() {
+    let repo = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    write_corpus(repo.path(), 2);
+    let local: Vec<_> = LocalShards::open(repo.path(), 1).unwrap().map(|t| strip(&t.unwrap())).collect();
+    let hub = MockHub::serve(repo.path(), REPO);
+    hub.fault_times("compressed/data-000001.tar", Fault::ErrorPage(500), 1);
+    let mut retrying = options(&hub, cache.path(), false);
+    retrying.download_attempts = Some(2);
+    let tracks: Vec<_> = HubShards::open(spec(""), retrying, 1).unwrap().map(|t| strip(&t.unwrap())).collect();
+    assert_eq!(tracks, local, "the second attempt read the shard");
+    assert_eq!(gets_of(&hub, "data-000001.tar"), 2);
+    assert!(blobs(cache.path()).is_empty(), "{:?}", blobs(cache.path()));
+
+    // Every attempt failing: one reject, saying how many attempts were made.
+    hub.fault("compressed/data-000001.tar", Fault::Corrupt);
+    let mut retrying = options(&hub, cache.path(), false);
+    retrying.download_attempts = Some(2);
+    let items: Vec<_> = HubShards::open(spec(""), retrying, 1).unwrap().collect();
+    let rejects: Vec<_> = items.iter().filter_map(|i| i.as_ref().err()).collect();
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert!(rejects[0].reason.contains("after 2 attempts") && rejects[0].reason.contains("SHA-256"), "{}", rejects[0]);
+    assert_eq!(gets_of(&hub, "data-000001.tar"), 4);
 }

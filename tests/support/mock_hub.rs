@@ -67,7 +67,8 @@ struct State {
     /// Commits and the folder each serves, oldest first; `main` is the last.
     revisions: Mutex<Vec<(String, PathBuf)>>,
     requests: Mutex<Vec<String>>,
-    faults: Mutex<BTreeMap<String, Fault>>,
+    /// The fault of each file, and how many more GETs it breaks (`None`: all of them).
+    faults: Mutex<BTreeMap<String, (Fault, Option<usize>)>>,
     page_size: Mutex<usize>,
     /// What the CDN serves: SHA-256 → (file on disk, repository path), filled as files resolve.
     blobs: Mutex<HashMap<String, (PathBuf, String)>>,
@@ -112,7 +113,12 @@ impl MockHub {
 
     /// Breaks the CDN GETs of `path` (a repository path) the way `fault` says, from now on.
     pub fn fault(&self, path: &str, fault: Fault) {
-        self.state.faults.lock().unwrap().insert(path.to_owned(), fault);
+        self.state.faults.lock().unwrap().insert(path.to_owned(), (fault, None));
+    }
+
+    /// Breaks the next `times` CDN GETs of `path` the way `fault` says; the later ones are good.
+    pub fn fault_times(&self, path: &str, fault: Fault, times: usize) {
+        self.state.faults.lock().unwrap().insert(path.to_owned(), (fault, Some(times)));
     }
 
     /// Serves every file well again.
@@ -361,7 +367,7 @@ fn answer_cdn(state: &State, mut stream: TcpStream) -> std::io::Result<()> {
         return stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     };
     let mut data = std::fs::read(file)?;
-    let fault = if method == "GET" { state.faults.lock().unwrap().get(&repo_path).copied() } else { None };
+    let fault = if method == "GET" { take_fault(state, &repo_path) } else { None };
     if let Some(Fault::ErrorPage(status)) = fault {
         let page = format!("<html><body><h1>{status}</h1><p>AccessDenied: Request has expired</p></body></html>");
         let head = format!(
@@ -409,6 +415,22 @@ fn answer_cdn(state: &State, mut stream: TcpStream) -> std::io::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The fault a GET of `repo_path` meets now, counting it down.
+fn take_fault(state: &State, repo_path: &str) -> Option<Fault> {
+    let mut faults = state.faults.lock().unwrap();
+    let (fault, left) = faults.get_mut(repo_path)?;
+    let fault = *fault;
+    match left {
+        Some(0) => {
+            faults.remove(repo_path);
+            return None;
+        }
+        Some(n) => *n -= 1,
+        None => {}
+    }
+    Some(fault)
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {

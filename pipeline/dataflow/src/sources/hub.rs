@@ -13,8 +13,9 @@
 //! checked against the size and SHA-256 (`lfs.oid`) the tree API lists for it before it is read:
 //! `hf-hub` 1.0 does not check the status of its file GET, so an error page (403, 5xx) would
 //! otherwise be taken for the shard. A download that fails or does not match is a retryable
-//! `download_failed` reject (its chunk is not committed, so a rerun downloads it again); what it
-//! left in the cache (the blob, a `.incomplete` file) is deleted, and the next shard is tried.
+//! `download_failed` reject once `download_attempts` tries have failed (its chunk is not
+//! committed, so a rerun downloads it again); what each attempt left in the cache (the blob, a
+//! `.incomplete` file) is deleted, and the next shard is tried.
 //!
 //! The rendezvous channel lets the downloader finish shard N+1 while shard N is read, and no
 //! more: at most two shards are on disk at once. Files land in the hub cache (`cache_dir`, else
@@ -42,6 +43,12 @@ use shards::rejects::Reject;
 /// How long a download may wait for its next bytes before it fails as stalled, by default.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Attempts at downloading one shard (a failure or a mismatch is tried again) by default.
+pub const DEFAULT_DOWNLOAD_ATTEMPTS: usize = 3;
+
+/// The wait before the second attempt at a shard; it doubles before each further one.
+const FIRST_RETRY_DELAY: Duration = Duration::from_secs(2);
+
 /// How long connecting to the hub or its CDN may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -66,6 +73,10 @@ pub struct HubOptions {
     /// Longest wait for the next bytes of a response before the download fails as stalled;
     /// [`DEFAULT_READ_TIMEOUT`] when `None`.
     pub read_timeout: Option<Duration>,
+    /// Attempts at each shard before it is a `download_failed` reject (a failed or mismatching
+    /// download is deleted and fetched again, after 2 s, 4 s, ...); [`DEFAULT_DOWNLOAD_ATTEMPTS`]
+    /// when `None`, at least 1.
+    pub download_attempts: Option<usize>,
     /// Shards not to download (by file name, `data-000003.tar`): the output has all their chunks.
     pub skip: BTreeSet<String>,
 }
@@ -122,6 +133,8 @@ type Fetched = Result<(String, PathBuf), Reject>;
 /// HTTP for the tree listing.
 struct Hub {
     repo: HFRepositorySync<RepoTypeDataset>,
+    /// Attempts at each shard, at least 1.
+    attempts: usize,
     /// The repository's folder in the cache, `CACHE/datasets--OWNER--NAME`.
     cache_folder: PathBuf,
     listing_http: reqwest::blocking::Client,
@@ -165,6 +178,7 @@ impl Hub {
             .map_err(|e| format!("hub client: {}", describe_chain(&e)))?;
         Ok(Self {
             repo: client.dataset(spec.owner.clone(), spec.name.clone()),
+            attempts: options.download_attempts.unwrap_or(DEFAULT_DOWNLOAD_ATTEMPTS).max(1),
             cache_folder,
             listing_http,
             endpoint,
@@ -220,6 +234,26 @@ impl Hub {
     /// Downloads `shard` at `sha` and checks it against the listing; on failure deletes what
     /// the attempt left in the cache.
     fn fetch(&self, shard: &ListedShard, sha: &str, origin: &str) -> Result<PathBuf, Reject> {
+        let (mut attempt, mut delay) = (1, FIRST_RETRY_DELAY);
+        loop {
+            match self.fetch_once(shard, sha, origin) {
+                Err(reject) if attempt < self.attempts => {
+                    log::warn!("{reject}; attempt {attempt} of {}, trying again in {delay:?}", self.attempts);
+                    std::thread::sleep(delay);
+                    attempt += 1;
+                    delay *= 2;
+                }
+                Err(mut reject) if self.attempts > 1 => {
+                    reject.reason = format!("{} (after {} attempts)", reject.reason, self.attempts);
+                    return Err(reject);
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// One attempt of [`Hub::fetch`].
+    fn fetch_once(&self, shard: &ListedShard, sha: &str, origin: &str) -> Result<PathBuf, Reject> {
         let fail = |reason: String| Reject::new(origin, STAGE_DOWNLOAD, "download_failed", reason);
         let local = match self.repo.download_file().filename(shard.path.clone()).revision(sha.to_owned()).send() {
             Ok(local) => local,

@@ -254,6 +254,7 @@ mod tests {
                 cache_dir: Some(dir.path().join("cache")),
                 retry_max_attempts: Some(0),
                 read_timeout: None,
+                download_attempts: Some(1),
                 keep_shards: false,
                 skip: Default::default(),
             },
