@@ -142,8 +142,29 @@ fn the_hub_source_streams_the_same_tracks_from_a_mock_hub() {
     ))
     .unwrap();
     assert_eq!(summary["tracks"], 3, "{summary}");
-    // The same data set, byte for byte; finished shards were deleted from the cache.
-    assert_same(&snapshot(&remote), &snapshot(&local), "hub vs local shards");
+    // The same data set, byte for byte, but for what the hub output records of its source (the
+    // commit, and the shards' content in their markers); finished shards were deleted from the cache.
+    let without_source = |dir: &Path| {
+        let mut files = snapshot(dir);
+        files.retain(|name, _| !name.starts_with("shards-done/"));
+        let manifest = files.get_mut("manifest.json").unwrap();
+        let mut json: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+        let source = json["configs"].as_object_mut().unwrap().remove("source");
+        *manifest = serde_json::to_vec_pretty(&json).unwrap();
+        (files, source)
+    };
+    let ((remote_files, source), (local_files, no_source)) = (without_source(&remote), without_source(&local));
+    assert_same(&remote_files, &local_files, "hub vs local shards");
+    assert_eq!(no_source, None);
+    assert_eq!(
+        source,
+        Some(
+            serde_json::json!({ "repo": "project-riz/osu-beatmaps", "config": "compressed", "sha": mock_hub::COMMIT })
+        )
+    );
+    let markers = |dir: &Path| snapshot(&dir.join("shards-done")).into_keys().collect::<Vec<_>>();
+    assert_eq!(markers(&local), ["data-000000.json", "data-000001.json"]);
+    assert_eq!(markers(&remote), ["compressed--data-000000.json", "compressed--data-000001.json"]);
     let cached_tars = walk_count(&cache, "tar");
     assert_eq!(cached_tars, 0, "finished shards must be deleted from the cache");
 
@@ -159,6 +180,36 @@ fn the_hub_source_streams_the_same_tracks_from_a_mock_hub() {
     );
     assert_eq!(data_gets(), gets, "{:?}", hub.requests());
     assert_same(&snapshot(&remote), &before, "a rerun over a finished output");
+
+    // --plan, in huggingface_hub's URI form: the shards with their sizes, what is done, the
+    // totals; nothing downloaded, nothing written.
+    let plan = |out: &Path| -> serde_json::Value {
+        let stdout = run_ok(
+            preprocess("hf://datasets/project-riz/osu-beatmaps@main/compressed", out, &["--plan"])
+                .env("HF_ENDPOINT", &hub.url)
+                .env("HF_HOME", &cache)
+                .env_remove("HF_TOKEN"),
+        );
+        serde_json::from_str(&stdout).unwrap()
+    };
+    let resolves = || hub.requests().iter().filter(|r| r.contains("/resolve/") || r.starts_with("CDN")).count();
+    let resolved = resolves();
+    let finished = plan(&remote);
+    assert_eq!(finished["sha"], mock_hub::COMMIT);
+    assert_eq!(finished["download_bytes"], 0, "{finished}");
+    assert!(finished["shards"].as_array().unwrap().iter().all(|s| s["done"] == true), "{finished}");
+    let fresh_out = dir.path().join("planned");
+    let fresh = plan(&fresh_out);
+    let sizes: u64 = ["data-000000.tar", "data-000001.tar"]
+        .iter()
+        .map(|f| std::fs::metadata(root.join("compressed").join(f)).unwrap().len())
+        .sum();
+    assert_eq!(fresh["download_bytes"], sizes, "{fresh}");
+    assert_eq!(fresh["max_disk_bytes"], sizes, "two shards: both at once");
+    assert!(fresh["x_realtime_per_core"].as_f64().unwrap() > 1.0, "{fresh}");
+    assert!(fresh["wall_seconds_estimate"].as_f64().unwrap() > 0.0, "{fresh}");
+    assert_eq!(resolves(), resolved, "a plan downloads nothing");
+    assert!(!fresh_out.exists(), "a plan writes nothing");
 }
 
 #[test]

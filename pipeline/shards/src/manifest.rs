@@ -110,6 +110,28 @@ pub struct ManifestConfigs {
     pub split_seed: u64,
     /// Tracks per chunk.
     pub chunk_tracks: usize,
+    /// The hub data set and commit the output was read from; absent for local sources (and in
+    /// outputs written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRevision>,
+}
+
+/// A hub data set config pinned to one commit: what a hub output was read from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceRevision {
+    /// `owner/name`, e.g. `project-riz/osu-beatmaps`.
+    pub repo: String,
+    /// The config (the folder of shards), `compressed` or `original`.
+    pub config: String,
+    /// The commit sha every listing and download used.
+    pub sha: String,
+}
+
+impl std::fmt::Display for SourceRevision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "hf://{}/{} at commit {}", self.repo, self.config, self.sha)
+    }
 }
 
 /// `manifest.json`.

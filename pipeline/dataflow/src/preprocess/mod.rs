@@ -26,6 +26,7 @@ mod cluster;
 mod decode_threads;
 pub mod plan;
 mod progress;
+mod revision;
 pub mod set_groups;
 pub mod stages;
 #[cfg(test)]
@@ -55,7 +56,7 @@ use self::stages::{SourceItem, Stages};
 use self::tokenize::TokenizerStage;
 use crate::gate::ChunkGate;
 use crate::sources::{self, SourceEntry, SourceOptions, SourceUri};
-use shards::done::ReadThrough;
+use shards::done::{PinnedSource, ReadThrough};
 use shards::manifest::{CommitRecord, Manifest, ManifestConfigs};
 
 /// Defaults of the knobs below, in one place.
@@ -93,6 +94,12 @@ pub struct PreprocessOptions {
     /// `mapflow run`: credits shared with the trainer, taken per chunk before its first track
     /// is admitted (`None`: no end-to-end backpressure, as in `mapflow preprocess`).
     pub gate: Option<ChunkGate>,
+    /// A hub source: the data set, config and commit it is pinned to and its shards' content
+    /// there (recorded in the manifest and the shard markers); `None` for a local source.
+    pub pinned: Option<PinnedSource>,
+    /// Move an output read at another commit to `pinned`'s, redoing the shards whose content
+    /// changed (else such a rerun is refused).
+    pub accept_new_revision: bool,
 }
 
 /// What a source is opened for.
@@ -131,6 +138,7 @@ impl PreprocessOptions {
             tokenizers: self.tokenizers.iter().map(|t| (t.hash().to_owned(), t.config_json())).collect(),
             split_seed: self.split_seed,
             chunk_tracks: self.chunk_tracks,
+            source: self.pinned.as_ref().map(|p| p.revision.clone()),
         }
     }
 
@@ -171,7 +179,8 @@ pub fn tokens_metadata(feature_hash: &str, tokenizer: &TokenizerStage) -> Vec<(&
 
 /// Reconciles `options` with an existing output's manifest. The feature config, split seed and
 /// chunk size must be the ones it was made with (else its chunks would mix features, move songs
-/// between splits, or be cut and named differently). The tokenizers are completed from it: a
+/// between splits, or be cut and named differently), and a hub source the commit it was read at
+/// unless `accept_new_revision` ([`revision`]). The tokenizers are completed from it: a
 /// re-run over a grown corpus tokenizes its new chunks with every config the output already
 /// has. A config that committed chunks lack is refused (those chunks would stay without its
 /// tokens): `mapflow retokenize` adds a config to every chunk.
@@ -192,6 +201,7 @@ fn reconcile_with_output(mut options: PreprocessOptions) -> anyhow::Result<Prepr
                 );
             }
         }
+        revision::reconcile(&options.out, recorded, options.pinned.as_ref(), options.accept_new_revision)?;
         for stage in TokenizerStage::all_recorded(&manifest.configs).map_err(anyhow::Error::msg)? {
             if !options.tokenizers.iter().any(|t| t.hash() == stage.hash()) {
                 options.tokenizers.push(stage);
@@ -240,7 +250,7 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     let (out, chunk_tracks, max_in_flight) = (options.out.clone(), options.chunk_tracks, options.max_in_flight);
     let worker_progress = Arc::clone(&progress);
     let gate = options.gate.clone();
-    let read_through: Arc<ReadThrough> = Arc::default();
+    let read_through = Arc::new(ReadThrough::new(options.pinned.clone()));
     let worker_read_through = Arc::clone(&read_through);
     let start_failed: Arc<Mutex<Option<anyhow::Error>>> = Arc::default();
     let worker_start_failed = Arc::clone(&start_failed);

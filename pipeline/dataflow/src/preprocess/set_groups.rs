@@ -113,13 +113,13 @@ fn record_path(dir: &Path, group: &str) -> PathBuf {
 }
 
 /// Whether `chunk` is `<shard>-c<digits>`.
-fn is_chunk_of(chunk: &str, shard: &str) -> bool {
+pub(crate) fn is_chunk_of(chunk: &str, shard: &str) -> bool {
     let index = chunk.strip_prefix(shard).and_then(|rest| rest.strip_prefix("-c"));
     index.is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `tracks/`, `beatmaps/` and every `tokens/<hash>/` that exist.
-fn table_dirs(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn table_dirs(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut dirs: Vec<PathBuf> = ["tracks", "beatmaps"].iter().map(|t| out.join(t)).collect();
     dirs.extend(entries_of(&out.join("tokens"))?);
     Ok(dirs.into_iter().filter(|d| d.is_dir()).collect())

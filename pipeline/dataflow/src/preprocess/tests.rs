@@ -77,6 +77,8 @@ fn options(out: &Path, workers: usize) -> PreprocessOptions {
         cluster: ClusterArgs { workers, ..Default::default() },
         progress: false,
         gate: None,
+        pinned: None,
+        accept_new_revision: false,
     }
 }
 
@@ -114,7 +116,7 @@ fn one_and_two_workers_write_identical_shards() {
     assert!(summary.decode_cpu_seconds > 0.0, "{summary:?}");
     assert!(summary.cpu_seconds >= summary.decode_cpu_seconds, "{summary:?}");
     // Both source shards were read to their end and their chunks committed.
-    assert_eq!(shards::done::done_shards(one.path()).unwrap(), ["a.tar".to_owned(), "b.tar".to_owned()].into());
+    assert_eq!(shards::done::done_shards(one.path(), None).unwrap(), ["a.tar".to_owned(), "b.tar".to_owned()].into());
     run_on(two.path(), 2, corpus());
     let (a, b) = (snapshot(one.path()), snapshot(two.path()));
     let names: Vec<&str> = a.keys().map(String::as_str).filter(|n| !n.starts_with("tokens/")).collect();
@@ -193,7 +195,7 @@ fn a_shard_is_marked_done_while_the_next_one_is_still_being_read() {
     let opener: SourceOpener = Box::new(move |_| Ok(Box::new(source)));
     run(options(dir.path(), 1), opener).unwrap();
     assert!(marked_in_time.load(std::sync::atomic::Ordering::SeqCst), "a.tar's marker came only at the end");
-    assert_eq!(shards::done::done_shards(dir.path()).unwrap(), ["a.tar".to_owned(), "b.tar".to_owned()].into());
+    assert_eq!(shards::done::done_shards(dir.path(), None).unwrap(), ["a.tar".to_owned(), "b.tar".to_owned()].into());
 }
 
 #[test]
@@ -250,7 +252,7 @@ fn a_failed_download_leaves_its_chunk_uncommitted_and_a_rerun_reads_the_shard() 
     assert_eq!(summary.chunk_failures.len(), 1, "{:?}", summary.chunk_failures);
     assert!(summary.chunk_failures[0].contains("a-c0000") && summary.chunk_failures[0].contains("download_failed"));
     assert!(!dir.path().join("commits/a-c0000.json").exists(), "not committed: a rerun must not skip it");
-    assert_eq!(shards::done::done_shards(dir.path()).unwrap(), ["b.tar".to_owned()].into(), "a.tar is not done");
+    assert_eq!(shards::done::done_shards(dir.path(), None).unwrap(), ["b.tar".to_owned()].into(), "a.tar is not done");
     // The download works this time: the shard's tracks fill the chunk, as if nothing had failed.
     let rerun = run_on(dir.path(), 1, corpus());
     assert_eq!((rerun.tracks_resumed, rerun.chunks_committed), (2, 1));

@@ -253,6 +253,8 @@ mod tests {
                 endpoint: Some("http://127.0.0.1:9".into()),
                 cache_dir: Some(dir.path().join("cache")),
                 retry_max_attempts: Some(0),
+                read_timeout: None,
+                download_attempts: Some(1),
                 keep_shards: false,
                 skip: Default::default(),
             },

@@ -3,6 +3,7 @@
 //! ```text
 //!  "DIR"                                            ──► SourceUri::Shards(DIR)
 //!  "hf://project-riz/osu-beatmaps/compressed?shards=0..4&revision=main" ──► SourceUri::Hub(HubSpec)
+//!  "hf://datasets/project-riz/osu-beatmaps@main/compressed?shards=0..4"  ──► the same (huggingface_hub's form)
 //!  "songs:PATH"                                     ──► SourceUri::Songs(PATH)
 //! ```
 
@@ -92,21 +93,37 @@ impl FromStr for SourceUri {
     }
 }
 
+/// What the `hf://` forms look like, for errors.
+const HUB_FORMS: &str = "expected hf://OWNER/NAME/CONFIG or hf://datasets/OWNER/NAME[@REVISION]/CONFIG";
+
 fn parse_hub(rest: &str) -> Result<HubSpec, String> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let [owner, name, config] = parts[..] else {
-        return Err("expected hf://OWNER/NAME/CONFIG".into());
+    // `huggingface_hub`'s file-system form names the repository type and puts the revision
+    // (with `/` written `%2F`, as in `refs%2Fpr%2F1`) after the name.
+    let (owner, name, config, at_revision) = match parts[..] {
+        ["datasets", owner, name_at, config] => match name_at.split_once('@') {
+            Some((name, revision)) => (owner, name, config, Some(revision.replace("%2F", "/").replace("%2f", "/"))),
+            None => (owner, name_at, config, None),
+        },
+        ["models" | "spaces", ..] => return Err("only data sets (hf://datasets/...) hold shards".into()),
+        ["datasets", _, _] => return Err(format!("no config (the folder of shards): {HUB_FORMS}")),
+        [owner, name, config] => (owner, name, config, None),
+        _ => return Err(HUB_FORMS.into()),
     };
-    if [owner, name, config].iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
-        return Err("expected hf://OWNER/NAME/CONFIG".into());
+    if [owner, name, config].iter().any(|p| p.is_empty() || *p == "." || *p == ".." || p.contains('@')) {
+        return Err(HUB_FORMS.into());
+    }
+    if at_revision.as_deref() == Some("") {
+        return Err("empty revision after `@`".into());
     }
     let mut spec =
-        HubSpec { owner: owner.into(), name: name.into(), config: config.into(), shards: None, revision: None };
+        HubSpec { owner: owner.into(), name: name.into(), config: config.into(), shards: None, revision: at_revision };
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').ok_or_else(|| format!("`{pair}` is not KEY=VALUE"))?;
         match key {
             "shards" => spec.shards = Some(parse_range(value)?),
+            "revision" if spec.revision.is_some() => return Err("two revisions: `@REVISION` and `revision=`".into()),
             "revision" if !value.is_empty() => spec.revision = Some(value.into()),
             "revision" => return Err("empty revision".into()),
             other => return Err(format!("unknown option `{other}` (known: shards, revision)")),
@@ -167,6 +184,38 @@ mod tests {
         );
         let one: SourceUri = "hf://a/b/c?shards=7".parse().unwrap();
         assert!(matches!(one, SourceUri::Hub(HubSpec { shards: Some(r), .. }) if r == (7..8)));
+    }
+
+    #[test]
+    fn parses_the_huggingface_hub_file_system_form() {
+        let today: SourceUri = "hf://project-riz/osu-beatmaps/compressed?shards=2..5&revision=v1.0".parse().unwrap();
+        for form in [
+            "hf://datasets/project-riz/osu-beatmaps@v1.0/compressed?shards=2..5",
+            "hf://datasets/project-riz/osu-beatmaps@v1.0/compressed/?shards=2..5",
+            "hf://datasets/project-riz/osu-beatmaps/compressed?shards=2..5&revision=v1.0",
+        ] {
+            assert_eq!(form.parse::<SourceUri>(), Ok(today.clone()), "{form}");
+        }
+        let pr: SourceUri = "hf://datasets/project-riz/osu-beatmaps@refs%2Fpr%2F3/original".parse().unwrap();
+        let SourceUri::Hub(spec) = pr else { panic!("not a hub uri") };
+        assert_eq!(
+            (spec.revision.as_deref(), spec.config.as_str(), spec.shards),
+            (Some("refs/pr/3"), "original", None)
+        );
+        let main: SourceUri = "hf://datasets/project-riz/osu-beatmaps/compressed".parse().unwrap();
+        assert!(matches!(main, SourceUri::Hub(HubSpec { revision: None, .. })));
+        for bad in [
+            "hf://datasets/project-riz/osu-beatmaps@/compressed",
+            "hf://datasets/project-riz/osu-beatmaps@main/compressed?revision=main",
+            "hf://datasets/project-riz/osu-beatmaps@main",
+            "hf://models/openai/whisper/x",
+            "hf://datasets/a/b@c/d/e",
+            "hf://a@b/c/d",
+            "hf://datasets/project-riz/osu-beatmaps",
+        ] {
+            let err = bad.parse::<SourceUri>().unwrap_err();
+            assert_eq!(err.input, bad);
+        }
     }
 
     #[test]

@@ -253,6 +253,7 @@ mod tests {
                 tokenizers: BTreeMap::from([(tokenizer.hash(), serde_json::to_value(&tokenizer).unwrap())]),
                 split_seed: 0,
                 chunk_tracks: 1,
+                source: None,
             },
             chunks: Vec::new(),
             tracks: 0,

@@ -57,6 +57,8 @@ fn preprocess_options(out: &Path, chunk_tracks: usize) -> anyhow::Result<Preproc
         cluster: ClusterArgs::default(),
         progress: false,
         gate: None,
+        pinned: None,
+        accept_new_revision: false,
     })
 }
 

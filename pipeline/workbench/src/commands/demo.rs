@@ -148,6 +148,8 @@ fn preprocess_a_synthetic_corpus(out: &std::path::Path) -> anyhow::Result<PathBu
         cluster: ClusterArgs { workers: 2, ..ClusterArgs::default() },
         progress: false,
         gate: None,
+        pinned: None,
+        accept_new_revision: false,
     };
     let summary = dataflow::preprocess::run(options, opener)?;
     println!(
