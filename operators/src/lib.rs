@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod npy;
 pub mod onset_map;
 pub mod stars_fit;
+mod stats;
 pub mod tempo;
 pub mod tokenizer;
 

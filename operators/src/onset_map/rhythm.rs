@@ -11,6 +11,7 @@
 
 use super::peaks::Peak;
 use crate::beatmap::TimingModel;
+use crate::stats::weighted_median;
 
 /// Metrical weight of a downbeat, a beat, a half beat and any other tick.
 const METRIC_WEIGHTS: [f64; 4] = [1.0, 0.85, 0.6, 0.45];
@@ -93,7 +94,7 @@ const ON_BEAT_SHARE: f64 = 0.125;
 /// spectral flux over ~93 ms windows, so its peaks trail the attacks by a song-dependent 10–30 ms;
 /// the red lines are where the attacks begin, and the objects belong there too.
 pub(super) fn lag_behind_beats(peaks: &[Peak], timing: &TimingModel) -> f64 {
-    let mut near: Vec<(f64, f64)> = peaks
+    let near: Vec<(f64, f64)> = peaks
         .iter()
         .filter_map(|peak| {
             let beat = timing.beat_at(peak.time_ms);
@@ -101,15 +102,7 @@ pub(super) fn lag_behind_beats(peaks: &[Peak], timing: &TimingModel) -> f64 {
             (off.abs() <= ON_BEAT_SHARE).then(|| (off * timing.beat_len_at(peak.time_ms), peak.strength))
         })
         .collect();
-    near.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let half = near.iter().map(|&(_, w)| w).sum::<f64>() / 2.0;
-    let mut seen = 0.0;
-    near.iter()
-        .find(|&&(_, w)| {
-            seen += w;
-            seen >= half
-        })
-        .map_or(0.0, |&(lag, _)| lag)
+    weighted_median(near).unwrap_or(0.0)
 }
 
 /// 3 when the song's off-beat onsets sit nearer the 1/3 than the 1/4 ticks, weighed by

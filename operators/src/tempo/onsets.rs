@@ -108,24 +108,16 @@ const ON_BEAT_SHARE: f64 = 0.08;
 /// The grid is fitted to the steepest steps (sharp and stable for the BPM and the phase); the
 /// red line belongs where the beats are heard to start, this much earlier.
 pub(super) fn attack_lead(events: &[OnsetEvent], phase_s: f64, beat_s: f64) -> f64 {
-    let mut on_beat: Vec<(f64, f64)> = events
+    let on_beat: Vec<(f64, f64)> = events
         .iter()
         .filter(|e| residual(e.time_s, phase_s, beat_s).abs() <= ON_BEAT_SHARE * beat_s)
         .map(|e| (e.lead_s, e.weight))
         .collect();
-    on_beat.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let half = on_beat.iter().map(|&(_, w)| w).sum::<f64>() / 2.0;
-    let mut seen = 0.0;
-    on_beat
-        .iter()
-        .find(|&&(_, w)| {
-            seen += w;
-            seen >= half
-        })
-        .map_or(0.0, |&(lead, _)| lead)
+    weighted_median(on_beat).unwrap_or(0.0)
 }
 
 use super::grid::{parabola_vertex, residual};
+use crate::stats::weighted_median;
 
 /// Fewest frames between two onsets of the feature row (±40 ms at 50 fps).
 const ROW_PEAK_RADIUS: usize = 2;
