@@ -13,6 +13,8 @@
 //! length. Rhythm F1 only counts pairs, and on a line the most pairs within a tolerance need no
 //! assignment at all ([`max_pairs_within`]).
 
+pub mod grid;
+
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
 

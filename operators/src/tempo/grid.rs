@@ -88,9 +88,7 @@ pub(super) fn fit(
 /// tempo `envelope` is stronger on), confidence and drift.
 pub(super) fn place(events: &[OnsetEvent], bpm: f64, envelope: &[f64], frame_seconds: f64) -> BeatFit {
     let period = 60.0 / bpm;
-    let fold = Fold::new(events, period);
-    let on_beat = fold.mode_near(0.0, period);
-    let off_beat = fold.mode_near(on_beat + period / 2.0, period / 8.0);
+    let (on_beat, off_beat) = phase_pair(events, period);
     let comb = |phase: f64| {
         let mut sum = 0.0;
         let mut t = phase;
@@ -110,9 +108,57 @@ pub(super) fn place(events: &[OnsetEvent], bpm: f64, envelope: &[f64], frame_sec
     }
 }
 
+/// The fold's mode and the mode half a beat (±1/8) from it: the two phases a grid can take.
+fn phase_pair(events: &[OnsetEvent], period: f64) -> (f64, f64) {
+    let fold = Fold::new(events, period);
+    let on_beat = fold.mode_near(0.0, period);
+    (on_beat, fold.mode_near(on_beat + period / 2.0, period / 8.0))
+}
+
+/// `beat` on whichever of its two phases [`accented_phase`] picks over the whole song. Used once
+/// the octave is settled ([`super::octave::settle`] reads the grid [`place`] gives).
+pub(super) fn rephase(events: &[OnsetEvent], beat: BeatFit, envelope: &[f64], frame_seconds: f64) -> BeatFit {
+    let period = 60.0 / beat.bpm;
+    let phase_s = accented_phase(events, period, envelope, frame_seconds, 0.0..f64::INFINITY);
+    BeatFit { phase_s, confidence: on_grid_confidence(events, period, phase_s), ..beat }
+}
+
+/// Of the two phases a grid of `period` can take on `events` ([`phase_pair`]), the one whose
+/// beats within `span` (s) have the stronger tempo `envelope` peaks: the largest value within
+/// [`PEAK_WINDOW_SECONDS`] of each beat, summed. The envelope's flux peaks some 20–40 ms after
+/// an attack, so the peak, not the value at the onset, says where the accents are. With no
+/// envelope there, the fold's mode.
+pub(super) fn accented_phase(
+    events: &[OnsetEvent],
+    period: f64,
+    envelope: &[f64],
+    frame_seconds: f64,
+    span: std::ops::Range<f64>,
+) -> f64 {
+    let (on_beat, off_beat) = phase_pair(events, period);
+    let peaks = |phase: f64| {
+        let mut sum = 0.0;
+        let mut t = phase + ((span.start - phase) / period).ceil().max(0.0) * period;
+        while t < span.end {
+            let from = ((t + PEAK_WINDOW_SECONDS.0) / frame_seconds).floor().max(0.0) as usize;
+            let to = ((t + PEAK_WINDOW_SECONDS.1) / frame_seconds).ceil() as usize;
+            if to >= envelope.len() {
+                break;
+            }
+            sum += envelope[from..=to].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            t += period;
+        }
+        sum
+    };
+    if peaks(off_beat) > peaks(on_beat) { off_beat } else { on_beat }
+}
+
+/// Where around a beat its envelope peak is looked for (s, from the beat).
+const PEAK_WINDOW_SECONDS: (f64, f64) = (-0.010, 0.060);
+
 /// The most coherent tempo within `center ± half_width` on a grid of `step` BPM (refined by a
 /// parabola), and its coherence.
-fn best_tempo(events: &[OnsetEvent], center: f64, half_width: f64, step: f64) -> (f64, f64) {
+pub(super) fn best_tempo(events: &[OnsetEvent], center: f64, half_width: f64, step: f64) -> (f64, f64) {
     let from = center - half_width;
     let count = (2.0 * half_width / step).ceil() as usize + 1;
     let scores = coherence_scan(events, from, step, count);
@@ -163,13 +209,13 @@ pub(super) fn parabola_vertex(a: f64, b: f64, c: f64) -> f64 {
 }
 
 /// Onset weight folded modulo one beat: a smoothed histogram of `t mod period`.
-struct Fold {
+pub(super) struct Fold {
     smooth: Vec<f64>,
     bin_s: f64,
 }
 
 impl Fold {
-    fn new(events: &[OnsetEvent], period: f64) -> Self {
+    pub(super) fn new(events: &[OnsetEvent], period: f64) -> Self {
         let bins = ((period / FOLD_BIN_SECONDS).round() as usize).max(8);
         let bin_s = period / bins as f64;
         let mut hist = vec![0.0f64; bins];
@@ -192,7 +238,7 @@ impl Fold {
 
     /// The phase (s, in `[0, period)`) of the largest fold value within `radius` of `center`
     /// (circularly), refined by a parabola.
-    fn mode_near(&self, center: f64, radius: f64) -> f64 {
+    pub(super) fn mode_near(&self, center: f64, radius: f64) -> f64 {
         let bins = self.smooth.len();
         let period = bins as f64 * self.bin_s;
         let reach = ((radius / self.bin_s) as isize).min(bins as isize / 2);
@@ -205,7 +251,7 @@ impl Fold {
 
     /// The lag (s, within ±`max_s`, refined by a parabola) at which this fold best matches
     /// `other`, a fold of the same period: `other` shifted by it looks most like `self`.
-    fn shift_against(&self, other: &Fold, max_s: f64) -> f64 {
+    pub(super) fn shift_against(&self, other: &Fold, max_s: f64) -> f64 {
         let bins = self.smooth.len() as isize;
         let reach = ((max_s / self.bin_s) as isize).min(bins / 2);
         let score = |lag: isize| -> f64 {

@@ -25,13 +25,16 @@ mod grid;
 mod octave;
 mod onsets;
 mod salience;
+mod sections;
 #[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::beatmap::{RedLine, TimingModel};
 use crate::features::{FeatureConfig, FeatureMatrix, hz_to_mel};
+use grid::BeatFit;
 
 /// What the estimator reads: one song's features and, where they are at hand, its samples at
 /// the feature sample rate.
@@ -85,14 +88,25 @@ impl Default for TempoConfig {
     }
 }
 
-/// A song's estimated beat grid.
+/// One red line of an estimate: the grid from `time_ms` (a beat) on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct TempoEstimate {
-    /// Beats per minute.
+pub struct TempoSection {
+    /// Where the section starts (ms): on one of its beats.
+    pub time_ms: f64,
+    /// Its beats per minute.
     pub bpm: f64,
-    /// Time (ms) of the first downbeat at or after the first onset, never negative: a first red
-    /// line.
+}
+
+/// A song's estimated beat grid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TempoEstimate {
+    /// Beats per minute: the main BPM, that of the section lasting longest.
+    pub bpm: f64,
+    /// Time (ms) of the first downbeat at or after the first onset: the first red line.
     pub offset_ms: f64,
+    /// The red lines, the first at `offset_ms`: one for a song of steady tempo, one more where
+    /// the tempo changes or the beat shifts.
+    pub sections: Vec<TempoSection>,
     /// Share of the onset weight that falls on the grid's 1/4 or 1/3 beat lines, above what
     /// random onsets would give: 0 (no grid) … 1 (every onset on the grid).
     pub confidence: f64,
@@ -111,6 +125,16 @@ impl TempoEstimate {
     /// Milliseconds per beat.
     pub fn beat_len_ms(&self) -> f64 {
         60_000.0 / self.bpm
+    }
+
+    /// The estimate as an .osu timing: its red lines (4/4), no green lines.
+    pub fn timing(&self) -> TimingModel {
+        let red = self
+            .sections
+            .iter()
+            .map(|s| RedLine { time_ms: s.time_ms, beat_len_ms: 60_000.0 / s.bpm, meter: 4 })
+            .collect();
+        TimingModel::new(red, Vec::new())
     }
 }
 
@@ -169,23 +193,44 @@ pub fn estimate_tempo(input: &TempoInput<'_>, config: &TempoConfig) -> Result<Te
     let beat = grid::fit(&events, &candidates, &envelope, frame_seconds, config);
     let bpm = octave::settle(&beat, &onset, &bass, frame_seconds, config);
     let beat = if bpm == beat.bpm { beat } else { grid::place(&events, bpm, &envelope, frame_seconds) };
+    let beat = grid::rephase(&events, beat, &envelope, frame_seconds);
+    let onsets_of_song = sections::Onsets { events: &events, envelope: &envelope, frame_seconds, config };
+    let found = sections::sections(&onsets_of_song, sections::Grid { bpm: beat.bpm, phase_s: beat.phase_s });
+    // The first section's own events and grid choose its downbeat: the first red line.
+    let first_end = found.get(1).map_or(f64::INFINITY, |s| s.start_s);
+    let first_events = &events[..events.partition_point(|e| e.time_s < first_end)];
+    let first = BeatFit { bpm: found[0].grid.bpm, phase_s: found[0].grid.phase_s, ..beat };
     let chord_bands = bands_below(input.feature_config, BASS_CHORD_MAX_HZ);
-    let downbeat = bar::downbeat(&events, &beat, input.features, chord_bands, frame_seconds, config.beats_per_bar);
-    let beat_s = 60.0 / beat.bpm;
+    let downbeat =
+        bar::downbeat(first_events, &first, input.features, chord_bands, frame_seconds, config.beats_per_bar);
+    let beat_s = 60.0 / first.bpm;
+    // Every red line moves back by the attacks' lead: where a listener hears them begin.
+    let lead = onsets::attack_lead(&events, beat.phase_s, 60.0 / beat.bpm);
     // The first downbeat at or after the first onset (20 ms of slack), and not before 0.
     let first_onset = (events[0].time_s - ONSET_SLACK_SECONDS).max(0.0);
     let k = ((first_onset - downbeat.time_s) / (beat_s * f64::from(config.beats_per_bar))).ceil();
-    let offset_s = downbeat.time_s + k * beat_s * f64::from(config.beats_per_bar)
-        - onsets::attack_lead(&events, downbeat.time_s, beat_s);
+    let offset_s = downbeat.time_s + k * beat_s * f64::from(config.beats_per_bar) - lead;
+    let mut red_lines = vec![TempoSection { time_ms: offset_s * 1000.0, bpm: first.bpm }];
+    for s in &found[1..] {
+        red_lines.push(TempoSection { time_ms: (s.start_s - lead) * 1000.0, bpm: s.grid.bpm });
+    }
     Ok(TempoEstimate {
-        bpm: beat.bpm,
+        bpm: main_bpm(&red_lines, seconds * 1000.0),
         offset_ms: offset_s * 1000.0,
+        sections: red_lines,
         confidence: beat.confidence,
         steady: beat.drift_ms <= config.max_drift_ms,
         drift_ms: beat.drift_ms,
         downbeat_confidence: downbeat.confidence,
         low_confidence: beat.confidence < config.min_confidence || beat.drift_ms > config.max_drift_ms,
     })
+}
+
+/// The BPM of the section that lasts longest up to `end_ms` (osu!'s main BPM).
+fn main_bpm(sections: &[TempoSection], end_ms: f64) -> f64 {
+    let length = |i: usize| sections.get(i + 1).map_or(end_ms, |next| next.time_ms) - sections[i].time_ms;
+    let longest = (0..sections.len()).fold(0, |best, i| if length(i) > length(best) { i } else { best });
+    sections[longest].bpm
 }
 
 /// Highest frequency of the bands whose power flux marks beats (kick drum, bass notes): above it,

@@ -78,6 +78,7 @@ fn click_tracks_give_bpm_offset_and_downbeat() {
         assert!(bar_error.abs() < 5.0, "{bpm} @ {offset_s}: not the downbeat ({bar_error} ms): {est:?}");
         assert!(est.steady && !est.low_confidence && est.confidence > 0.8, "{bpm}: {est:?}");
         assert!(est.offset_ms >= 0.0 && est.offset_ms < offset_s * 1000.0 + 4.0 * beat_ms, "{est:?}");
+        assert_eq!(est.sections.len(), 1, "a steady song is one red line: {est:?}");
     }
 }
 
@@ -93,11 +94,24 @@ fn stored_features_alone_give_the_bpm_and_the_beat() {
 }
 
 #[test]
-fn a_tempo_change_is_flagged() {
+fn a_tempo_change_is_flagged_and_gets_a_red_line_of_its_own() {
     let mut samples = click_track(150.0, 0.3, 30.0);
     samples.extend(click_track(165.0, 0.1, 30.0));
     let est = estimate(&samples).unwrap();
     assert!(est.low_confidence && !est.steady, "{est:?}");
+    assert_eq!(est.sections.len(), 2, "{est:?}");
+    let (first, second) = (est.sections[0], est.sections[1]);
+    assert!((first.bpm - 150.0).abs() < 0.05 && (second.bpm - 165.0).abs() < 0.05, "{est:?}");
+    assert!(off_grid_ms(first.time_ms, 300.0, 400.0).abs() < 5.0, "{est:?}");
+    assert!(off_grid_ms(second.time_ms, 30_100.0, 60_000.0 / 165.0).abs() < 5.0, "{est:?}");
+    assert!((second.time_ms - 30_100.0).abs() < 400.0, "the change is found where it is: {est:?}");
+    // Every click of the second part lies on the estimated timing.
+    let timing = est.timing();
+    for n in 0..80 {
+        let t = 30_100.0 + n as f64 * 60_000.0 / 165.0;
+        let error = crate::metrics::grid::timing_agreement(&[t, t + 1.0], &timing, 5.0).unwrap();
+        assert_eq!(error.within_tolerance, 1.0, "click {n} at {t} ms: {error:?}");
+    }
 }
 
 #[test]
@@ -140,4 +154,5 @@ fn the_bundled_drum_and_bass_song_is_at_174_bpm() {
     let beat_error = off_grid_ms(est.offset_ms, 0.0, 60_000.0 / 174.0);
     assert!(beat_error.abs() < 5.0, "offset off the beat by {beat_error} ms: {est:?}");
     assert!(est.steady && !est.low_confidence, "{est:?}");
+    assert_eq!(est.sections.len(), 1, "{est:?}");
 }

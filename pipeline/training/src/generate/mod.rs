@@ -25,7 +25,7 @@ use operators::features::{FeatureConfig, FeatureExtractor, FeatureMatrix};
 use operators::featurize::{AudioInput, featurize};
 use operators::onset_map::{OnsetMapInput, OnsetMapOptions, generate_onset_map};
 use operators::stars_fit::fit_stars;
-use operators::tempo::{TempoConfig, TempoEstimate, TempoInput, estimate_tempo};
+use operators::tempo::{TempoConfig, TempoEstimate, TempoInput, TempoSection, estimate_tempo};
 use operators::tokenizer::merge_predict_regions;
 use serde::Serialize;
 use tch::Device;
@@ -102,6 +102,8 @@ pub struct GenerateReport {
     pub bpm: f64,
     /// Offset of the first red line, ms.
     pub offset_ms: f64,
+    /// Every red line written (one unless the tempo changes or the beat shifts).
+    pub red_lines: Vec<TempoSection>,
     /// `given` or `estimated`.
     pub timing_source: &'static str,
     /// The estimator's confidence (0–1), when estimated.
@@ -302,16 +304,18 @@ pub fn spread_names(stars: &[f64]) -> Vec<String> {
 pub fn map_song(song: &Song, stars: f64, timing: Option<(f64, f64)>, mapper: &Mapper<'_>) -> anyhow::Result<Generated> {
     let started = Instant::now();
     let audio = &song.audio;
-    let estimate = if timing.is_some() { None } else { song.tempo };
-    let (bpm, offset_ms) = match (timing, estimate) {
-        (Some(given), _) => given,
-        (None, Some(e)) => (e.bpm, e.offset_ms),
+    let estimate = if timing.is_some() { None } else { song.tempo.as_ref() };
+    let (timing, bpm, offset_ms) = match (timing, estimate) {
+        (Some((bpm, offset_ms)), _) => (TimingModel::constant(offset_ms, bpm), bpm, offset_ms),
+        (None, Some(e)) => (e.timing(), e.bpm, e.offset_ms),
         (None, None) => bail!("{}: no timing given and none estimated", audio.display()),
     };
-    if !(bpm.is_finite() && (20.0..=1000.0).contains(&bpm)) {
-        bail!("{}: BPM {bpm} is out of range (20–1000)", audio.display());
+    for red in timing.red_lines() {
+        let bpm = 60_000.0 / red.beat_len_ms;
+        if !(bpm.is_finite() && (20.0..=1000.0).contains(&bpm)) {
+            bail!("{}: BPM {bpm} is out of range (20–1000)", audio.display());
+        }
     }
-    let timing = TimingModel::constant(offset_ms, bpm);
     let (objects, difficulty, windows, provenance, seed, steering) = match mapper {
         Mapper::Model { loaded, sampling, device } => {
             let (objects, windows) = model_objects(song, stars, &timing, loaded, sampling, *device);
@@ -383,6 +387,12 @@ pub fn map_song(song: &Song, stars: f64, timing: Option<(f64, f64)>, mapper: &Ma
         method: mapper.name(),
         bpm,
         offset_ms,
+        red_lines: map
+            .timing
+            .red_lines()
+            .iter()
+            .map(|r| TempoSection { time_ms: r.time_ms, bpm: 60_000.0 / r.beat_len_ms })
+            .collect(),
         timing_source: if estimate.is_some() { "estimated" } else { "given" },
         timing_confidence: estimate.as_ref().map(|e| e.confidence),
         timing_low_confidence: estimate.as_ref().is_some_and(|e| e.low_confidence),
@@ -411,7 +421,7 @@ fn model_objects(
 ) -> (Vec<HitObject>, usize) {
     let tokenizer = &loaded.tokenizer;
     let song_ms = song.seconds * 1000.0;
-    let bpm = 60_000.0 / timing.beat_len_at(0.0);
+    let bpm = timing.main_bpm(0.0, song_ms);
     let windows = tokenizer.config().windows.windows(song_ms, None);
     let frames = frame_at(tokenizer.config().windows.window_ms) as usize;
     let examples: Vec<WindowExample> = windows

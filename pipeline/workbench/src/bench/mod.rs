@@ -1,6 +1,7 @@
 //! `mapflow bench ...`: speed measured against a baseline timed in the same run.
 
 mod baseline;
+mod beats;
 mod features;
 mod generate;
 mod learn;
@@ -34,6 +35,9 @@ pub enum Bench {
     /// Real songs with human maps: the model and the onset baseline scored against the human
     /// maps (rhythm and hit F1, stars, objects) and the tempo estimate against the red lines.
     Real(real::Args),
+    /// Real recordings with annotated beats: the estimated red lines against them, beside
+    /// librosa's and madmom's beats (duration within 10 ms, BPM and beat-phase error).
+    Beats(beats::Args),
 }
 
 /// Writes the synthetic corpus `spec` under `dir/<name>-corpus` and preprocesses it (a fresh
@@ -63,6 +67,7 @@ pub fn run(which: Bench) -> anyhow::Result<()> {
         Bench::Pipeline(args) => preprocess::run(args),
         Bench::Tempo(args) => tempo::run(args),
         Bench::Real(args) => real::run(args),
+        Bench::Beats(args) => beats::run(args),
         Bench::Train(args) => train::run(args),
         Bench::Run(args) => run::run(args),
         Bench::Generate(args) => generate::run(args),

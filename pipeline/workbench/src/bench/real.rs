@@ -23,6 +23,7 @@ use model::config::ModelConfig;
 use model::generate::SamplingOptions;
 use operators::beatmap::{Beatmap, BeatmapError, parse_beatmap, star_rating};
 use operators::digest::sha256_hex;
+use operators::metrics::grid::{GRID_TOLERANCE_MS, GridAgreement, beats_between, timing_agreement};
 use operators::metrics::{MapScores, PooledF1, score_map};
 use serde::Serialize;
 use training::generate::{GenerateError, Mapper, Song, load_model, map_song, read_song};
@@ -109,6 +110,12 @@ struct SongTempo {
     octave_error: bool,
     /// Estimated − human offset, folded into half a beat either side (only with `bpm_ok`).
     offset_error_ms: Option<f64>,
+    /// Red lines of the human map.
+    human_red_lines: usize,
+    /// Red lines estimated.
+    estimated_red_lines: usize,
+    /// The estimated grid against every human beat from the first object to the last.
+    grid: Option<GridAgreement>,
 }
 
 /// A difficulty not scored, and why.
@@ -148,6 +155,24 @@ struct TempoSummary {
     octave_errors: usize,
     /// Median signed offset error of the single-BPM songs with the right BPM, ms.
     median_offset_error_ms: Option<f64>,
+    /// The grid over the whole song, by how many red lines the human map has.
+    grid: Vec<GridSummary>,
+}
+
+/// Grid agreement over a group of songs.
+#[derive(Debug, Clone, Default, Serialize)]
+struct GridSummary {
+    /// Which songs: human red lines `1`, `2–4`, `5+`, or `all`.
+    red_lines: &'static str,
+    songs: usize,
+    /// Mean share of the duration within 10 ms.
+    mean_within_10ms: f64,
+    /// Songs with ≥ 90 % of the duration within 10 ms.
+    songs_at_90pct: usize,
+    /// Median of the songs' time-weighted relative BPM errors.
+    median_bpm_error: f64,
+    /// Median of the songs' median beat-phase errors (ms).
+    median_phase_error_ms: f64,
 }
 
 /// Everything the benchmark measured.
@@ -263,8 +288,11 @@ fn fold(delta: f64, period: f64) -> f64 {
 
 /// The estimate of `song` against the human first red line of `human`.
 fn song_tempo(song: &Song, human: &Beatmap, single: bool, key: &str) -> Option<SongTempo> {
-    let estimate = song.tempo?;
+    let estimate = song.tempo.as_ref()?;
     let red = human.timing.red_lines().first()?;
+    let estimated = estimate.timing();
+    let (first, last) = (human.objects.first()?.time_ms, human.objects.last()?.time_ms);
+    let human_beats = beats_between(&human.timing, first, last);
     let human_bpm = 60_000.0 / red.beat_len_ms;
     let bpm_ok = (estimate.bpm - human_bpm).abs() <= 0.5;
     let ratio = estimate.bpm / human_bpm;
@@ -280,6 +308,9 @@ fn song_tempo(song: &Song, human: &Beatmap, single: bool, key: &str) -> Option<S
         bpm_ok,
         octave_error,
         offset_error_ms: bpm_ok.then(|| fold(estimate.offset_ms - red.time_ms, red.beat_len_ms)),
+        human_red_lines: human.timing.red_lines().len(),
+        estimated_red_lines: estimated.red_lines().len(),
+        grid: timing_agreement(&human_beats, &estimated, GRID_TOLERANCE_MS),
     })
 }
 
@@ -356,6 +387,23 @@ fn summarise_tempo(songs: &[SongTempo]) -> TempoSummary {
         offset_within_10ms: single.iter().filter(|s| s.offset_error_ms.is_some_and(|e| e.abs() <= 10.0)).count(),
         octave_errors: songs.iter().filter(|s| s.octave_error).count(),
         median_offset_error_ms: median(single.iter().filter_map(|s| s.offset_error_ms).collect()),
+        grid: [("1", 1..=1), ("2–4", 2..=4), ("5+", 5..=usize::MAX), ("all", 1..=usize::MAX)]
+            .into_iter()
+            .map(|(name, range)| {
+                let scored: Vec<GridAgreement> =
+                    songs.iter().filter(|s| range.contains(&s.human_red_lines)).filter_map(|s| s.grid).collect();
+                GridSummary {
+                    red_lines: name,
+                    songs: scored.len(),
+                    mean_within_10ms: scored.iter().map(|g| g.within_tolerance).sum::<f64>()
+                        / scored.len().max(1) as f64,
+                    songs_at_90pct: scored.iter().filter(|g| g.within_tolerance >= 0.9).count(),
+                    median_bpm_error: median(scored.iter().map(|g| g.bpm_error).collect()).unwrap_or(0.0),
+                    median_phase_error_ms: median(scored.iter().map(|g| g.median_phase_error_ms).collect())
+                        .unwrap_or(0.0),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -512,7 +560,7 @@ fn print_report(report: &Report) {
     for s in &report.songs {
         let offset = s.offset_error_ms.map_or("-".to_owned(), |e| format!("{e:+.1} ms"));
         println!(
-            "  {:<50} human {:>7.2} BPM  est {:>7.2} BPM  {}{}  offset error {offset}",
+            "  {:<50} human {:>7.2} BPM  est {:>7.2} BPM  {}{}  offset error {offset}  red lines {}→{}  grid within 10 ms {}",
             s.song.chars().take(50).collect::<String>(),
             s.human_bpm,
             s.estimated_bpm,
@@ -524,6 +572,9 @@ fn print_report(report: &Report) {
                 "WRONG"
             },
             if s.single_bpm { "" } else { " (variable BPM)" },
+            s.human_red_lines,
+            s.estimated_red_lines,
+            s.grid.map_or("-".to_owned(), |g| format!("{:.0} %", 100.0 * g.within_tolerance)),
         );
     }
     for s in &report.skipped {
@@ -553,6 +604,17 @@ fn print_report(report: &Report) {
         t.octave_errors,
         t.median_offset_error_ms.map_or("-".to_owned(), |e| format!("{e:+.1} ms"))
     );
+    for g in &t.grid {
+        println!(
+            "  grid, songs whose human map has {} red lines: {} songs, duration within 10 ms {:.1} % (mean), ≥ 90 % on {}; time-weighted BPM error {:.2} %, beat-phase error {:.1} ms (medians)",
+            g.red_lines,
+            g.songs,
+            100.0 * g.mean_within_10ms,
+            g.songs_at_90pct,
+            100.0 * g.median_bpm_error,
+            g.median_phase_error_ms
+        );
+    }
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "song", "codec", "BPM", "est", "err", "offset", "est", "err ms", "bar", "conf", "ok"
     );
     for s in &result.songs {
-        let (bpm, offset, conf) = s.estimate.map_or(("-".into(), "-".into(), "-".into()), |e| {
+        let (bpm, offset, conf) = s.estimate.as_ref().map_or(("-".into(), "-".into(), "-".into()), |e| {
             (
                 format!("{:.3}", e.bpm),
                 format!("{:.1}", e.offset_ms),

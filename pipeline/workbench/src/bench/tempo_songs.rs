@@ -182,7 +182,7 @@ pub fn accuracy(spec: &TempoBenchSpec) -> anyhow::Result<TempoAccuracy> {
         downbeat_share: songs.iter().filter(|s| s.within_targets() && s.downbeat_right).count() as f64
             / within.max(1) as f64,
         features_only_bpm_share: share(&|s| s.features_only_bpm_error.abs() <= BPM_TOLERANCE),
-        low_confidence_share: share(&|s| s.estimate.is_none_or(|e| e.low_confidence)),
+        low_confidence_share: share(&|s| s.estimate.as_ref().is_none_or(|e| e.low_confidence)),
         estimate_seconds_per_3min: per_3min(&|s| s.estimate_time),
         features_seconds_per_3min: per_3min(&|s| s.features_time),
         songs,
