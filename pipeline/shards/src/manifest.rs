@@ -151,8 +151,13 @@ pub struct Manifest {
     pub rejects_by_kind: BTreeMap<String, u64>,
 }
 
-/// The manifest's layout version.
-pub const FORMAT: &str = "mapflow-shards/1";
+/// The manifest's layout version. `/2`: tracks are split by song (the normalised artist and
+/// title of their maps), no longer by audio file, so that a song uploaded in several sets is in
+/// one split; `/1` outputs are refused ([`Manifest::read`]), as their splits may not be.
+pub const FORMAT: &str = "mapflow-shards/2";
+
+/// The layout version before [`FORMAT`].
+const FORMAT_SPLIT_BY_AUDIO: &str = "mapflow-shards/1";
 
 impl Manifest {
     /// Merges the commit records under `out` into `manifest.json` and `rejects.jsonl`
@@ -187,10 +192,29 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Reads `out/manifest.json`.
+    /// Reads `out/manifest.json`; one of another layout version than [`FORMAT`] is refused,
+    /// saying why (its version is read first: an older manifest may lack fields of this one).
     pub fn read(out: &Path) -> anyhow::Result<Manifest> {
+        /// The one field every layout version has.
+        #[derive(Deserialize)]
+        struct Versioned {
+            format: String,
+        }
         let path = out.join("manifest.json");
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let Versioned { format } =
+            serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))?;
+        if format != FORMAT {
+            let why = if format == FORMAT_SPLIT_BY_AUDIO {
+                " (since mapflow-shards/2 tracks are split by song, not by audio file: in this output one song uploaded in several sets may be in two splits)"
+            } else {
+                ""
+            };
+            anyhow::bail!(
+                "{}: shard format {format}, this mapflow reads {FORMAT}{why}; preprocess the source again into another --output",
+                path.display(),
+            );
+        }
         serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
     }
 }

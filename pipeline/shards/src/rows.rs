@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::writer::EncodedRowGroups;
 
-/// Which split a track belongs to (decided by track, so no song is in two splits).
+/// Which split a track belongs to, decided by its song (`preprocess` hashes the normalised artist
+/// and title of its maps, else its audio hash), so that no song is in two splits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
@@ -35,10 +36,10 @@ pub enum Split {
 }
 
 impl Split {
-    /// The split of `track_id` under `seed`: a hash decides, 8/1/1 out of 10.
-    pub fn of(track_id: &str, seed: u64) -> Split {
+    /// The split of the song keyed `key` under `seed`: a hash decides, 8/1/1 out of 10.
+    pub fn of(key: &str, seed: u64) -> Split {
         use sha2::{Digest, Sha256};
-        let digest = Sha256::new().chain_update(seed.to_le_bytes()).chain_update(track_id.as_bytes()).finalize();
+        let digest = Sha256::new().chain_update(seed.to_le_bytes()).chain_update(key.as_bytes()).finalize();
         match u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")) % 10 {
             0..=7 => Split::Train,
             8 => Split::Val,

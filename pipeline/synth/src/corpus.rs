@@ -7,7 +7,9 @@
 //!                background on the beat grid) ─► Opus | MP3 | Vorbis ─► data-NNNNNN.tar
 //! ```
 //! Song `i` uses fixture `i mod k` and variant `i div k`, so any number of distinct songs can be
-//! made; everything is a pure function of (songs, seed, layout).
+//! made; everything is a pure function of (songs, seed, layout). A variant after the first is
+//! titled `<title> (variant v)`: a song of its own, whose split is its own (splits go by artist
+//! and title).
 
 use std::path::{Path, PathBuf};
 
@@ -231,8 +233,12 @@ pub fn render_fixture_song(index: usize, seconds: f64, seed: u64, stretch: f64) 
 fn make_song(index: usize, spec: &CorpusSpec) -> anyhow::Result<Song> {
     let render_index = spec.render_index(index);
     let (name, _) = FIXTURE_MAPS[render_index % FIXTURE_MAPS.len()];
-    let RenderedSong { map, pcm, .. } =
+    let RenderedSong { mut map, pcm, .. } =
         render_fixture_song(render_index, spec.seconds, spec.seed, spec.stretch(index))?;
+    let variant = render_index / FIXTURE_MAPS.len();
+    if variant > 0 && !map.metadata.title.is_empty() {
+        map.metadata.title = format!("{} (variant {variant})", map.metadata.title);
+    }
     let (format, extension) = match (spec.layout, index % 2) {
         (Layout::Compressed, _) => (AudioFormat::Opus, "opus"),
         (Layout::Original, 0) => (AudioFormat::Mp3, "mp3"),

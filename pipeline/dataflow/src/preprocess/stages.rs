@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::plan::ChunkId;
 use super::tokenize::{PreparedBeatmap, TokenizerStage, window_rows};
 use crate::panic::catch_panic;
+use crate::sources::osu_header::song_key;
 use crate::sources::{BeatmapRecord, TrackRecord};
 use shards::rejects::Reject;
 use shards::rows::{BeatmapRow, EncodedTrack, Split, TokenRow, TrackRow};
@@ -118,6 +119,7 @@ impl Stages {
     /// Decode, resample and features of one track (the `tracks` row at time `seq`).
     fn featurize_track(&self, seq: u64, track: TrackRecord) -> Result<(EncodedTrack, Vec<BeatmapRecord>), Reject> {
         let TrackRecord { origin, track_id, audio_name, audio, beatmaps, .. } = track;
+        let key = song_key(beatmaps.iter().map(|b| b.osu_text.as_str()), &track_id);
         let name = format!("{origin} ({audio_name})");
         let song = featurize(AudioInput::Bytes(&name, audio), &self.extractor, &self.decode).map_err(|e| {
             let stage = if matches!(e, AudioError::Resample { .. }) { "resample" } else { "decode" };
@@ -125,7 +127,7 @@ impl Stages {
         })?;
         let row = TrackRow {
             seq,
-            split: Split::of(&track_id, self.split_seed),
+            split: Split::of(&key, self.split_seed),
             track_id,
             origin,
             duration_s: song.audio.seconds(),

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::sources::{BeatmapRecord, SourceEntry, TrackRecord};
+use shards::rows::Split;
 
 fn beatmap(id: i64, file: &str, mode: Option<u8>) -> BeatmapRecord {
     BeatmapRecord {
@@ -340,4 +341,44 @@ fn a_rerun_over_a_changed_songs_folder_redoes_only_its_changed_groups_and_ends_a
     let fresh = tempfile::tempdir().unwrap();
     run_songs(fresh.path());
     assert_eq!(snapshot(kept.path()), snapshot(fresh.path()));
+}
+
+#[test]
+fn two_uploads_of_one_song_land_in_one_split_and_outputs_split_by_audio_are_refused() {
+    // Two sets of one song: other audio (other rips, other hashes), other spelling of the song.
+    let mut first = track("a.tar", "000001", "audio/formats/clicks.opus");
+    let mut second = track("b.tar", "000002", "audio/formats/clicks.mp3");
+    let (Ok(a), Ok(b)) = (&mut first.item, &mut second.item) else { unreachable!() };
+    a.beatmaps = vec![beatmap(21, "beatmaps/renatus-quick-insane.osu", Some(0))];
+    let mut upload = beatmap(22, "beatmaps/renatus-quick-insane.osu", Some(0));
+    upload.osu_text = upload
+        .osu_text
+        .replace("Title:RenatusQuick", "Title: RENATUSQUICK!")
+        .replace("Artist:Soleily", "Artist:SOLEILY");
+    upload.beatmapset_id = 2;
+    b.beatmaps = vec![upload];
+    // A seed under which their audio hashes would split them apart.
+    let (id_a, id_b) = (a.track_id.clone(), b.track_id.clone());
+    let seed = (0..1000).find(|&s| Split::of(&id_a, s) != Split::of(&id_b, s)).expect("a seed that splits the hashes");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path(), 1);
+    opts.split_seed = seed;
+    let opener: SourceOpener = Box::new(move |_| Ok(Box::new(vec![first, second].into_iter())));
+    let summary = run(opts.clone(), opener).unwrap();
+    assert_eq!(summary.tracks, 2);
+    let mut splits = Vec::new();
+    for file in shards::entries_of(&dir.path().join("tracks")).unwrap() {
+        splits.extend(shards::read::read_tracks(&file).unwrap().into_iter().map(|t| t.split));
+    }
+    let song = Split::of("song:soleily - renatusquick", seed);
+    assert_eq!(splits, [song, song], "both uploads in the song's split");
+
+    // An output of the first layout (split by audio file) is refused, saying why.
+    let path = dir.path().join("manifest.json");
+    let manifest = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, manifest.replace(shards::manifest::FORMAT, "mapflow-shards/1")).unwrap();
+    let opener: SourceOpener = Box::new(|_| Ok(Box::new(Vec::new().into_iter())));
+    let refused = format!("{:#}", run(opts, opener).unwrap_err());
+    assert!(refused.contains("mapflow-shards/1") && refused.contains("split by song"), "{refused}");
 }
