@@ -17,6 +17,7 @@ use dataflow::sources::webdataset::LocalShards;
 use dataflow::sources::{SourceUri, TrackRecord};
 use mock_hub::{Fault, MockHub};
 use sha2::Digest;
+use shards::filter::{BeatmapFilter, FilteredCounts, RankedStatus};
 use synth::encode::{AudioFormat, encode};
 use synth::render::{AudioEvent, BeatGrid, EventKind, RenderSpec, render_track};
 use synth::webdataset::{SampleBeatmap, ShardSample, write_shard};
@@ -55,6 +56,7 @@ fn write_corpus_shard(root: &Path, shard: usize, content: usize) {
             mode: 0,
             difficultyrating: 1.5,
             content: format!("osu file format v14\n[Metadata]\nBeatmapID:{}\n", 1000 + n),
+            api: api_metadata(n),
         }]);
     }
     let keys: Vec<String> = (0..PER_SHARD).map(|t| format!("{:06}", content * PER_SHARD + t)).collect();
@@ -68,6 +70,22 @@ fn write_corpus_shard(root: &Path, shard: usize, content: usize) {
         })
         .collect();
     write_shard(&root.join(format!("compressed/data-{shard:06}.tar")), &samples).unwrap();
+}
+
+/// The osu! API v1 fields of track `n`'s map, as the data set writes them: every third one in
+/// the graveyard (no `approved_date`), the others ranked, all submitted in 2015.
+fn api_metadata(n: usize) -> serde_json::Map<String, serde_json::Value> {
+    let graveyard = n % 3 == 2;
+    let fields = serde_json::json!({
+        "approved": if graveyard { "-2" } else { "1" },
+        "submit_date": "2015-03-14 12:00:00",
+        "approved_date": if graveyard { serde_json::Value::Null } else { "2015-09-01 12:00:00".into() },
+        "creator_id": "2",
+        "version": format!("Diff {n}"),
+        "artist": "Mock",
+        "title": format!("Song {n}"),
+    });
+    fields.as_object().unwrap().clone()
 }
 
 fn spec(query: &str) -> HubSpec {
@@ -287,6 +305,18 @@ fn preprocess_at(
     query: &str,
     accept_new_revision: bool,
 ) -> Result<dataflow::preprocess::Summary, String> {
+    preprocess_filtered(hub, cache, out, query, accept_new_revision, BeatmapFilter::default())
+}
+
+/// [`preprocess_at`] keeping the beatmaps `filter` selects.
+fn preprocess_filtered(
+    hub: &MockHub,
+    cache: &Path,
+    out: &Path,
+    query: &str,
+    accept_new_revision: bool,
+    filter: BeatmapFilter,
+) -> Result<dataflow::preprocess::Summary, String> {
     use dataflow::preprocess::{ClusterArgs, PreprocessOptions, source_opener};
     let mut hub_options = options(hub, cache, false);
     let listing = HubListing::fetch(&spec(query), &hub_options).map_err(|e| e.to_string())?;
@@ -299,6 +329,7 @@ fn preprocess_at(
         chunk_tracks: 2,
         max_in_flight: 2,
         split_seed: dataflow::preprocess::defaults::SPLIT_SEED,
+        filter,
         cluster: ClusterArgs { workers: 1, ..Default::default() },
         progress: false,
         gate: None,
@@ -351,6 +382,51 @@ fn a_faulty_download_fails_the_run_naming_the_shard_and_a_rerun_completes_the_ou
         assert_eq!([after[0] - before[0], after[1] - before[1], after[2] - before[2]], [0, 1, 0], "{fault:?}");
         snapshot::assert_same(&snapshot::snapshot(&out), &reference, &format!("{fault:?} then a rerun"));
     }
+}
+
+#[test]
+fn a_filtered_run_over_a_faulty_hub_counts_what_it_left_out_and_another_filter_is_refused_before_downloading() {
+    let repo = tempfile::tempdir().unwrap();
+    write_corpus(repo.path(), 3);
+    let hub = MockHub::serve(repo.path(), REPO);
+    let work = tempfile::tempdir().unwrap();
+    let ranked = || BeatmapFilter::new(Some(vec![RankedStatus::Ranked]), None, None, vec![0]);
+    let run = |out: &Path, cache: &str, filter: BeatmapFilter| {
+        preprocess_filtered(&hub, &work.path().join(cache), out, "", false, filter)
+    };
+    let reference = work.path().join("reference");
+    let undisturbed = run(&reference, "cache", ranked()).unwrap();
+    // Tracks 2, 5 and 8 are in the graveyard: left out, not rejected; the others' maps have no
+    // objects (rejects), so no track is decoded at all for the graveyard ones.
+    assert_eq!(undisturbed.filtered, FilteredCounts { status: 3, ..FilteredCounts::default() });
+    assert_eq!((undisturbed.rejects, undisturbed.tracks), (6, 6), "{undisturbed:?}");
+    let manifest = shards::manifest::Manifest::read(&reference).unwrap();
+    assert_eq!((manifest.configs.filter, manifest.filtered.status), (ranked(), 3));
+    let reference = snapshot::snapshot(&reference);
+
+    // A shard whose download breaks: its beatmaps are neither filtered nor rejected yet.
+    let out = work.path().join("faulty");
+    hub.fault("compressed/data-000001.tar", Fault::Reset);
+    let failed = run(&out, "faulty-cache", ranked()).unwrap();
+    assert_eq!(failed.chunk_failures.len(), 1, "{:?}", failed.chunk_failures);
+    assert_eq!(failed.filtered.status, 2, "tracks 2 and 8 only: {failed:?}");
+    hub.clear_faults();
+    let rerun = run(&out, "faulty-cache", ranked()).unwrap();
+    assert!(rerun.chunk_failures.is_empty(), "{:?}", rerun.chunk_failures);
+    assert_eq!(rerun.filtered.status, 1, "track 5, in the shard read again");
+    snapshot::assert_same(&snapshot::snapshot(&out), &reference, "a filtered run after a fault and a rerun");
+    assert_eq!(rerun.dataset.unwrap().filtered.status, 3, "the output's totals count every chunk");
+
+    // Another filter over the output is refused, naming both, and downloads nothing.
+    let before = shard_gets(&hub);
+    let loved = BeatmapFilter::new(Some(vec![RankedStatus::Ranked, RankedStatus::Loved]), None, None, vec![0]);
+    let refused = run(&out, "faulty-cache", loved).unwrap_err();
+    assert!(
+        refused.contains("[status ranked; years any; stars any; modes 0], this run asks for [status ranked,loved;"),
+        "{refused}"
+    );
+    assert_eq!(shard_gets(&hub), before, "refused before any download");
+    snapshot::assert_same(&snapshot::snapshot(&out), &reference, "a refused run changes nothing");
 }
 
 #[test]
