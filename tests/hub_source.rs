@@ -1,7 +1,8 @@
 //! The hub source end to end against a mock hub on 127.0.0.1 (and its CDN): listing at one
 //! commit through paged trees, one-ahead download, deletion of finished shards, every download
 //! checked against the tree, each fault of the CDN as a retryable reject that leaves nothing
-//! behind, the preprocess over a faulty hub and its rerun, and the mock's own answers.
+//! behind, the preprocess over a faulty hub and its rerun (plain, filtered, and with two uploads of
+//! one song), and the mock's own answers.
 
 #[path = "support/mock_hub.rs"]
 mod mock_hub;
@@ -305,37 +306,38 @@ fn preprocess_at(
     query: &str,
     accept_new_revision: bool,
 ) -> Result<dataflow::preprocess::Summary, String> {
-    preprocess_filtered(hub, cache, out, query, accept_new_revision, BeatmapFilter::default())
+    preprocess_with(hub, cache, out, query, accept_new_revision, |_| {})
 }
 
-/// [`preprocess_at`] keeping the beatmaps `filter` selects.
-fn preprocess_filtered(
+/// [`preprocess_at`] with its options changed by `edit` (another filter, another split seed).
+fn preprocess_with(
     hub: &MockHub,
     cache: &Path,
     out: &Path,
     query: &str,
     accept_new_revision: bool,
-    filter: BeatmapFilter,
+    edit: impl FnOnce(&mut dataflow::preprocess::PreprocessOptions),
 ) -> Result<dataflow::preprocess::Summary, String> {
     use dataflow::preprocess::{ClusterArgs, PreprocessOptions, source_opener};
     let mut hub_options = options(hub, cache, false);
     let listing = HubListing::fetch(&spec(query), &hub_options).map_err(|e| e.to_string())?;
     let pinned = listing.pinned_source(&spec(query));
     hub_options.skip = shards::done::done_shards(out, Some(&pinned)).unwrap();
-    let options = PreprocessOptions {
+    let mut options = PreprocessOptions {
         out: out.to_owned(),
         features: operators::features::FeatureConfig::default(),
         tokenizers: Vec::new(),
         chunk_tracks: 2,
         max_in_flight: 2,
         split_seed: dataflow::preprocess::defaults::SPLIT_SEED,
-        filter,
+        filter: BeatmapFilter::default(),
         cluster: ClusterArgs { workers: 1, ..Default::default() },
         progress: false,
         gate: None,
         pinned: Some(pinned),
         accept_new_revision,
     };
+    edit(&mut options);
     let source = dataflow::sources::SourceOptions { hub: hub_options, capacity: 1 };
     let opener = source_opener(SourceUri::Hub(listing.pinned_spec(&spec(query))), source);
     dataflow::preprocess::run(options, opener).map_err(|e| format!("{e:#}"))
@@ -392,7 +394,7 @@ fn a_filtered_run_over_a_faulty_hub_counts_what_it_left_out_and_another_filter_i
     let work = tempfile::tempdir().unwrap();
     let ranked = || BeatmapFilter::new(Some(vec![RankedStatus::Ranked]), None, None, vec![0]);
     let run = |out: &Path, cache: &str, filter: BeatmapFilter| {
-        preprocess_filtered(&hub, &work.path().join(cache), out, "", false, filter)
+        preprocess_with(&hub, &work.path().join(cache), out, "", false, |o| o.filter = filter)
     };
     let reference = work.path().join("reference");
     let undisturbed = run(&reference, "cache", ranked()).unwrap();
@@ -427,6 +429,58 @@ fn a_filtered_run_over_a_faulty_hub_counts_what_it_left_out_and_another_filter_i
     );
     assert_eq!(shard_gets(&hub), before, "refused before any download");
     snapshot::assert_same(&snapshot::snapshot(&out), &reference, "a refused run changes nothing");
+}
+
+#[test]
+fn two_uploads_of_one_song_on_the_hub_land_in_one_split_across_a_fault_and_its_rerun() {
+    // Two sets of one song in two shards: other audio (another rip, another hash), the title
+    // spelled otherwise.
+    let repo = tempfile::tempdir().unwrap();
+    let mut hashes = Vec::new();
+    for (shard, (artist, title)) in
+        [("Soleily", "Renatus (TV Size)"), ("SOLEILY", "renatus - tv  size!")].iter().enumerate()
+    {
+        let spec = RenderSpec {
+            sample_rate: 48_000,
+            length_ms: 600.0,
+            beat_grid: BeatGrid { offset_ms: 0.0, beat_length_ms: 300.0 },
+            events: vec![AudioEvent { time_ms: 100.0 + 50.0 * shard as f64, kind: EventKind::Hit }],
+            seed: shard as u64,
+        };
+        let audio = encode(AudioFormat::Opus, "upload.opus", &render_track(&spec), 48_000).unwrap();
+        hashes.push(sha2::Sha256::digest(&audio).iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let maps = [SampleBeatmap {
+            beatmap_id: 2000 + shard as i64,
+            beatmapset_id: 600 + shard as i64,
+            mode: 0,
+            difficultyrating: 2.0,
+            content: format!("osu file format v14\n[Metadata]\nTitle:{title}\nArtist:{artist}\n"),
+            api: api_metadata(shard),
+        }];
+        let sample =
+            ShardSample { key: "000000", audio_extension: "opus", audio: &audio, audio_length: 0.6, beatmaps: &maps };
+        write_shard(&repo.path().join(format!("compressed/data-{shard:06}.tar")), &[sample]).unwrap();
+    }
+    let hub = MockHub::serve(repo.path(), REPO);
+    // A seed under which the two audio hashes would split the song apart.
+    let seed = (0..1000)
+        .find(|&s| shards::rows::Split::of(&hashes[0], s) != shards::rows::Split::of(&hashes[1], s))
+        .expect("a seed that splits the hashes");
+    let work = tempfile::tempdir().unwrap();
+    let (out, cache) = (work.path().join("out"), work.path().join("cache"));
+    let run = || preprocess_with(&hub, &cache, &out, "", false, |o| o.split_seed = seed).unwrap();
+    hub.fault("compressed/data-000001.tar", Fault::Corrupt);
+    assert_eq!(run().chunk_failures.len(), 1, "the second upload's shard failed");
+    hub.clear_faults();
+    let rerun = run();
+    assert!(rerun.chunk_failures.is_empty() && rerun.tracks == 1, "{rerun:?}");
+    let mut splits = Vec::new();
+    for shard in ["data-000000-c0000", "data-000001-c0000"] {
+        let tracks = shards::read::read_tracks(&out.join(format!("tracks/{shard}.parquet"))).unwrap();
+        splits.extend(tracks.into_iter().map(|t| (t.track_id, t.split)));
+    }
+    let song = shards::rows::Split::of("song:soleily - renatus tv size", seed);
+    assert_eq!(splits, [(hashes[0].clone(), song), (hashes[1].clone(), song)], "one song, one split");
 }
 
 #[test]
