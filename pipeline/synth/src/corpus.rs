@@ -237,27 +237,28 @@ pub fn render_fixture_song(index: usize, seconds: f64, seed: u64, stretch: f64) 
 const SYNTH_STATUSES: [&str; 4] = ["1", "2", "4", "-2"];
 
 /// The osu! API v1 fields of song `index`'s beatmap `map` (the data set's shape, every value a
-/// string): status [`SYNTH_STATUSES`]`[index mod 4]`, submitted in 2007 + 3·index mod 19 (so
-/// 2007–2025), ranked, approved or loved that year (graveyard maps have no `approved_date`), by
-/// creator 1, with the map's difficulty name, artist and title.
+/// string): ranked, approved, loved, graveyard for `index` mod 4 = 0, 1, 2, 3, submitted in
+/// 2007 + 3·index mod 19 (so 2007–2025), ranked, approved or loved that year (graveyard maps
+/// have no `approved_date`), by creator 1, with the map's difficulty name, artist and title.
 pub fn api_metadata(index: usize, map: &Beatmap) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
     let status = SYNTH_STATUSES[index % SYNTH_STATUSES.len()];
     let year = 2007 + (3 * index) % 19;
-    let approved_date = if status == "-2" { serde_json::Value::Null } else { format!("{year}-09-01 12:00:00").into() };
-    serde_json::json!({
-        "approved": status,
-        "submit_date": format!("{year}-03-14 12:00:00"),
-        "approved_date": approved_date,
-        "last_update": format!("{year}-08-01 12:00:00"),
-        "creator": "mapflow-synth",
-        "creator_id": "1",
-        "version": map.metadata.version,
-        "artist": map.metadata.artist,
-        "title": map.metadata.title,
-    })
-    .as_object()
-    .cloned()
-    .unwrap_or_default()
+    let approved_date = if status == "-2" { Value::Null } else { format!("{year}-09-01 12:00:00").into() };
+    [
+        ("approved", status.into()),
+        ("submit_date", format!("{year}-03-14 12:00:00").into()),
+        ("approved_date", approved_date),
+        ("last_update", format!("{year}-08-01 12:00:00").into()),
+        ("creator", "mapflow-synth".into()),
+        ("creator_id", "1".into()),
+        ("version", map.metadata.version.clone().into()),
+        ("artist", map.metadata.artist.clone().into()),
+        ("title", map.metadata.title.clone().into()),
+    ]
+    .into_iter()
+    .map(|(name, value): (&str, Value)| (name.to_owned(), value))
+    .collect()
 }
 
 fn make_song(index: usize, spec: &CorpusSpec) -> anyhow::Result<Song> {
