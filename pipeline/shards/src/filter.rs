@@ -218,7 +218,7 @@ impl Default for BeatmapFilter {
 }
 
 /// Why a beatmap was filtered out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FilterReason {
     /// Its mode is not in `--modes`.
     Modes,
