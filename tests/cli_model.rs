@@ -21,8 +21,8 @@ struct OneSong {
     data: PathBuf,
     audio: PathBuf,
     truth: String,
-    /// The split its track landed in: any of the three, as the track id hashes the Opus bytes,
-    /// and those differ between CPUs (libopus picks its SIMD code paths at run time).
+    /// The split its track landed in: any of the three, read from the output (the hash of its
+    /// song, `Soleily - Renatus`, under the default seed) rather than assumed.
     split: &'static str,
     /// A split without the song.
     empty_split: &'static str,

@@ -1,6 +1,7 @@
 //! `mapflow synth` + `mapflow preprocess` as a user runs them: identical shards with 1 and 2
 //! workers and with 2 processes on 127.0.0.1; resume after `kill -9`; every bad-input kind in
-//! `rejects.jsonl`; the hub path against a mock hub.
+//! `rejects.jsonl`; the hub path against a mock hub; choosing the beatmaps (`--status`, `--years`,
+//! `--stars`, `--modes`).
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -49,14 +50,17 @@ fn workers_processes_and_resume_give_identical_shards() {
     let one = dir.path().join("one");
     let summary: serde_json::Value = serde_json::from_str(&run_ok(&mut preprocess(source, &one, &[]))).unwrap();
     assert_eq!(summary["tracks"], 6, "{summary}");
+    // The taiko map is left out by the default `--modes 0`: filtered, not a reject.
+    assert_eq!(summary["filtered"]["modes"], 1, "{summary}");
     let reference = snapshot(&one);
     assert!(reference.keys().any(|k| k.starts_with("tracks/data-000002-c0000")), "{:?}", reference.keys());
 
     // Every kind of bad input is recorded with its reason, and nothing else is lost.
     let rejects = String::from_utf8(reference["rejects.jsonl"].clone()).unwrap();
-    for kind in ["unknown_format", "wrong_mode", "unparsable_beatmap", "corrupt_shard"] {
+    for kind in ["unknown_format", "unparsable_beatmap", "corrupt_shard"] {
         assert!(rejects.contains(&format!("\"kind\":\"{kind}\"")), "{kind} missing from {rejects}");
     }
+    assert!(!rejects.contains("wrong_mode"), "{rejects}");
 
     let two = dir.path().join("two");
     run_ok(&mut preprocess(source, &two, &["--workers", "2"]));
@@ -225,6 +229,70 @@ fn a_manifest_that_cannot_be_written_at_the_start_fails_the_run_naming_it() {
     assert!(stderr.contains(&format!("writing {}", manifest.display())), "{stderr}");
     assert_eq!(walk_count(&out, "parquet"), 0, "no track is read once the start has failed");
     assert!(out.join("manifest.json/occupied").is_dir());
+}
+
+#[test]
+fn status_years_and_modes_choose_the_beatmaps_and_a_rerun_with_another_choice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("corpus");
+    // Songs 0..8: ranked, approved, loved, graveyard in turn, of 2007, 2010, 2013, 2016, 2019,
+    // 2022, 2025, 2009 (synth's metadata); song 0 has a taiko map too.
+    run_ok(mapflow().args(["synth", "--songs", "8", "--songs-per-shard", "4", "--seconds", "6", "-o"]).arg(&root));
+    let source = root.to_str().unwrap();
+    let out = dir.path().join("ranked");
+    let choice = ["--status", "ranked,approved", "--years", "2008..2024", "--modes", "0"];
+    let summary: serde_json::Value = serde_json::from_str(&run_ok(&mut preprocess(source, &out, &choice))).unwrap();
+    // Kept: songs 1, 4, 5. Loved and graveyard songs 2, 3, 6, 7 by status; song 0 (2007) by
+    // year, its taiko map by mode first.
+    let filtered = serde_json::json!({
+        "status": 4, "years": 1, "stars": 0, "modes": 1, "status_unknown": 0, "years_unknown": 0
+    });
+    assert_eq!(summary["filtered"], filtered, "{summary}");
+    assert_eq!((summary["beatmaps"].as_u64(), summary["tracks"].as_u64()), (Some(3), Some(3)), "{summary}");
+    assert_eq!(summary["rejects"], 0, "filtered beatmaps are not rejects: {summary}");
+    assert_eq!(summary["dataset"]["filtered"], filtered, "{summary}");
+
+    // The beatmaps table keeps the data set's metadata.
+    let mut rows = Vec::new();
+    for name in snapshot(&out.join("beatmaps")).into_keys() {
+        rows.extend(shards::read::read_beatmaps(&out.join("beatmaps").join(name)).unwrap());
+    }
+    let mut kept: Vec<(i64, Option<i8>, Option<i32>)> =
+        rows.iter().map(|r| (r.beatmapset_id, r.metadata.status, r.metadata.year())).collect();
+    kept.sort();
+    assert_eq!(kept, [(900_001, Some(2), Some(2010)), (900_004, Some(1), Some(2019)), (900_005, Some(2), Some(2022))]);
+    for row in &rows {
+        assert_eq!(
+            (row.mode, row.metadata.creator_id, row.metadata.creator.as_deref()),
+            (0, Some(1), Some("mapflow-synth"))
+        );
+        assert!(row.metadata.version.is_some() && row.metadata.submit_date.is_some(), "{:?}", row.metadata);
+        assert!(row.metadata.other_json.as_deref().is_some_and(|j| j.contains("\"artist\"")), "{:?}", row.metadata);
+    }
+
+    // The same command again resumes; another choice over this output is refused, naming both.
+    let again: serde_json::Value = serde_json::from_str(&run_ok(&mut preprocess(source, &out, &choice))).unwrap();
+    assert_eq!(again["tracks_resumed"], 8, "{again}");
+    let stderr = run_err(&mut preprocess(source, &out, &["--status", "ranked"]));
+    assert!(
+        stderr.contains("[status ranked,approved; years 2008..2024; stars any; modes 0], this run asks for [status ranked; years any; stars any; modes 0]"),
+        "{stderr}"
+    );
+    // Modes the tokenizer cannot map yet, and values that are none, are refused saying why.
+    let taiko = run_err(&mut preprocess(source, &dir.path().join("taiko"), &["--modes", "0,1"]));
+    assert!(taiko.contains("osu!standard (mode 0) only"), "{taiko}");
+    let typo = run_err(&mut preprocess(source, &dir.path().join("typo"), &["--status", "rankd"]));
+    assert!(typo.contains("rankd") && typo.contains("graveyard, wip, pending"), "{typo}");
+    let stars = run_err(&mut preprocess(source, &dir.path().join("stars"), &["--stars", "8..1.5"]));
+    assert!(stars.contains("MIN is above MAX"), "{stars}");
+
+    // Without --json the summary says what was left out.
+    let text = run_ok(
+        mapflow()
+            .args(["preprocess", "--quiet", "--source", source, "--years", "2020..", "-o"])
+            .arg(dir.path().join("recent")),
+    );
+    assert!(text.contains("filtered (not rejects): status 0, years 6, stars 0, modes 1"), "{text}");
 }
 
 fn walk_count(dir: &Path, extension: &str) -> usize {

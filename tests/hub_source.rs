@@ -1,7 +1,8 @@
 //! The hub source end to end against a mock hub on 127.0.0.1 (and its CDN): listing at one
 //! commit through paged trees, one-ahead download, deletion of finished shards, every download
 //! checked against the tree, each fault of the CDN as a retryable reject that leaves nothing
-//! behind, the preprocess over a faulty hub and its rerun, and the mock's own answers.
+//! behind, the preprocess over a faulty hub and its rerun (plain, filtered, and with two uploads of
+//! one song), and the mock's own answers.
 
 #[path = "support/mock_hub.rs"]
 mod mock_hub;
@@ -17,6 +18,7 @@ use dataflow::sources::webdataset::LocalShards;
 use dataflow::sources::{SourceUri, TrackRecord};
 use mock_hub::{Fault, MockHub};
 use sha2::Digest;
+use shards::filter::{BeatmapFilter, FilteredCounts, RankedStatus};
 use synth::encode::{AudioFormat, encode};
 use synth::render::{AudioEvent, BeatGrid, EventKind, RenderSpec, render_track};
 use synth::webdataset::{SampleBeatmap, ShardSample, write_shard};
@@ -55,6 +57,7 @@ fn write_corpus_shard(root: &Path, shard: usize, content: usize) {
             mode: 0,
             difficultyrating: 1.5,
             content: format!("osu file format v14\n[Metadata]\nBeatmapID:{}\n", 1000 + n),
+            api: api_metadata(n),
         }]);
     }
     let keys: Vec<String> = (0..PER_SHARD).map(|t| format!("{:06}", content * PER_SHARD + t)).collect();
@@ -68,6 +71,22 @@ fn write_corpus_shard(root: &Path, shard: usize, content: usize) {
         })
         .collect();
     write_shard(&root.join(format!("compressed/data-{shard:06}.tar")), &samples).unwrap();
+}
+
+/// The osu! API v1 fields of track `n`'s map, as the data set writes them: every third one in
+/// the graveyard (no `approved_date`), the others ranked, all submitted in 2015.
+fn api_metadata(n: usize) -> serde_json::Map<String, serde_json::Value> {
+    let graveyard = n % 3 == 2;
+    let fields = serde_json::json!({
+        "approved": if graveyard { "-2" } else { "1" },
+        "submit_date": "2015-03-14 12:00:00",
+        "approved_date": if graveyard { serde_json::Value::Null } else { "2015-09-01 12:00:00".into() },
+        "creator_id": "2",
+        "version": format!("Diff {n}"),
+        "artist": "Mock",
+        "title": format!("Song {n}"),
+    });
+    fields.as_object().unwrap().clone()
 }
 
 fn spec(query: &str) -> HubSpec {
@@ -287,24 +306,38 @@ fn preprocess_at(
     query: &str,
     accept_new_revision: bool,
 ) -> Result<dataflow::preprocess::Summary, String> {
+    preprocess_with(hub, cache, out, query, accept_new_revision, |_| {})
+}
+
+/// [`preprocess_at`] with its options changed by `edit` (another filter, another split seed).
+fn preprocess_with(
+    hub: &MockHub,
+    cache: &Path,
+    out: &Path,
+    query: &str,
+    accept_new_revision: bool,
+    edit: impl FnOnce(&mut dataflow::preprocess::PreprocessOptions),
+) -> Result<dataflow::preprocess::Summary, String> {
     use dataflow::preprocess::{ClusterArgs, PreprocessOptions, source_opener};
     let mut hub_options = options(hub, cache, false);
     let listing = HubListing::fetch(&spec(query), &hub_options).map_err(|e| e.to_string())?;
     let pinned = listing.pinned_source(&spec(query));
     hub_options.skip = shards::done::done_shards(out, Some(&pinned)).unwrap();
-    let options = PreprocessOptions {
+    let mut options = PreprocessOptions {
         out: out.to_owned(),
         features: operators::features::FeatureConfig::default(),
         tokenizers: Vec::new(),
         chunk_tracks: 2,
         max_in_flight: 2,
         split_seed: dataflow::preprocess::defaults::SPLIT_SEED,
+        filter: BeatmapFilter::default(),
         cluster: ClusterArgs { workers: 1, ..Default::default() },
         progress: false,
         gate: None,
         pinned: Some(pinned),
         accept_new_revision,
     };
+    edit(&mut options);
     let source = dataflow::sources::SourceOptions { hub: hub_options, capacity: 1 };
     let opener = source_opener(SourceUri::Hub(listing.pinned_spec(&spec(query))), source);
     dataflow::preprocess::run(options, opener).map_err(|e| format!("{e:#}"))
@@ -351,6 +384,103 @@ fn a_faulty_download_fails_the_run_naming_the_shard_and_a_rerun_completes_the_ou
         assert_eq!([after[0] - before[0], after[1] - before[1], after[2] - before[2]], [0, 1, 0], "{fault:?}");
         snapshot::assert_same(&snapshot::snapshot(&out), &reference, &format!("{fault:?} then a rerun"));
     }
+}
+
+#[test]
+fn a_filtered_run_over_a_faulty_hub_counts_what_it_left_out_and_another_filter_is_refused_before_downloading() {
+    let repo = tempfile::tempdir().unwrap();
+    write_corpus(repo.path(), 3);
+    let hub = MockHub::serve(repo.path(), REPO);
+    let work = tempfile::tempdir().unwrap();
+    let ranked = || BeatmapFilter::new(Some(vec![RankedStatus::Ranked]), None, None, vec![0]);
+    let run = |out: &Path, cache: &str, filter: BeatmapFilter| {
+        preprocess_with(&hub, &work.path().join(cache), out, "", false, |o| o.filter = filter)
+    };
+    let reference = work.path().join("reference");
+    let undisturbed = run(&reference, "cache", ranked()).unwrap();
+    // Tracks 2, 5 and 8 are in the graveyard: left out, not rejected; the others' maps have no
+    // objects (rejects), so no track is decoded at all for the graveyard ones.
+    assert_eq!(undisturbed.filtered, FilteredCounts { status: 3, ..FilteredCounts::default() });
+    assert_eq!((undisturbed.rejects, undisturbed.tracks), (6, 6), "{undisturbed:?}");
+    let manifest = shards::manifest::Manifest::read(&reference).unwrap();
+    assert_eq!((manifest.configs.filter, manifest.filtered.status), (ranked(), 3));
+    let reference = snapshot::snapshot(&reference);
+
+    // A shard whose download breaks: its beatmaps are neither filtered nor rejected yet.
+    let out = work.path().join("faulty");
+    hub.fault("compressed/data-000001.tar", Fault::Reset);
+    let failed = run(&out, "faulty-cache", ranked()).unwrap();
+    assert_eq!(failed.chunk_failures.len(), 1, "{:?}", failed.chunk_failures);
+    assert_eq!(failed.filtered.status, 2, "tracks 2 and 8 only: {failed:?}");
+    hub.clear_faults();
+    let rerun = run(&out, "faulty-cache", ranked()).unwrap();
+    assert!(rerun.chunk_failures.is_empty(), "{:?}", rerun.chunk_failures);
+    assert_eq!(rerun.filtered.status, 1, "track 5, in the shard read again");
+    snapshot::assert_same(&snapshot::snapshot(&out), &reference, "a filtered run after a fault and a rerun");
+    assert_eq!(rerun.dataset.unwrap().filtered.status, 3, "the output's totals count every chunk");
+
+    // Another filter over the output is refused, naming both, and downloads nothing.
+    let before = shard_gets(&hub);
+    let loved = BeatmapFilter::new(Some(vec![RankedStatus::Ranked, RankedStatus::Loved]), None, None, vec![0]);
+    let refused = run(&out, "faulty-cache", loved).unwrap_err();
+    assert!(
+        refused.contains("[status ranked; years any; stars any; modes 0], this run asks for [status ranked,loved;"),
+        "{refused}"
+    );
+    assert_eq!(shard_gets(&hub), before, "refused before any download");
+    snapshot::assert_same(&snapshot::snapshot(&out), &reference, "a refused run changes nothing");
+}
+
+#[test]
+fn two_uploads_of_one_song_on_the_hub_land_in_one_split_across_a_fault_and_its_rerun() {
+    // Two sets of one song in two shards: other audio (another rip, another hash), the title
+    // spelled otherwise.
+    let repo = tempfile::tempdir().unwrap();
+    let mut hashes = Vec::new();
+    for (shard, (artist, title)) in
+        [("Soleily", "Renatus (TV Size)"), ("SOLEILY", "renatus - tv  size!")].iter().enumerate()
+    {
+        let spec = RenderSpec {
+            sample_rate: 48_000,
+            length_ms: 600.0,
+            beat_grid: BeatGrid { offset_ms: 0.0, beat_length_ms: 300.0 },
+            events: vec![AudioEvent { time_ms: 100.0 + 50.0 * shard as f64, kind: EventKind::Hit }],
+            seed: shard as u64,
+        };
+        let audio = encode(AudioFormat::Opus, "upload.opus", &render_track(&spec), 48_000).unwrap();
+        hashes.push(sha2::Sha256::digest(&audio).iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let maps = [SampleBeatmap {
+            beatmap_id: 2000 + shard as i64,
+            beatmapset_id: 600 + shard as i64,
+            mode: 0,
+            difficultyrating: 2.0,
+            content: format!("osu file format v14\n[Metadata]\nTitle:{title}\nArtist:{artist}\n"),
+            api: api_metadata(shard),
+        }];
+        let sample =
+            ShardSample { key: "000000", audio_extension: "opus", audio: &audio, audio_length: 0.6, beatmaps: &maps };
+        write_shard(&repo.path().join(format!("compressed/data-{shard:06}.tar")), &[sample]).unwrap();
+    }
+    let hub = MockHub::serve(repo.path(), REPO);
+    // A seed under which the two audio hashes would split the song apart.
+    let seed = (0..1000)
+        .find(|&s| shards::rows::Split::of(&hashes[0], s) != shards::rows::Split::of(&hashes[1], s))
+        .expect("a seed that splits the hashes");
+    let work = tempfile::tempdir().unwrap();
+    let (out, cache) = (work.path().join("out"), work.path().join("cache"));
+    let run = || preprocess_with(&hub, &cache, &out, "", false, |o| o.split_seed = seed).unwrap();
+    hub.fault("compressed/data-000001.tar", Fault::Corrupt);
+    assert_eq!(run().chunk_failures.len(), 1, "the second upload's shard failed");
+    hub.clear_faults();
+    let rerun = run();
+    assert!(rerun.chunk_failures.is_empty() && rerun.tracks == 1, "{rerun:?}");
+    let mut splits = Vec::new();
+    for shard in ["data-000000-c0000", "data-000001-c0000"] {
+        let tracks = shards::read::read_tracks(&out.join(format!("tracks/{shard}.parquet"))).unwrap();
+        splits.extend(tracks.into_iter().map(|t| (t.track_id, t.split)));
+    }
+    let song = shards::rows::Split::of("song:soleily - renatus tv size", seed);
+    assert_eq!(splits, [(hashes[0].clone(), song), (hashes[1].clone(), song)], "one song, one split");
 }
 
 #[test]

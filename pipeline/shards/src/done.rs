@@ -176,6 +176,7 @@ mod tests {
             rejects: Vec::new(),
             audio_seconds: 0.0,
             beatmaps: 0,
+            filtered: Default::default(),
         };
         record.commit(out).unwrap();
     }

@@ -6,7 +6,7 @@
 //! ├── manifest.json                      every committed shard: rows, bytes, sha256; the configs
 //! ├── commits/<chunk>.json               one commit record per finished chunk (merged into ^)
 //! ├── tracks/<chunk>.parquet             one row per audio track: features [129, T] as f16
-//! ├── beatmaps/<chunk>.parquet           one row per tokenized beatmap: ids, stars, .osu text
+//! ├── beatmaps/<chunk>.parquet           one row per tokenized beatmap: ids, stars, .osu text, metadata
 //! ├── tokens/<tokenizer-hash>/<chunk>.parquet   one row per beatmap window
 //! ├── shards-done/<shard>.json           source shards whose chunks are all committed
 //! ├── set-groups/<group>.json            a Songs folder's groups of sets (its source shards)
@@ -20,6 +20,7 @@
 
 pub mod chunks;
 pub mod done;
+pub mod filter;
 pub mod manifest;
 pub mod read;
 pub mod rejects;

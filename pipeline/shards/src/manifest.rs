@@ -12,6 +12,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::writer::ShardFile;
+use crate::filter::{BeatmapFilter, FilteredCounts};
 use crate::rejects::Reject;
 
 /// Everything one finished chunk produced.
@@ -33,6 +34,9 @@ pub struct CommitRecord {
     pub audio_seconds: f64,
     /// Beatmaps tokenized.
     pub beatmaps: u64,
+    /// Beatmaps left out by the output's filter (`configs.filter`), by filter: not rejects.
+    #[serde(default)]
+    pub filtered: FilteredCounts,
 }
 
 /// Directory of commit records.
@@ -110,6 +114,8 @@ pub struct ManifestConfigs {
     pub split_seed: u64,
     /// Tracks per chunk.
     pub chunk_tracks: usize,
+    /// Which beatmaps the output holds (`--status`, `--years`, `--stars`, `--modes`).
+    pub filter: BeatmapFilter,
     /// The hub data set and commit the output was read from; absent for local sources (and in
     /// outputs written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,10 +155,18 @@ pub struct Manifest {
     pub token_rows: BTreeMap<String, u64>,
     /// Rejects, per kind.
     pub rejects_by_kind: BTreeMap<String, u64>,
+    /// Beatmaps left out by `configs.filter`, per filter.
+    pub filtered: FilteredCounts,
 }
 
-/// The manifest's layout version.
-pub const FORMAT: &str = "mapflow-shards/1";
+/// The manifest's layout version. `/2`: tracks are split by song (the normalised artist and
+/// title of their maps), no longer by audio file, so that a song uploaded in several sets is in
+/// one split; the `beatmaps` table keeps the data set's metadata, and the manifest the beatmap
+/// filter. `/1` outputs are refused ([`Manifest::read`]), as their splits may not be.
+pub const FORMAT: &str = "mapflow-shards/2";
+
+/// The layout version before [`FORMAT`].
+const FORMAT_SPLIT_BY_AUDIO: &str = "mapflow-shards/1";
 
 impl Manifest {
     /// Merges the commit records under `out` into `manifest.json` and `rejects.jsonl`
@@ -162,7 +176,9 @@ impl Manifest {
         let mut token_rows = BTreeMap::new();
         let mut rejects_by_kind = BTreeMap::new();
         let mut rejects = Vec::new();
+        let mut filtered = FilteredCounts::default();
         for chunk in &chunks {
+            filtered.add(&chunk.filtered);
             for (hash, file) in &chunk.tokens {
                 *token_rows.entry(hash.clone()).or_insert(0) += file.rows;
             }
@@ -179,6 +195,7 @@ impl Manifest {
             chunks,
             token_rows,
             rejects_by_kind,
+            filtered,
         };
         for (name, bytes) in [("rejects.jsonl", rejects), ("manifest.json", serde_json::to_vec_pretty(&manifest)?)] {
             let path = out.join(name);
@@ -187,10 +204,29 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Reads `out/manifest.json`.
+    /// Reads `out/manifest.json`; one of another layout version than [`FORMAT`] is refused,
+    /// saying why (its version is read first: an older manifest lacks fields of this one).
     pub fn read(out: &Path) -> anyhow::Result<Manifest> {
+        /// The one field every layout version has.
+        #[derive(Deserialize)]
+        struct Versioned {
+            format: String,
+        }
         let path = out.join("manifest.json");
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let Versioned { format } =
+            serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))?;
+        if format != FORMAT {
+            let why = if format == FORMAT_SPLIT_BY_AUDIO {
+                " (since mapflow-shards/2 tracks are split by song, not by audio file: in this output one song uploaded in several sets may be in two splits; and its beatmaps table lacks the data set's metadata)"
+            } else {
+                ""
+            };
+            anyhow::bail!(
+                "{}: shard format {format}, this mapflow reads {FORMAT}{why}; preprocess the source again into another --output",
+                path.display(),
+            );
+        }
         serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! tracks/<chunk>.parquet   ─► projection (track_id, split, duration_s) ─► StoredTrack per row
-//! beatmaps/<chunk>.parquet ─► every column                              ─► BeatmapRow per row
+//! beatmaps/<chunk>.parquet ─► every column (the metadata's nullable)    ─► BeatmapRow per row
 //! ```
 //! The typed column access here (a missing or wrong-typed column is an error naming the file)
 //! serves `training_rows` too, which reads whole rows.
@@ -11,13 +11,13 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{Array, Float64Array, Int8Array, Int64Array, RecordBatch, StringArray, UInt8Array, UInt32Array};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatchReader;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::rows::{BeatmapRow, Split};
+use super::rows::{BeatmapMetadata, BeatmapRow, Split};
 
 /// A shard that could not be read back.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +111,26 @@ pub fn read_tracks(path: &Path) -> Result<Vec<StoredTrack>, ShardReadError> {
 
 /// Every row of a `beatmaps/*.parquet` file, in row order.
 pub fn read_beatmaps(path: &Path) -> Result<Vec<BeatmapRow>, ShardReadError> {
-    let names = ["track_row", "track_id", "split", "beatmap_id", "beatmapset_id", "name", "stars", "osu_text"];
+    let names = [
+        "track_row",
+        "track_id",
+        "split",
+        "beatmap_id",
+        "beatmapset_id",
+        "name",
+        "stars",
+        "osu_text",
+        "mode",
+        "status",
+        "submit_date",
+        "approved_date",
+        "last_update",
+        "creator",
+        "creator_id",
+        "version",
+        "difficultyrating",
+        "metadata_json",
+    ];
     let batch = read_columns(path, &names)?;
     let track_rows = column::<UInt32Array>(&batch, "track_row", path)?;
     let track_ids = column::<StringArray>(&batch, "track_id", path)?;
@@ -121,6 +140,14 @@ pub fn read_beatmaps(path: &Path) -> Result<Vec<BeatmapRow>, ShardReadError> {
     let beatmap_names = column::<StringArray>(&batch, "name", path)?;
     let stars = column::<Float64Array>(&batch, "stars", path)?;
     let texts = column::<StringArray>(&batch, "osu_text", path)?;
+    let modes = column::<UInt8Array>(&batch, "mode", path)?;
+    let statuses = column::<Int8Array>(&batch, "status", path)?;
+    let text = |name: &str| column::<StringArray>(&batch, name, path);
+    let (submitted, approved, updated) = (text("submit_date")?, text("approved_date")?, text("last_update")?);
+    let (creators, versions, others) = (text("creator")?, text("version")?, text("metadata_json")?);
+    let creator_ids = column::<Int64Array>(&batch, "creator_id", path)?;
+    let ratings = column::<Float64Array>(&batch, "difficultyrating", path)?;
+    let string_at = |column: &StringArray, row: usize| column.is_valid(row).then(|| column.value(row).to_owned());
     (0..batch.num_rows())
         .map(|row| {
             Ok(BeatmapRow {
@@ -132,6 +159,18 @@ pub fn read_beatmaps(path: &Path) -> Result<Vec<BeatmapRow>, ShardReadError> {
                 name: beatmap_names.value(row).to_owned(),
                 stars: stars.value(row),
                 osu_text: texts.value(row).to_owned(),
+                mode: modes.value(row),
+                metadata: BeatmapMetadata {
+                    status: statuses.is_valid(row).then(|| statuses.value(row)),
+                    submit_date: string_at(submitted, row),
+                    approved_date: string_at(approved, row),
+                    last_update: string_at(updated, row),
+                    creator: string_at(creators, row),
+                    creator_id: creator_ids.is_valid(row).then(|| creator_ids.value(row)),
+                    version: string_at(versions, row),
+                    difficultyrating: ratings.is_valid(row).then(|| ratings.value(row)),
+                    other_json: string_at(others, row),
+                },
             })
         })
         .collect()
@@ -165,8 +204,24 @@ mod tests {
             name: "x.tar:000001#beatmap-42".into(),
             stars: 4.123_456_789_012_345,
             osu_text: "osu file format v14\n".into(),
+            mode: 0,
+            metadata: BeatmapMetadata {
+                status: Some(-2),
+                submit_date: Some("2013-05-24 02:11:22".into()),
+                approved_date: None,
+                last_update: Some("2014-01-01 00:00:00".into()),
+                creator: Some("Gamu".into()),
+                creator_id: Some(8),
+                version: Some("Insane".into()),
+                difficultyrating: Some(5.1),
+                other_json: Some(r#"{"bpm":"182"}"#.into()),
+            },
         };
-        let rows = vec![beatmap.clone(), BeatmapRow { track_row: 0, beatmap_id: 0, ..beatmap }];
+        // Metadata round-trips, and a source without any (a Songs folder) stores nulls.
+        let rows = vec![
+            beatmap.clone(),
+            BeatmapRow { track_row: 0, beatmap_id: 0, metadata: BeatmapMetadata::default(), ..beatmap },
+        ];
         write_parquet(dir.path(), "beatmaps/c.parquet", &beatmaps_batch(&rows).unwrap(), 1, &[]).unwrap();
         assert_eq!(read_beatmaps(&dir.path().join("beatmaps/c.parquet")).unwrap(), rows, "stars are exact");
     }
@@ -185,6 +240,8 @@ mod tests {
             name: "n".into(),
             stars: 1.0,
             osu_text: String::new(),
+            mode: 0,
+            metadata: BeatmapMetadata::default(),
         }];
         write_parquet(dir.path(), "b.parquet", &beatmaps_batch(&rows).unwrap(), 1, &[]).unwrap();
         let error = read_tracks(&dir.path().join("b.parquet")).unwrap_err().to_string();

@@ -9,20 +9,23 @@
 //!
 //! `beatmaps`: one row per tokenized beatmap: `track_row` (its track's row in the chunk's
 //! `tracks` file), ids, split, exact stars and the `.osu` text — what `retokenize` reads
-//! instead of the source, so a new tokenizer config costs no audio decode.
+//! instead of the source, so a new tokenizer config costs no audio decode — and the data set's
+//! metadata of the beatmap ([`BeatmapMetadata`]: nullable columns, null where the source has
+//! none, as a Songs folder).
 
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryArray, Float32Array, Float64Array, Int64Array, ListBuilder, PrimitiveBuilder, RecordBatch,
-    StringArray, UInt8Array, UInt16Array, UInt32Array,
+    ArrayRef, BinaryArray, Float32Array, Float64Array, Int8Array, Int64Array, ListBuilder, PrimitiveBuilder,
+    RecordBatch, StringArray, UInt8Array, UInt16Array, UInt32Array,
 };
 use arrow::datatypes::{ArrowPrimitiveType, DataType, Field, Float32Type, Schema, SchemaRef, UInt32Type};
 use serde::{Deserialize, Serialize};
 
 use super::writer::EncodedRowGroups;
 
-/// Which split a track belongs to (decided by track, so no song is in two splits).
+/// Which split a track belongs to, decided by its song (`preprocess` hashes the normalised artist
+/// and title of its maps, else its audio hash), so that no song is in two splits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
@@ -35,10 +38,10 @@ pub enum Split {
 }
 
 impl Split {
-    /// The split of `track_id` under `seed`: a hash decides, 8/1/1 out of 10.
-    pub fn of(track_id: &str, seed: u64) -> Split {
+    /// The split of the song keyed `key` under `seed`: a hash decides, 8/1/1 out of 10.
+    pub fn of(key: &str, seed: u64) -> Split {
         use sha2::{Digest, Sha256};
-        let digest = Sha256::new().chain_update(seed.to_le_bytes()).chain_update(track_id.as_bytes()).finalize();
+        let digest = Sha256::new().chain_update(seed.to_le_bytes()).chain_update(key.as_bytes()).finalize();
         match u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")) % 10 {
             0..=7 => Split::Train,
             8 => Split::Val,
@@ -181,6 +184,44 @@ pub struct BeatmapRow {
     pub stars: f64,
     /// The `.osu` file's text.
     pub osu_text: String,
+    /// Game mode (0 osu!standard; the metadata's, else the `.osu` file's).
+    pub mode: u8,
+    /// What the data set says of the beatmap besides.
+    pub metadata: BeatmapMetadata,
+}
+
+/// A beatmap's metadata in the data set (the osu! API v1 `get_beatmaps` fields), each `None`
+/// where the source has none: a Songs folder or `.osz` has no API metadata at all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BeatmapMetadata {
+    /// `approved`: -2 graveyard, -1 WIP, 0 pending, 1 ranked, 2 approved, 3 qualified, 4 loved.
+    pub status: Option<i8>,
+    /// `submit_date`, as the API writes it (`2013-05-24 02:11:22`, UTC).
+    pub submit_date: Option<String>,
+    /// `approved_date` (when it got its status; none for graveyard, WIP and pending maps).
+    pub approved_date: Option<String>,
+    /// `last_update`.
+    pub last_update: Option<String>,
+    /// `creator`: the mapper's name.
+    pub creator: Option<String>,
+    /// `creator_id`.
+    pub creator_id: Option<i64>,
+    /// `version`: the difficulty's name.
+    pub version: Option<String>,
+    /// `difficultyrating`: the API's star rating (the `stars` column is recomputed).
+    pub difficultyrating: Option<f64>,
+    /// Every other field of the beatmap's metadata (`artist`, `title`, `bpm`, `total_length`,
+    /// …) as one JSON object, as given; `None` when there is none.
+    pub other_json: Option<String>,
+}
+
+impl BeatmapMetadata {
+    /// The year `--years` looks at: of `approved_date`, else of `submit_date` (the first four
+    /// characters, which a source checks are a year).
+    pub fn year(&self) -> Option<i32> {
+        let date = self.approved_date.as_deref().or(self.submit_date.as_deref())?;
+        date.get(..4)?.parse().ok()
+    }
 }
 
 impl TokenRow {
@@ -240,11 +281,26 @@ pub fn beatmaps_schema() -> SchemaRef {
         Field::new("name", DataType::Utf8, false),
         Field::new("stars", DataType::Float64, false),
         Field::new("osu_text", DataType::Utf8, false),
+        Field::new("mode", DataType::UInt8, false),
+        Field::new("status", DataType::Int8, true),
+        Field::new("submit_date", DataType::Utf8, true),
+        Field::new("approved_date", DataType::Utf8, true),
+        Field::new("last_update", DataType::Utf8, true),
+        Field::new("creator", DataType::Utf8, true),
+        Field::new("creator_id", DataType::Int64, true),
+        Field::new("version", DataType::Utf8, true),
+        Field::new("difficultyrating", DataType::Float64, true),
+        Field::new("metadata_json", DataType::Utf8, true),
     ]))
 }
 
 fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(values))
+}
+
+/// A nullable string column.
+fn optional_strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(values.collect::<StringArray>())
 }
 
 /// Builds the `tracks` batch of `rows` (in the given order).
@@ -278,6 +334,16 @@ pub fn beatmaps_batch(rows: &[BeatmapRow]) -> arrow::error::Result<RecordBatch> 
             strings(rows.iter().map(|r| r.name.as_str())),
             Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.stars))),
             strings(rows.iter().map(|r| r.osu_text.as_str())),
+            Arc::new(UInt8Array::from_iter_values(rows.iter().map(|r| r.mode))),
+            Arc::new(rows.iter().map(|r| r.metadata.status).collect::<Int8Array>()),
+            optional_strings(rows.iter().map(|r| r.metadata.submit_date.as_deref())),
+            optional_strings(rows.iter().map(|r| r.metadata.approved_date.as_deref())),
+            optional_strings(rows.iter().map(|r| r.metadata.last_update.as_deref())),
+            optional_strings(rows.iter().map(|r| r.metadata.creator.as_deref())),
+            Arc::new(rows.iter().map(|r| r.metadata.creator_id).collect::<Int64Array>()),
+            optional_strings(rows.iter().map(|r| r.metadata.version.as_deref())),
+            Arc::new(rows.iter().map(|r| r.metadata.difficultyrating).collect::<Float64Array>()),
+            optional_strings(rows.iter().map(|r| r.metadata.other_json.as_deref())),
         ],
     )
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use dataflow::preprocess::{ClusterArgs, PreprocessOptions, SourceOpener, Summary, defaults, run, source_opener};
 use dataflow::sources::hub::{HubListing, HubOptions};
 use dataflow::sources::{SourceOptions, SourceUri};
+use shards::filter::{BeatmapFilter, InclusiveRange, RankedStatus, parse_mode, parse_stars, parse_years};
 
 /// What to preprocess into where, and how: shared by `mapflow preprocess` and `mapflow run`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +37,25 @@ pub struct PreprocessArgs {
     /// Seed of the train/val/test assignment.
     #[arg(long, default_value_t = defaults::SPLIT_SEED)]
     split_seed: u64,
+    /// Keep only the beatmaps of these ranked statuses, comma-separated: graveyard, wip,
+    /// pending, ranked, approved, qualified, loved (or the API's -2..4, as `--status=-2`).
+    /// Beatmaps without a status (a Songs folder's) are left out, counted as of unknown status.
+    /// Default: any status, unknown included.
+    #[arg(long, value_delimiter = ',')]
+    status: Vec<RankedStatus>,
+    /// Keep only the beatmaps ranked (approved_date), else submitted (submit_date), in these
+    /// years: `2007..2024` (both included), `2010..`, `..2015` or `2013`. Beatmaps without a date
+    /// are left out. Default: any.
+    #[arg(long, value_parser = parse_years)]
+    years: Option<InclusiveRange<i32>>,
+    /// Keep only the beatmaps whose star rating (rosu-pp, NoMod, as computed for the `stars`
+    /// column) is in `MIN..MAX` (both included; either may be left out), e.g. `1.5..8`. Default: any.
+    #[arg(long, value_parser = parse_stars)]
+    stars: Option<InclusiveRange<f64>>,
+    /// Keep only the beatmaps of these game modes (the metadata's, else the .osu's `Mode`),
+    /// comma-separated; the tokenizer maps 0 (osu!standard) only, so 0 is the one accepted today.
+    #[arg(long, value_delimiter = ',', value_parser = parse_mode, default_value = "0")]
+    modes: Vec<u8>,
     /// Hugging Face cache directory (default: HF_HOME's hub cache).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
@@ -72,6 +92,7 @@ impl PreprocessArgs {
             chunk_tracks: self.chunk_tracks,
             max_in_flight: self.max_in_flight,
             split_seed: self.split_seed,
+            filter: self.filter(),
             cluster: self.cluster.clone(),
             progress,
             gate: None,
@@ -79,6 +100,12 @@ impl PreprocessArgs {
             accept_new_revision: self.accept_new_revision,
         };
         Ok((options, source_opener(source, source_options)))
+    }
+
+    /// The beatmap filter the flags ask for.
+    fn filter(&self) -> BeatmapFilter {
+        let status = (!self.status.is_empty()).then(|| self.status.clone());
+        BeatmapFilter::new(status, self.years, self.stars, self.modes.clone())
     }
 }
 
@@ -113,6 +140,7 @@ pub fn summary_text(summary: &Summary, out: &std::path::Path) -> String {
         summary.wall_seconds,
         out.display()
     );
+    text.push_str(&format!("\nfiltered (not rejects): {}", summary.filtered));
     if summary.tracks_resumed > 0 {
         text.push_str(&format!("\nresumed: {} tracks were already committed", summary.tracks_resumed));
     }

@@ -7,7 +7,11 @@
 //!                background on the beat grid) ─► Opus | MP3 | Vorbis ─► data-NNNNNN.tar
 //! ```
 //! Song `i` uses fixture `i mod k` and variant `i div k`, so any number of distinct songs can be
-//! made; everything is a pure function of (songs, seed, layout).
+//! made; everything is a pure function of (songs, seed, layout). A variant after the first is
+//! titled `<title> (variant v)`: a song of its own, whose split is its own (splits go by artist
+//! and title). Each beatmap carries osu! API v1 metadata as the data set's do ([`api_metadata`]:
+//! statuses and years that differ from song to song), so the filters of `preprocess` have
+//! something to choose from.
 
 use std::path::{Path, PathBuf};
 
@@ -228,11 +232,44 @@ pub fn render_fixture_song(index: usize, seconds: f64, seed: u64, stretch: f64) 
     Ok(RenderedSong { name: format!("{name}-v{variant}"), map, pcm, grid })
 }
 
+/// The ranked statuses of the songs' beatmaps in turn (API v1 `approved`): ranked, approved,
+/// loved, graveyard.
+const SYNTH_STATUSES: [&str; 4] = ["1", "2", "4", "-2"];
+
+/// The osu! API v1 fields of song `index`'s beatmap `map` (the data set's shape, every value a
+/// string): ranked, approved, loved, graveyard for `index` mod 4 = 0, 1, 2, 3, submitted in
+/// 2007 + 3·index mod 19 (so 2007–2025), ranked, approved or loved that year (graveyard maps
+/// have no `approved_date`), by creator 1, with the map's difficulty name, artist and title.
+pub fn api_metadata(index: usize, map: &Beatmap) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let status = SYNTH_STATUSES[index % SYNTH_STATUSES.len()];
+    let year = 2007 + (3 * index) % 19;
+    let approved_date = if status == "-2" { Value::Null } else { format!("{year}-09-01 12:00:00").into() };
+    [
+        ("approved", status.into()),
+        ("submit_date", format!("{year}-03-14 12:00:00").into()),
+        ("approved_date", approved_date),
+        ("last_update", format!("{year}-08-01 12:00:00").into()),
+        ("creator", "mapflow-synth".into()),
+        ("creator_id", "1".into()),
+        ("version", map.metadata.version.clone().into()),
+        ("artist", map.metadata.artist.clone().into()),
+        ("title", map.metadata.title.clone().into()),
+    ]
+    .into_iter()
+    .map(|(name, value): (&str, Value)| (name.to_owned(), value))
+    .collect()
+}
+
 fn make_song(index: usize, spec: &CorpusSpec) -> anyhow::Result<Song> {
     let render_index = spec.render_index(index);
     let (name, _) = FIXTURE_MAPS[render_index % FIXTURE_MAPS.len()];
-    let RenderedSong { map, pcm, .. } =
+    let RenderedSong { mut map, pcm, .. } =
         render_fixture_song(render_index, spec.seconds, spec.seed, spec.stretch(index))?;
+    let variant = render_index / FIXTURE_MAPS.len();
+    if variant > 0 && !map.metadata.title.is_empty() {
+        map.metadata.title = format!("{} (variant {variant})", map.metadata.title);
+    }
     let (format, extension) = match (spec.layout, index % 2) {
         (Layout::Compressed, _) => (AudioFormat::Opus, "opus"),
         (Layout::Original, 0) => (AudioFormat::Mp3, "mp3"),
@@ -248,6 +285,7 @@ fn make_song(index: usize, spec: &CorpusSpec) -> anyhow::Result<Song> {
         mode: 0,
         difficultyrating: stars,
         content,
+        api: api_metadata(index, &map),
     }];
     if index == 0 {
         beatmaps.push(SampleBeatmap {
@@ -256,6 +294,7 @@ fn make_song(index: usize, spec: &CorpusSpec) -> anyhow::Result<Song> {
             mode: 1,
             difficultyrating: 0.0,
             content: TAIKO_MAP.to_owned(),
+            api: api_metadata(index, &map),
         });
     }
     Ok(Song { audio, extension, seconds: pcm.len() as f64 / f64::from(RENDER_RATE), beatmaps })
@@ -278,6 +317,7 @@ pub fn write_corpus(out: &Path, spec: &CorpusSpec) -> anyhow::Result<CorpusSumma
             mode: 0,
             difficultyrating: 0.0,
             content: "not an .osu file".into(),
+            api: Default::default(),
         };
         songs.push(Song { audio: noise, extension: "opus", seconds: 1.0, beatmaps: vec![garbage.clone()] });
         if let Some(first) = songs.first_mut() {

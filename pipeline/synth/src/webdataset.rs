@@ -30,6 +30,10 @@ pub struct SampleBeatmap {
     pub difficultyrating: f64,
     /// The `.osu` file's text.
     pub content: String,
+    /// The other osu! API v1 fields of the beatmap, written beside these (`approved`,
+    /// `submit_date`, `approved_date`, `creator_id`, `version`, …: strings, as the API writes them).
+    #[serde(flatten)]
+    pub api: serde_json::Map<String, serde_json::Value>,
 }
 
 /// One sample (one audio track) to write.
@@ -124,6 +128,7 @@ mod tests {
             mode: 0,
             difficultyrating: 2.5,
             content: format!("osu file format v14\n[Metadata]\nBeatmapID:{id}\n"),
+            api: Default::default(),
         }
     }
 

@@ -58,6 +58,7 @@ struct Stash {
     tracks: BTreeMap<u64, EncodedTrack>,
     tokens: BTreeMap<String, Vec<TokenRow>>,
     rejects: Vec<shards::rejects::Reject>,
+    filtered: shards::filter::FilteredCounts,
     /// `(time of the track, row)`.
     beatmaps: Vec<(u64, BeatmapRow)>,
 }
@@ -193,6 +194,7 @@ impl ChunkSink {
             audio_seconds,
             beatmaps,
             beatmaps_file,
+            filtered: stash.filtered,
         };
         record.commit(&self.out)?;
         Ok(record)
@@ -244,6 +246,7 @@ pub fn write_chunks<'scope>(
                             ChunkPart::Tokens(hash, row) => stash.tokens.entry(hash).or_default().push(row),
                             ChunkPart::Reject(reject) => stash.rejects.push(reject),
                             ChunkPart::Beatmap(row) => stash.beatmaps.push((item.seq, row)),
+                            ChunkPart::Filtered(counts) => stash.filtered.add(&counts),
                         }
                     }
                 });

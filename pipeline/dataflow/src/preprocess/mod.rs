@@ -57,6 +57,7 @@ use self::tokenize::TokenizerStage;
 use crate::gate::ChunkGate;
 use crate::sources::{self, SourceEntry, SourceOptions, SourceUri};
 use shards::done::{PinnedSource, ReadThrough};
+use shards::filter::BeatmapFilter;
 use shards::manifest::{CommitRecord, Manifest, ManifestConfigs};
 
 /// Defaults of the knobs below, in one place.
@@ -87,6 +88,9 @@ pub struct PreprocessOptions {
     pub max_in_flight: u64,
     /// Split seed.
     pub split_seed: u64,
+    /// Which beatmaps to keep (`--status`, `--years`, `--stars`, `--modes`); recorded in the
+    /// manifest, and an output made with another is refused.
+    pub filter: BeatmapFilter,
     /// Where the workers run.
     pub cluster: ClusterArgs,
     /// Show progress on stderr.
@@ -138,6 +142,7 @@ impl PreprocessOptions {
             tokenizers: self.tokenizers.iter().map(|t| (t.hash().to_owned(), t.config_json())).collect(),
             split_seed: self.split_seed,
             chunk_tracks: self.chunk_tracks,
+            filter: self.filter.clone(),
             source: self.pinned.as_ref().map(|p| p.revision.clone()),
         }
     }
@@ -177,14 +182,21 @@ pub fn tokens_metadata(feature_hash: &str, tokenizer: &TokenizerStage) -> Vec<(&
     ]
 }
 
-/// Reconciles `options` with an existing output's manifest. The feature config, split seed and
-/// chunk size must be the ones it was made with (else its chunks would mix features, move songs
-/// between splits, or be cut and named differently), and a hub source the commit it was read at
+/// Reconciles `options` with an existing output's manifest. The feature config, split seed,
+/// chunk size and beatmap filter must be the ones it was made with (else its chunks would mix
+/// features, move songs between splits, be cut and named differently, or hold two selections
+/// of beatmaps), and a hub source the commit it was read at
 /// unless `accept_new_revision` ([`revision`]). The tokenizers are completed from it: a
 /// re-run over a grown corpus tokenizes its new chunks with every config the output already
 /// has. A config that committed chunks lack is refused (those chunks would stay without its
 /// tokens): `mapflow retokenize` adds a config to every chunk.
 fn reconcile_with_output(mut options: PreprocessOptions) -> anyhow::Result<PreprocessOptions> {
+    let untokenized = options.filter.untokenized_modes();
+    if !untokenized.is_empty() {
+        anyhow::bail!(
+            "--modes {untokenized:?}: the tokenizer maps osu!standard (mode 0) only; beatmaps of other modes are counted as filtered (`modes`) until it maps them"
+        );
+    }
     if options.out.join("manifest.json").is_file() {
         let manifest = Manifest::read(&options.out)?;
         let (recorded, requested) = (&manifest.configs, options.manifest_configs());
@@ -192,6 +204,11 @@ fn reconcile_with_output(mut options: PreprocessOptions) -> anyhow::Result<Prepr
             ("feature config", recorded.feature_config_hash.clone(), requested.feature_config_hash),
             ("split seed (--split-seed)", recorded.split_seed.to_string(), requested.split_seed.to_string()),
             ("chunk size (--chunk-tracks)", recorded.chunk_tracks.to_string(), requested.chunk_tracks.to_string()),
+            (
+                "beatmap filter (--status, --years, --stars, --modes)",
+                format!("[{}]", recorded.filter),
+                format!("[{}]", requested.filter),
+            ),
         ];
         for (setting, recorded, requested) in settings {
             if recorded != requested {
@@ -239,7 +256,8 @@ pub fn run(options: PreprocessOptions, open_source: SourceOpener) -> anyhow::Res
     let started = Instant::now();
     let cpu_started = cpu_time::ProcessTime::now();
     let timely_config = options.cluster.timely_config()?;
-    let stages = Stages::new(&options.features, options.tokenizers.clone(), options.split_seed)?;
+    let stages =
+        Stages::new(options.filter.clone(), &options.features, options.tokenizers.clone(), options.split_seed)?;
     let pool = Arc::new(DecodePool::new(options.cluster.workers, Arc::new(stages)));
     let decode_threads = Arc::clone(&pool);
     let sink = Arc::new(options.sink());

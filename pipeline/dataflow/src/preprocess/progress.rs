@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use shards::filter::FilteredCounts;
 use shards::manifest::{CommitRecord, Manifest};
 
 /// Live counters (this process; commit counters are global on process 0).
@@ -25,6 +26,7 @@ pub struct Progress {
     beatmaps: AtomicU64,
     windows: AtomicU64,
     rejects: AtomicU64,
+    filtered: Mutex<FilteredCounts>,
     audio_ms: AtomicU64,
     source_error: Mutex<Option<String>>,
     chunk_failures: Mutex<Vec<String>>,
@@ -49,6 +51,9 @@ pub struct Summary {
     pub windows: u64,
     /// Rejects in this run.
     pub rejects: u64,
+    /// Beatmaps the filter left out in this run, by filter (not rejects).
+    #[serde(default)]
+    pub filtered: FilteredCounts,
     /// Seconds of audio featurized in this run.
     pub audio_seconds: f64,
     /// Wall time.
@@ -118,6 +123,9 @@ pub struct DatasetTotals {
     pub token_rows: BTreeMap<String, u64>,
     /// Rejects by kind.
     pub rejects_by_kind: BTreeMap<String, u64>,
+    /// Beatmaps the filter left out, by filter.
+    #[serde(default)]
+    pub filtered: FilteredCounts,
 }
 
 /// Seconds between plain-text progress lines when stderr is not a terminal.
@@ -144,6 +152,7 @@ impl Progress {
             beatmaps: AtomicU64::new(0),
             windows: AtomicU64::new(0),
             rejects: AtomicU64::new(0),
+            filtered: Mutex::default(),
             audio_ms: AtomicU64::new(0),
             source_error: Mutex::new(None),
             chunk_failures: Mutex::default(),
@@ -182,6 +191,7 @@ impl Progress {
         self.beatmaps.fetch_add(record.beatmaps, Ordering::Relaxed);
         self.windows.fetch_add(record.tokens.values().map(|f| f.rows).sum(), Ordering::Relaxed);
         self.rejects.fetch_add(record.rejects.len() as u64, Ordering::Relaxed);
+        self.filtered.lock().expect("not poisoned").add(&record.filtered);
         self.audio_ms.fetch_add((record.audio_seconds * 1000.0) as u64, Ordering::Relaxed);
         for reject in &record.rejects {
             self.bar.suspend(|| log::warn!("rejected [{}/{}] {}", reject.stage, reject.kind, reject.reason));
@@ -235,6 +245,7 @@ impl Progress {
             beatmaps: self.beatmaps.load(Ordering::Relaxed),
             windows: self.windows.load(Ordering::Relaxed),
             rejects: self.rejects.load(Ordering::Relaxed),
+            filtered: *self.filtered.lock().expect("not poisoned"),
             audio_seconds,
             wall_seconds: secs,
             x_realtime: audio_seconds / secs,
@@ -244,6 +255,7 @@ impl Progress {
                 tracks: m.tracks,
                 token_rows: m.token_rows.clone(),
                 rejects_by_kind: m.rejects_by_kind.clone(),
+                filtered: m.filtered,
             }),
             source_error: self.source_error.lock().expect("not poisoned").clone(),
             chunk_failures: self.chunk_failures.lock().expect("not poisoned").clone(),

@@ -5,13 +5,15 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::sources::{BeatmapRecord, SourceEntry, TrackRecord};
+use shards::filter::{BeatmapFilter, FilteredCounts, RankedStatus};
+use shards::rows::{BeatmapMetadata, Split};
 
 fn beatmap(id: i64, file: &str, mode: Option<u8>) -> BeatmapRecord {
     BeatmapRecord {
         beatmap_id: id,
         beatmapset_id: 1,
         mode,
-        stars: None,
+        metadata: Default::default(),
         osu_text: std::fs::read_to_string(data(file)).unwrap(),
         name: format!("{file}#{id}"),
     }
@@ -74,6 +76,7 @@ fn options(out: &Path, workers: usize) -> PreprocessOptions {
         chunk_tracks: 3,
         max_in_flight: 1,
         split_seed: defaults::SPLIT_SEED,
+        filter: Default::default(),
         cluster: ClusterArgs { workers, ..Default::default() },
         progress: false,
         gate: None,
@@ -109,8 +112,10 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn one_and_two_workers_write_identical_shards() {
     let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let summary = run_on(one.path(), 1, corpus());
-    // Rejects: the undecodable track, the taiko map, the map whose corrupted header hides its objects.
-    assert_eq!((summary.tracks, summary.rejects, summary.chunks_committed), (4, 3, 2));
+    // Rejects: the undecodable track, the map whose corrupted header hides its objects; the
+    // taiko map is left out by the default `--modes 0`, which is no reject.
+    assert_eq!((summary.tracks, summary.rejects, summary.chunks_committed), (4, 2, 2));
+    assert_eq!(summary.filtered, FilteredCounts { modes: 1, ..FilteredCounts::default() });
     assert_eq!(summary.beatmaps, 2, "renatus-quick and basic are tokenized");
     // The decode threads' CPU time is counted, and is part of the process's.
     assert!(summary.decode_cpu_seconds > 0.0, "{summary:?}");
@@ -142,7 +147,8 @@ fn one_and_two_workers_write_identical_shards() {
     let manifest = Manifest::read(one.path()).unwrap();
     assert_eq!(manifest.tracks, 4);
     assert_eq!(manifest.rejects_by_kind["unknown_format"], 1);
-    assert_eq!(manifest.rejects_by_kind["wrong_mode"], 1);
+    assert!(!manifest.rejects_by_kind.contains_key("wrong_mode"), "{:?}", manifest.rejects_by_kind);
+    assert_eq!(manifest.filtered.modes, 1);
     assert_eq!(manifest.token_rows.len(), 2);
     // The default tokenizer tiles the whole song; the reference one keeps only whole 6 s
     // windows, and the only song with beatmaps here lasts 3 s.
@@ -163,7 +169,7 @@ fn a_rerun_resumes_and_ends_identical() {
     std::fs::remove_file(dir.path().join("manifest.json")).unwrap();
     let summary = run_on(dir.path(), 2, corpus());
     assert_eq!(summary.tracks_resumed, 3, "chunk a-c0000 is skipped");
-    assert_eq!((summary.tracks, summary.rejects), (1, 3), "b-c0000 is redone");
+    assert_eq!((summary.tracks, summary.rejects, summary.filtered.modes), (1, 2, 1), "b-c0000 is redone");
     assert_eq!(snapshot(dir.path()), complete);
 }
 
@@ -215,7 +221,90 @@ fn a_rerun_with_other_settings_is_refused() {
     assert!(seed.contains("split seed"), "{seed}");
     let features = refusal(|o| o.features.f_min = 30.0);
     assert!(features.contains("feature config") && features.contains(&dir.path().display().to_string()), "{features}");
+    let filter = refusal(|o| o.filter = BeatmapFilter::new(Some(vec![RankedStatus::Ranked]), None, None, vec![0]));
+    assert!(
+        filter.contains(
+            "beatmap filter (--status, --years, --stars, --modes) [status any; years any; stars any; modes 0], \
+             this run asks for [status ranked; years any; stars any; modes 0]"
+        ),
+        "{filter}"
+    );
+    let taiko = refusal(|o| o.filter = BeatmapFilter::new(None, None, None, vec![0, 1]));
+    assert!(taiko.contains("--modes [1]") && taiko.contains("osu!standard (mode 0) only"), "{taiko}");
     assert_eq!(snapshot(dir.path()), committed, "a refused run writes nothing");
+}
+
+/// The API metadata of a beatmap with status `approved` (-2..4), ranked or submitted in `year`.
+fn api(approved: i8, year: Option<i32>) -> BeatmapMetadata {
+    let date = year.map(|y| format!("{y}-05-24 02:11:22"));
+    BeatmapMetadata {
+        status: Some(approved),
+        submit_date: date.clone(),
+        approved_date: date.filter(|_| approved > 0),
+        creator: Some("Gamu".into()),
+        creator_id: Some(8),
+        version: Some("Insane".into()),
+        difficultyrating: Some(4.5),
+        other_json: Some(r#"{"bpm":"182"}"#.into()),
+        ..BeatmapMetadata::default()
+    }
+}
+
+#[test]
+fn the_filter_leaves_beatmaps_out_by_reason_keeps_the_metadata_and_decodes_only_what_it_keeps() {
+    let osu = |file: &str| std::fs::read_to_string(data(file)).unwrap();
+    let (quick, basic) = ("beatmaps/renatus-quick-insane.osu", "beatmaps/basic.osu");
+    let stars = |file: &str| operators::beatmap::star_rating(file, &osu(file)).unwrap();
+    // A star range that keeps renatus-quick and leaves basic out (or the other way round).
+    let cut = (stars(quick) + stars(basic)) / 2.0;
+    let keep_quick = if stars(quick) > cut { format!("{cut}..") } else { format!("..{cut}") };
+    let filter = BeatmapFilter::new(
+        Some(vec![RankedStatus::Ranked, RankedStatus::Approved]),
+        Some(shards::filter::parse_years("2007..2024").unwrap()),
+        Some(shards::filter::parse_stars(&keep_quick).unwrap()),
+        vec![0],
+    );
+    let with = |id, file, mode, metadata| BeatmapRecord { metadata, ..beatmap(id, file, mode) };
+    let mut kept = track("a.tar", "000001", "audio/formats/clicks.opus");
+    let mut all_out = track("a.tar", "000002", "audio/formats/clicks.ogg");
+    let mut songs_folder = track("a.tar", "000003", "audio/formats/clicks.mp3");
+    let (Ok(k), Ok(o), Ok(f)) = (&mut kept.item, &mut all_out.item, &mut songs_folder.item) else { unreachable!() };
+    k.beatmaps = vec![
+        with(31, quick, Some(0), api(1, Some(2013))),
+        with(32, basic, Some(0), api(2, Some(2013))),
+        with(33, "beatmaps/rosupp-1028484.osu", Some(1), api(1, Some(2013))),
+        with(34, quick, Some(0), api(4, Some(2013))),
+    ];
+    o.beatmaps = vec![
+        with(41, quick, Some(0), api(-2, Some(2013))),
+        with(42, quick, Some(0), api(1, Some(2005))),
+        with(43, quick, Some(0), api(2, None)),
+    ];
+    // A Songs folder has no status: left out by --status, counted as unknown.
+    f.beatmaps = vec![beatmap(51, quick, None)];
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path(), 1);
+    opts.filter = filter.clone();
+    let entries = vec![kept, all_out, songs_folder];
+    let opener: SourceOpener = Box::new(move |_| Ok(Box::new(entries.into_iter())));
+    let summary = run(opts.clone(), opener).unwrap();
+    let counts = FilteredCounts { status: 3, years: 2, stars: 1, modes: 1, status_unknown: 1, years_unknown: 1 };
+    assert_eq!(summary.filtered, counts, "{summary:?}");
+    assert_eq!((summary.beatmaps, summary.rejects), (1, 0), "{summary:?}");
+    // Tracks none of whose beatmaps is kept are not decoded: no `tracks` row.
+    assert_eq!(summary.tracks, 1, "{summary:?}");
+    let manifest = Manifest::read(dir.path()).unwrap();
+    assert_eq!((manifest.configs.filter, manifest.filtered), (filter, counts));
+
+    let rows = shards::read::read_beatmaps(&dir.path().join("beatmaps/a-c0000.parquet")).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].beatmap_id, rows[0].mode), (31, 0));
+    assert_eq!(rows[0].metadata, api(1, Some(2013)), "the data set's metadata is kept");
+
+    // The same filter again resumes; another is refused (the refusal test names both).
+    let opener: SourceOpener = Box::new(|_| Ok(Box::new(Vec::new().into_iter())));
+    assert!(run(opts, opener).is_ok());
 }
 
 #[test]
@@ -340,4 +429,44 @@ fn a_rerun_over_a_changed_songs_folder_redoes_only_its_changed_groups_and_ends_a
     let fresh = tempfile::tempdir().unwrap();
     run_songs(fresh.path());
     assert_eq!(snapshot(kept.path()), snapshot(fresh.path()));
+}
+
+#[test]
+fn two_uploads_of_one_song_land_in_one_split_and_outputs_split_by_audio_are_refused() {
+    // Two sets of one song: other audio (other rips, other hashes), other spelling of the song.
+    let mut first = track("a.tar", "000001", "audio/formats/clicks.opus");
+    let mut second = track("b.tar", "000002", "audio/formats/clicks.mp3");
+    let (Ok(a), Ok(b)) = (&mut first.item, &mut second.item) else { unreachable!() };
+    a.beatmaps = vec![beatmap(21, "beatmaps/renatus-quick-insane.osu", Some(0))];
+    let mut upload = beatmap(22, "beatmaps/renatus-quick-insane.osu", Some(0));
+    upload.osu_text = upload
+        .osu_text
+        .replace("Title:RenatusQuick", "Title: RENATUSQUICK!")
+        .replace("Artist:Soleily", "Artist:SOLEILY");
+    upload.beatmapset_id = 2;
+    b.beatmaps = vec![upload];
+    // A seed under which their audio hashes would split them apart.
+    let (id_a, id_b) = (a.track_id.clone(), b.track_id.clone());
+    let seed = (0..1000).find(|&s| Split::of(&id_a, s) != Split::of(&id_b, s)).expect("a seed that splits the hashes");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path(), 1);
+    opts.split_seed = seed;
+    let opener: SourceOpener = Box::new(move |_| Ok(Box::new(vec![first, second].into_iter())));
+    let summary = run(opts.clone(), opener).unwrap();
+    assert_eq!(summary.tracks, 2);
+    let mut splits = Vec::new();
+    for file in shards::entries_of(&dir.path().join("tracks")).unwrap() {
+        splits.extend(shards::read::read_tracks(&file).unwrap().into_iter().map(|t| t.split));
+    }
+    let song = Split::of("song:soleily - renatusquick", seed);
+    assert_eq!(splits, [song, song], "both uploads in the song's split");
+
+    // An output of the first layout (split by audio file) is refused, saying why.
+    let path = dir.path().join("manifest.json");
+    let manifest = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, manifest.replace(shards::manifest::FORMAT, "mapflow-shards/1")).unwrap();
+    let opener: SourceOpener = Box::new(|_| Ok(Box::new(Vec::new().into_iter())));
+    let refused = format!("{:#}", run(opts, opener).unwrap_err());
+    assert!(refused.contains("mapflow-shards/1") && refused.contains("split by song"), "{refused}");
 }

@@ -3,7 +3,7 @@
 //! a beatmap stored in `beatmaps/` with its stars (`retokenize`: parse only, no rating).
 //!
 //! ```text
-//! BeatmapRecord ─► mode 0? ─► parse ─► has objects? ─► stars ─► PreparedBeatmap ─► Tokenizer × N ─► TokenRow*
+//! BeatmapRecord (kept by the filter) ─► parse ─► has objects? ─► stars ─► PreparedBeatmap ─► Tokenizer × N ─► TokenRow*
 //!        └────────────── any failure ─► Reject (stage "beatmap") ──┘        ▲
 //! beatmaps/ row (text, stars) ─► parse ─────────────────────────────────────┘
 //! ```
@@ -92,16 +92,11 @@ pub struct PreparedBeatmap {
 }
 
 impl PreparedBeatmap {
-    /// Checks the mode, parses, requires hit objects and rates `beatmap` (rosu-pp, NoMod).
+    /// Parses, requires hit objects and rates `beatmap` (rosu-pp, NoMod). Beatmaps of other
+    /// modes are left out before (`--modes`); one whose `.osu` text turns out to be of another
+    /// mode than its metadata said is a `wrong_mode` reject.
     pub fn prepare(beatmap: &BeatmapRecord) -> Result<Self, Reject> {
         let name = beatmap.name.as_str();
-        if let Some(mode) = beatmap.mode.filter(|&m| m != 0) {
-            return Err(reject(
-                name,
-                "wrong_mode",
-                format!("{name}: skipped: mode {mode} is not osu!standard (mode 0)"),
-            ));
-        }
         let map = parse_beatmap(name, &beatmap.osu_text).map_err(|e| beatmap_reject(name, &e))?;
         if map.objects.is_empty() {
             return Err(reject(name, "no_objects", format!("{name}: the beatmap has no hit objects")));

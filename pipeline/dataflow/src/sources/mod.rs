@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam::channel::{Receiver, Sender};
 
 use shards::rejects::Reject;
+use shards::rows::BeatmapMetadata;
 
 pub use uri::SourceUri;
 
@@ -73,8 +74,9 @@ pub struct BeatmapRecord {
     pub beatmapset_id: i64,
     /// Game mode (0 osu!standard, 1 taiko, 2 catch, 3 mania) when stated.
     pub mode: Option<u8>,
-    /// Star rating from the metadata (`difficultyrating`), when there is one.
-    pub stars: Option<f64>,
+    /// The data set's metadata of the beatmap (status, dates, creator, version, the API's
+    /// stars, other fields); empty for sources without any (Songs folders, `.osz` files).
+    pub metadata: BeatmapMetadata,
     /// The `.osu` file's text.
     pub osu_text: String,
     /// A name for messages: the `.osu` file name or `data-000003.tar:000042#beatmap-123`.
@@ -87,6 +89,14 @@ pub struct BeatmapRecord {
 pub trait TrackSource: Iterator<Item = Result<TrackRecord, Reject>> + Send {}
 
 impl<T: Iterator<Item = Result<TrackRecord, Reject>> + Send> TrackSource for T {}
+
+impl BeatmapRecord {
+    /// The game mode filters and tokenizers go by: the metadata's, else the `.osu` file's
+    /// `Mode:` (0, osu!standard, when it has none, as osu! reads it).
+    pub fn effective_mode(&self) -> u8 {
+        self.mode.or_else(|| osu_header::read_header(&self.osu_text).mode).unwrap_or(0)
+    }
+}
 
 /// Options common to the sources the URI parser can open.
 #[derive(Debug, Clone, Default)]
@@ -228,8 +238,14 @@ mod tests {
     fn open_dispatches_on_the_uri() {
         use synth::webdataset::{SampleBeatmap, ShardSample, write_shard};
         let dir = tempfile::tempdir().unwrap();
-        let maps =
-            [SampleBeatmap { beatmap_id: 5, beatmapset_id: 6, mode: 0, difficultyrating: 1.0, content: "osu".into() }];
+        let maps = [SampleBeatmap {
+            beatmap_id: 5,
+            beatmapset_id: 6,
+            mode: 0,
+            difficultyrating: 1.0,
+            content: "osu".into(),
+            api: Default::default(),
+        }];
         let sample =
             ShardSample { key: "000000", audio_extension: "mp3", audio: b"ID3", audio_length: 1.0, beatmaps: &maps };
         write_shard(&dir.path().join("original/data-000000.tar"), &[sample]).unwrap();

@@ -255,7 +255,7 @@ fn read_files(set: &mut dyn SetFiles, emit: &mut dyn FnMut(Result<TrackRecord, R
             beatmap_id: header.beatmap_id.unwrap_or(0),
             beatmapset_id: header.beatmapset_id.unwrap_or(0),
             mode: header.mode,
-            stars: None,
+            metadata: Default::default(),
             osu_text: text,
             name,
         };

@@ -10,9 +10,11 @@
 //! next to each other, so only one sample is held in memory. The audio member is `{key}.opus`
 //! (`compressed`) or `{key}.mp3` (`original`, which may really hold MP3, Ogg or WAV; the decoder
 //! sniffs). The JSON member holds `audio_hash`, `audio_length` and `beatmaps[]` (`beatmap_id`,
-//! `beatmapset_id`, `mode`, `difficultyrating`, `content` = the `.osu` text); other fields are
-//! ignored, and ids given as strings (as the osu! API v1 writes them) are accepted. A corrupt or
-//! truncated shard is one reject, and reading goes on with the next shard.
+//! `beatmapset_id`, `mode`, `content` = the `.osu` text, and the rest of the osu! API v1
+//! `get_beatmaps` fields: `approved`, `submit_date`, `approved_date`, `creator_id`, `version`,
+//! `difficultyrating`, …, kept as the beatmap's [`BeatmapMetadata`]); numbers given as strings
+//! (as the API writes them) are accepted. A corrupt or truncated shard is one reject, and
+//! reading goes on with the next shard.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -23,6 +25,7 @@ use serde_json::{Map, Value};
 use super::{BeatmapRecord, ChannelSource, MAX_INPUT_BYTES, STAGE_READ, TrackRecord, spawn_reader, too_large};
 use operators::digest::sha256_hex;
 use shards::rejects::Reject;
+use shards::rows::BeatmapMetadata;
 
 /// Extensions of audio members (the data set uses `opus` and `mp3`).
 const AUDIO_EXTENSIONS: [&str; 6] = ["opus", "mp3", "ogg", "wav", "flac", "m4a"];
@@ -297,14 +300,86 @@ fn parse_beatmap(origin: &str, index: usize, entry: &Value) -> Result<BeatmapRec
     };
     let osu_text =
         entry.get("content").and_then(Value::as_str).ok_or_else(|| bad("no `content` string (.osu text)"))?;
-    Ok(BeatmapRecord {
-        beatmap_id: id,
-        beatmapset_id: set_id,
-        mode,
-        stars: entry.get("difficultyrating").and_then(loose_f64),
-        osu_text: osu_text.to_owned(),
-        name,
-    })
+    let metadata = match entry.as_object() {
+        Some(fields) => parse_metadata(fields).map_err(|reason| bad(&reason))?,
+        None => BeatmapMetadata::default(),
+    };
+    Ok(BeatmapRecord { beatmap_id: id, beatmapset_id: set_id, mode, metadata, osu_text: osu_text.to_owned(), name })
+}
+
+/// Fields of a beatmap entry that have their own place in a [`BeatmapRecord`].
+const RECORD_FIELDS: [&str; 4] = ["beatmap_id", "beatmapset_id", "mode", "content"];
+
+/// The metadata of a beatmap entry. The fields the filters read must be what the API writes, or
+/// the beatmap is a `bad_json` reject saying which (`approved`: an integer -2..4; `submit_date`,
+/// `approved_date`: `YYYY-MM-DD…`); null, absent or an empty date is unknown. The other typed
+/// fields are kept when they have their type; a value without it, and every field without a
+/// column, goes to `other_json` as given.
+fn parse_metadata(fields: &Map<String, Value>) -> Result<BeatmapMetadata, String> {
+    let given = |name: &str| fields.get(name).filter(|v| !v.is_null());
+    let status = match given("approved") {
+        None => None,
+        Some(v) => Some(
+            loose_i64(v)
+                .filter(|s| (-2..=4).contains(s))
+                .map(|s| s as i8)
+                .ok_or_else(|| format!("`approved` is {v}, not a status -2..4"))?,
+        ),
+    };
+    let date = |name: &str| -> Result<Option<String>, String> {
+        match given(name) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) if is_date(s.trim()) => Ok(Some(s.trim().to_owned())),
+            Some(v) => Err(format!("`{name}` is {v}, not a date YYYY-MM-DD[ hh:mm:ss]")),
+        }
+    };
+    let (submit_date, approved_date) = (date("submit_date")?, date("approved_date")?);
+    let text = |name: &str| match given(name) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let metadata = BeatmapMetadata {
+        status,
+        submit_date,
+        approved_date,
+        last_update: text("last_update"),
+        creator: text("creator"),
+        creator_id: given("creator_id").and_then(loose_i64),
+        version: text("version"),
+        difficultyrating: given("difficultyrating").and_then(loose_f64),
+        other_json: None,
+    };
+    let stored = |name: &str| match name {
+        "approved" | "submit_date" | "approved_date" => true,
+        "last_update" => metadata.last_update.is_some(),
+        "creator" => metadata.creator.is_some(),
+        "creator_id" => metadata.creator_id.is_some(),
+        "version" => metadata.version.is_some(),
+        "difficultyrating" => metadata.difficultyrating.is_some(),
+        other => RECORD_FIELDS.contains(&other),
+    };
+    let others: Map<String, Value> =
+        fields.iter().filter(|(name, _)| !stored(name)).map(|(name, value)| (name.clone(), value.clone())).collect();
+    let other_json = (!others.is_empty()).then(|| Value::Object(others).to_string());
+    Ok(BeatmapMetadata { other_json, ..metadata })
+}
+
+/// Whether `s` starts with a calendar date `YYYY-MM-DD` (month 1–12, day 1–31), as the API's
+/// dates (`2013-05-24 02:11:22`) do.
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |range: std::ops::Range<usize>| b.get(range.clone()).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let number = |range: std::ops::Range<usize>| s[range].parse::<u32>().unwrap_or(0);
+    digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10)
+        && (1..=12).contains(&number(5..7))
+        && (1..=31).contains(&number(8..10))
+        && b.get(10).is_none_or(|c| matches!(c, b' ' | b'T'))
 }
 
 /// An integer given as a JSON number or a numeric string.

@@ -253,12 +253,14 @@ mod tests {
                 tokenizers: BTreeMap::from([(tokenizer.hash(), serde_json::to_value(&tokenizer).unwrap())]),
                 split_seed: 0,
                 chunk_tracks: 1,
+                filter: Default::default(),
                 source: None,
             },
             chunks: Vec::new(),
             tracks: 0,
             token_rows: BTreeMap::new(),
             rejects_by_kind: BTreeMap::new(),
+            filtered: Default::default(),
         };
         std::fs::write(dir.path().join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
         dir

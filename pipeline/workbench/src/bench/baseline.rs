@@ -41,7 +41,7 @@ impl Tracks {
             })
             .collect();
         let tokenizer = TokenizerStage::new(TokenizerConfig::default()).map_err(anyhow::Error::msg)?;
-        Ok(Self { items, stages: Stages::new(features, vec![tokenizer], 0)? })
+        Ok(Self { items, stages: Stages::new(Default::default(), features, vec![tokenizer], 0)? })
     }
 
     /// Processes every track on `threads` threads (a track that fails to decode costs what its

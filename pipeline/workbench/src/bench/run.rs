@@ -54,6 +54,7 @@ fn preprocess_options(out: &Path, chunk_tracks: usize) -> anyhow::Result<Preproc
         chunk_tracks,
         max_in_flight: defaults::MAX_IN_FLIGHT,
         split_seed: defaults::SPLIT_SEED,
+        filter: Default::default(),
         cluster: ClusterArgs::default(),
         progress: false,
         gate: None,

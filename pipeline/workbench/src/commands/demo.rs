@@ -145,6 +145,7 @@ fn preprocess_a_synthetic_corpus(out: &std::path::Path) -> anyhow::Result<PathBu
         chunk_tracks: defaults::CHUNK_TRACKS,
         max_in_flight: defaults::MAX_IN_FLIGHT,
         split_seed: defaults::SPLIT_SEED,
+        filter: Default::default(),
         cluster: ClusterArgs { workers: 2, ..ClusterArgs::default() },
         progress: false,
         gate: None,

@@ -10,6 +10,7 @@ fn beatmap(id: i64) -> SampleBeatmap {
         mode: 0,
         difficultyrating: 3.25,
         content: format!("osu file format v14\n[Metadata]\nBeatmapID:{id}\n"),
+        api: Default::default(),
     }
 }
 
@@ -79,7 +80,10 @@ fn reads_samples_in_tar_order() {
     assert_eq!(track.audio_length, Some(2.0));
     assert_eq!(track.beatmaps.len(), 2);
     let map = &track.beatmaps[1];
-    assert_eq!((map.beatmap_id, map.beatmapset_id, map.mode, map.stars), (12, 912, Some(0), Some(3.25)));
+    assert_eq!(
+        (map.beatmap_id, map.beatmapset_id, map.mode, map.metadata.difficultyrating),
+        (12, 912, Some(0), Some(3.25))
+    );
     assert_eq!(map.osu_text, beatmap(12).content);
     assert_eq!(map.name, "s.tar:000001#beatmap-12");
 }
@@ -96,9 +100,56 @@ fn tolerates_extra_fields_string_ids_json_first_and_missing_hash() {
     assert_eq!(track.audio_name, "dir/a.b.mp3");
     assert_eq!(track.audio_length, Some(12.5));
     assert_eq!(track.beatmaps[0].beatmap_id, 77);
-    assert_eq!(track.beatmaps[0].stars, Some(4.5));
+    assert_eq!(track.beatmaps[0].metadata.difficultyrating, Some(4.5));
+    assert_eq!(track.beatmaps[0].metadata.status, Some(1));
     assert_eq!(track.beatmaps[1].mode, None);
-    assert_eq!(track.beatmaps[1].stars, None);
+    assert_eq!(track.beatmaps[1].metadata, BeatmapMetadata::default());
+}
+
+#[test]
+fn the_api_metadata_is_kept_and_a_malformed_status_or_date_is_a_reject_saying_which() {
+    // As the osu! API v1 writes a beatmap: every value a string, dates in UTC.
+    let json = br#"{"audio_hash": "ab", "beatmaps": [
+        {"beatmap_id": "75", "beatmapset_id": "1", "mode": "0", "approved": "1",
+         "submit_date": "2007-10-06 17:46:31", "approved_date": "2007-10-06 17:46:31",
+         "last_update": "2007-10-06 17:46:31", "creator": "peppy", "creator_id": "2",
+         "version": "Normal", "difficultyrating": "2.4", "artist": "Kenji Ninuma",
+         "title": "DISCO PRINCE", "bpm": "119.999", "content": "osu"},
+        {"beatmap_id": 76, "beatmapset_id": 1, "approved": "-2", "approved_date": null,
+         "submit_date": "", "creator_id": "n/a", "content": "osu"},
+        {"beatmap_id": 77, "beatmapset_id": 1, "approved": "ranked", "content": "osu"},
+        {"beatmap_id": 78, "beatmapset_id": 1, "approved": "9", "content": "osu"},
+        {"beatmap_id": 79, "beatmapset_id": 1, "submit_date": "06/10/2007", "content": "osu"},
+        {"beatmap_id": 80, "beatmapset_id": 1, "approved_date": "2007-13-06 17:46:31", "content": "osu"}]}"#;
+    let items = read_all(&raw_tar(&[("000001.json", json), ("000001.opus", b"a1")]));
+    let reasons: Vec<String> = items.iter().filter_map(|i| i.as_ref().err()).map(|r| r.to_string()).collect();
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    for (reason, (beatmap, field)) in reasons.iter().zip([
+        ("beatmap-77", "`approved` is \"ranked\""),
+        ("beatmap-78", "`approved` is \"9\""),
+        ("beatmap-79", "`submit_date` is \"06/10/2007\""),
+        ("beatmap-80", "`approved_date` is \"2007-13-06 17:46:31\""),
+    ]) {
+        assert!(reason.contains(beatmap) && reason.contains(field) && reason.contains("bad_json"), "{reason}");
+    }
+    let Some(Ok(track)) = items.last() else { panic!("{items:?}") };
+    assert_eq!(track.beatmaps.len(), 2);
+    let want = BeatmapMetadata {
+        status: Some(1),
+        submit_date: Some("2007-10-06 17:46:31".into()),
+        approved_date: Some("2007-10-06 17:46:31".into()),
+        last_update: Some("2007-10-06 17:46:31".into()),
+        creator: Some("peppy".into()),
+        creator_id: Some(2),
+        version: Some("Normal".into()),
+        difficultyrating: Some(2.4),
+        other_json: Some(r#"{"artist":"Kenji Ninuma","bpm":"119.999","title":"DISCO PRINCE"}"#.into()),
+    };
+    assert_eq!(track.beatmaps[0].metadata, want);
+    // Unknown dates are none; a value without its column's type is kept as given.
+    let graveyard = &track.beatmaps[1].metadata;
+    assert_eq!((graveyard.status, graveyard.submit_date.as_deref(), graveyard.year()), (Some(-2), None, None));
+    assert_eq!(graveyard.other_json.as_deref(), Some(r#"{"creator_id":"n/a"}"#));
 }
 
 #[test]
