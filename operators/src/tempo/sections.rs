@@ -38,8 +38,9 @@ const MIN_GAIN: f64 = 0.08;
 const SPAN: f64 = 0.05;
 /// Width of the on-line kernel of the score (s).
 const KERNEL_SECONDS: f64 = 0.005;
-/// Other tempos a side may take: its own envelope's candidates within this ratio of the grid's
-/// (a tempo change; octaves of the grid's tempo are not changes).
+/// Other tempos a side may take: its own envelope's candidates, moved to the octave nearest the
+/// grid's tempo (the side keeps the song's octave), within this ratio of it (a tempo change;
+/// octaves of the grid's tempo are not changes).
 const OTHER_TEMPO_RATIO: (f64, f64) = (0.75, 1.34);
 /// Splits deep (at most 2^6 sections).
 const MAX_DEPTH: usize = 6;
@@ -181,7 +182,7 @@ fn refit(onsets: &Onsets<'_>, events: &[OnsetEvent], parent: Grid) -> Grid {
     let envelope = &onsets.envelope[frames(first)..frames(last)];
     let others = candidates(envelope, onsets.frame_seconds, onsets.config).unwrap_or_default();
     let (rough, _) = std::iter::once(parent.bpm)
-        .chain(others.iter().map(|c| c.bpm).filter(|&bpm| {
+        .chain(others.iter().map(|c| c.bpm * (parent.bpm / c.bpm).log2().round().exp2()).filter(|&bpm| {
             let ratio = bpm / parent.bpm;
             (OTHER_TEMPO_RATIO.0..OTHER_TEMPO_RATIO.1).contains(&ratio) && (ratio - 1.0).abs() > SPAN
         }))
