@@ -145,3 +145,23 @@ fn bench_real_scores_the_baseline_per_difficulty_and_refuses_a_shared_song() {
     let absent = run_err(mapflow().args(["bench", "real", "--sets"]).arg(dir.path().join("nothing")));
     assert!(absent.contains("no such folder of osu! sets"), "{absent}");
 }
+
+#[test]
+fn a_preview_of_an_archive_that_is_no_osz_or_holds_no_osu_standard_map_names_the_file_and_why() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("out.png");
+    let text = dir.path().join("text.osz");
+    std::fs::write(&text, "not an archive").unwrap();
+    let err = run_err(mapflow().args(["preview", "-o"]).arg(&png).arg(&text));
+    assert!(err.contains("text.osz") && err.contains("not a zip archive"), "{err}");
+
+    let taiko = dir.path().join("taiko.osz");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&taiko).unwrap());
+    zip.start_file("taiko.osu", zip::write::SimpleFileOptions::default()).unwrap();
+    zip.write_all(&std::fs::read(data("beatmaps/rosupp-1028484.osu")).unwrap()).unwrap();
+    zip.finish().unwrap();
+    let err = run_err(mapflow().args(["preview", "-o"]).arg(&png).arg(&taiko));
+    assert!(err.contains("taiko.osz") && err.contains("no osu!standard difficulty"), "{err}");
+    assert!(!png.exists(), "nothing written for a refused archive");
+}

@@ -209,13 +209,13 @@ pub(super) fn parabola_vertex(a: f64, b: f64, c: f64) -> f64 {
 }
 
 /// Onset weight folded modulo one beat: a smoothed histogram of `t mod period`.
-pub(super) struct Fold {
+struct Fold {
     smooth: Vec<f64>,
     bin_s: f64,
 }
 
 impl Fold {
-    pub(super) fn new(events: &[OnsetEvent], period: f64) -> Self {
+    fn new(events: &[OnsetEvent], period: f64) -> Self {
         let bins = ((period / FOLD_BIN_SECONDS).round() as usize).max(8);
         let bin_s = period / bins as f64;
         let mut hist = vec![0.0f64; bins];
@@ -238,7 +238,7 @@ impl Fold {
 
     /// The phase (s, in `[0, period)`) of the largest fold value within `radius` of `center`
     /// (circularly), refined by a parabola.
-    pub(super) fn mode_near(&self, center: f64, radius: f64) -> f64 {
+    fn mode_near(&self, center: f64, radius: f64) -> f64 {
         let bins = self.smooth.len();
         let period = bins as f64 * self.bin_s;
         let reach = ((radius / self.bin_s) as isize).min(bins as isize / 2);
@@ -251,7 +251,7 @@ impl Fold {
 
     /// The lag (s, within ±`max_s`, refined by a parabola) at which this fold best matches
     /// `other`, a fold of the same period: `other` shifted by it looks most like `self`.
-    pub(super) fn shift_against(&self, other: &Fold, max_s: f64) -> f64 {
+    fn shift_against(&self, other: &Fold, max_s: f64) -> f64 {
         let bins = self.smooth.len() as isize;
         let reach = ((max_s / self.bin_s) as isize).min(bins / 2);
         let score = |lag: isize| -> f64 {
@@ -293,21 +293,45 @@ fn on_grid_confidence(events: &[OnsetEvent], period: f64, phase_s: f64) -> f64 {
 /// segment of off-beat or 1/4-beat notes matches the song's pattern where it is, so only a
 /// moving grid (a tempo change, free tempo, a wrong BPM) shows as drift.
 fn drift_ms(events: &[OnsetEvent], period: f64) -> f64 {
-    let song = Fold::new(events, period);
-    let segment_s = DRIFT_SEGMENT_BEATS * period;
-    let segments: Vec<&[OnsetEvent]> = events
-        .chunk_by(|a, b| (a.time_s / segment_s).floor() == (b.time_s / segment_s).floor())
-        .filter(|segment| segment.len() >= DRIFT_MIN_EVENTS)
-        .collect();
-    let weight = |segment: &[OnsetEvent]| segment.iter().map(|e| e.weight).sum::<f64>();
-    let mut weights: Vec<f64> = segments.iter().map(|s| weight(s)).collect();
+    let segments = Blocks {
+        beats: DRIFT_SEGMENT_BEATS,
+        origin_s: 0.0,
+        min_events: DRIFT_MIN_EVENTS,
+        min_weight_share: DRIFT_MIN_WEIGHT_SHARE,
+    };
+    block_lags(events, period, &segments, period / 8.0).into_iter().map(|lag| lag.abs() * 1000.0).fold(0.0, f64::max)
+}
+
+/// Blocks of a song compared with the whole of it: `beats` beats long from `origin_s`, each kept
+/// with at least `min_events` onsets and `min_weight_share` of the median kept block's weight (a
+/// break with a few soft notes says little about the grid).
+pub(super) struct Blocks {
+    /// Beats per block.
+    pub beats: f64,
+    /// Where a block starts (s).
+    pub origin_s: f64,
+    /// Fewest onsets in a block.
+    pub min_events: usize,
+    /// Least weight of a block, as a share of the median block's.
+    pub min_weight_share: f64,
+}
+
+/// The lag (s, within ±`reach_s`) of each block's fold against the fold of all `events` at
+/// `period` ([`Fold::shift_against`]), in time order.
+pub(super) fn block_lags(events: &[OnsetEvent], period: f64, blocks: &Blocks, reach_s: f64) -> Vec<f64> {
+    let all = Fold::new(events, period);
+    let block_s = blocks.beats * period;
+    let index = |e: &OnsetEvent| ((e.time_s - blocks.origin_s) / block_s).floor();
+    let kept: Vec<&[OnsetEvent]> =
+        events.chunk_by(|a, b| index(a) == index(b)).filter(|block| block.len() >= blocks.min_events).collect();
+    let weight = |block: &[OnsetEvent]| block.iter().map(|e| e.weight).sum::<f64>();
+    let mut weights: Vec<f64> = kept.iter().map(|b| weight(b)).collect();
     weights.sort_by(f64::total_cmp);
     let typical = weights.get(weights.len() / 2).copied().unwrap_or(0.0);
-    segments
-        .into_iter()
-        .filter(|segment| weight(segment) >= DRIFT_MIN_WEIGHT_SHARE * typical)
-        .map(|segment| Fold::new(segment, period).shift_against(&song, period / 8.0).abs() * 1000.0)
-        .fold(0.0, f64::max)
+    kept.into_iter()
+        .filter(|block| weight(block) >= blocks.min_weight_share * typical)
+        .map(|block| Fold::new(block, period).shift_against(&all, reach_s))
+        .collect()
 }
 
 #[cfg(test)]

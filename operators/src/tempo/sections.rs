@@ -17,7 +17,7 @@
 //! A song whose blocks all line up stays one section whatever its score.
 
 use super::TempoConfig;
-use super::grid::{Fold, accented_phase, best_tempo, residual};
+use super::grid::{Blocks, accented_phase, best_tempo, block_lags, residual};
 use super::onsets::OnsetEvent;
 use super::salience::candidates;
 
@@ -154,21 +154,13 @@ fn split(onsets: &Onsets<'_>, events: &[OnsetEvent], grid: Grid, depth: usize, f
 
 /// Whether every block of `events` with enough onsets lines up with the fold of them all.
 fn steady(events: &[OnsetEvent], grid: Grid) -> bool {
-    let period = grid.period();
-    let block_s = BLOCK_BEATS * period;
-    let all = Fold::new(events, period);
-    let blocks: Vec<&[OnsetEvent]> = events
-        .chunk_by(|a, b| ((a.time_s - grid.phase_s) / block_s).floor() == ((b.time_s - grid.phase_s) / block_s).floor())
-        .filter(|block| block.len() >= BLOCK_MIN_EVENTS)
-        .collect();
-    let weight = |block: &[OnsetEvent]| block.iter().map(|e| e.weight).sum::<f64>();
-    let mut weights: Vec<f64> = blocks.iter().map(|b| weight(b)).collect();
-    weights.sort_by(f64::total_cmp);
-    let typical = weights.get(weights.len() / 2).copied().unwrap_or(0.0);
-    blocks
-        .into_iter()
-        .filter(|block| weight(block) >= BLOCK_MIN_WEIGHT_SHARE * typical)
-        .all(|block| Fold::new(block, period).shift_against(&all, period / 4.0).abs() <= STEADY_SECONDS)
+    let blocks = Blocks {
+        beats: BLOCK_BEATS,
+        origin_s: grid.phase_s,
+        min_events: BLOCK_MIN_EVENTS,
+        min_weight_share: BLOCK_MIN_WEIGHT_SHARE,
+    };
+    block_lags(events, grid.period(), &blocks, grid.period() / 4.0).into_iter().all(|lag| lag.abs() <= STEADY_SECONDS)
 }
 
 /// The grid of `events` (a part of the song): the most coherent BPM within ±[`SPAN`] of the
