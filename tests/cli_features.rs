@@ -88,4 +88,18 @@ fn demo_runs_on_the_embedded_song_and_a_synthetic_corpus() {
     assert!(stdout.contains("train: ") && out.join("run/best.safetensors").is_file(), "{stdout}");
     let generated = out.join("song.osz").is_file() && out.join("song-preview.png").is_file();
     assert!(generated || stdout.contains("needs more training"), "{stdout}");
+
+    // The demo replaces its own output only: a folder with anything else in it, or a file, is
+    // refused and left as it was.
+    std::fs::write(out.join("thesis.tex"), "mine").unwrap();
+    let refused = mapflow().args(["demo", "--train-minutes", "0.1", "--output"]).arg(&out).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("not a mapflow demo output"), "{stderr}");
+    assert!(stderr.contains("thesis.tex") && out.join("thesis.tex").is_file() && out.join("shards").is_dir());
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let refused = mapflow().args(["demo", "--output"]).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("not a folder"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 }

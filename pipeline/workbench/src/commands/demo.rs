@@ -23,7 +23,8 @@ const DEMO_SONG: &[u8] = include_bytes!("../../../../tests/data/reference/song.m
 /// Arguments of `mapflow demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Where the demo writes its corpus and shards (replaced on every run).
+    /// Where the demo writes its corpus and shards (replaced on every run; a folder holding
+    /// anything the demo does not write is refused, not deleted).
     #[arg(long, default_value = "mapflow-demo")]
     output: PathBuf,
     /// Minutes of training for the tiny model.
@@ -113,10 +114,43 @@ train: tiny model on {:?} for {minutes} min (progress: {}/metrics.jsonl)",
     Ok(())
 }
 
-fn preprocess_a_synthetic_corpus(out: &std::path::Path) -> anyhow::Result<PathBuf> {
-    if out.exists() {
-        std::fs::remove_dir_all(out)?;
+/// What `mapflow demo` writes into its output folder: the only entries a rerun replaces (an
+/// atomic write's leftover `NAME.tmp-PID` included).
+const DEMO_ENTRIES: [&str; 7] = ["corpus", "shards", "run", "tiny.toml", "song.mp3", "song.osz", "song-preview.png"];
+
+/// Clears `out` for a new demo; refuses a file, or a folder that holds anything the demo does not
+/// write (someone's own folder given as `--output`), naming it and what it holds.
+fn clear_demo_output(out: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if !out.exists() {
+        return Ok(());
     }
+    if !out.is_dir() {
+        anyhow::bail!("{}: exists and is not a folder; choose another --output", out.display());
+    }
+    let ours = |name: &str| DEMO_ENTRIES.iter().any(|e| name == *e || name.starts_with(&format!("{e}.tmp-")));
+    let mut foreign = Vec::new();
+    for entry in std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
+        let name = entry.with_context(|| format!("reading {}", out.display()))?.file_name();
+        let name = name.to_string_lossy();
+        if !ours(&name) {
+            foreign.push(name.into_owned());
+        }
+    }
+    if !foreign.is_empty() {
+        foreign.sort();
+        anyhow::bail!(
+            "{}: not a mapflow demo output (it holds {}); the demo replaces its output folder, so \
+             choose another --output or empty this one yourself",
+            out.display(),
+            foreign.iter().take(3).map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    std::fs::remove_dir_all(out).with_context(|| format!("removing the previous demo output {}", out.display()))
+}
+
+fn preprocess_a_synthetic_corpus(out: &std::path::Path) -> anyhow::Result<PathBuf> {
+    clear_demo_output(out)?;
     let corpus = out.join("corpus");
     let spec = CorpusSpec {
         songs: 8,
