@@ -201,6 +201,12 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
             "{file} differs after resume"
         );
     }
+    let steps: Vec<u64> = std::fs::read_to_string(resumed.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?.get("step")?.as_u64())
+        .collect();
+    assert!(steps.windows(2).all(|w| w[0] < w[1]) && steps.last() == Some(&6), "steps logged once each: {steps:?}");
 
     // A run without validation windows still leaves a loadable best checkpoint.
     let unvalidated = dir.path().join("unvalidated");

@@ -113,6 +113,26 @@ pub struct MetricsLog {
 }
 
 impl MetricsLog {
+    /// Opens `path` for appending; resuming from a checkpoint at `resumed_at` first drops the
+    /// lines of the steps after it (the run logged them, then died before its next checkpoint:
+    /// they are trained again), so that no step appears twice. The cut is an atomic rewrite.
+    pub fn open_resumed(path: &Path, resumed_at: u64) -> anyhow::Result<Self> {
+        if path.exists() {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let step_of = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok()?.get("step")?.as_u64();
+            let kept: String = text
+                .lines()
+                .filter(|line| step_of(line).is_none_or(|step| step <= resumed_at))
+                .flat_map(|line| [line, "\n"])
+                .collect();
+            if kept.len() != text.len() {
+                operators::atomic::write(path, kept.as_bytes())
+                    .with_context(|| format!("rewriting {}", path.display()))?;
+            }
+        }
+        Self::open(path)
+    }
+
     /// Opens `path` for appending.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         let file = std::fs::OpenOptions::new()
@@ -175,5 +195,27 @@ impl TrainProgress {
     /// Clears the bar.
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resuming_drops_the_steps_after_the_checkpoint_so_none_appears_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let lines = ["{\"step\":100,\"x\":1}", "{\"step\":200,\"x\":2}", "{\"step\":250,\"x\":3}", "{\"step\":300}"];
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        drop(MetricsLog::open_resumed(&path, 200).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n{}\n", lines[0], lines[1]));
+        // Nothing after the checkpoint: the file is left as it is.
+        drop(MetricsLog::open_resumed(&path, 400).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n{}\n", lines[0], lines[1]));
+        // No file yet: one is made.
+        let fresh = dir.path().join("new.jsonl");
+        drop(MetricsLog::open_resumed(&fresh, 0).unwrap());
+        assert!(fresh.is_file());
     }
 }

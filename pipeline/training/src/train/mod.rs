@@ -287,7 +287,12 @@ pub fn run(options: TrainOptions) -> anyhow::Result<TrainSummary> {
             options.val_split.as_str()
         );
     }
-    let mut metrics = MetricsLog::open(&options.run.join("metrics.jsonl"))?;
+    let metrics_path = options.run.join("metrics.jsonl");
+    let mut metrics = if options.resume {
+        MetricsLog::open_resumed(&metrics_path, trainer.step)?
+    } else {
+        MetricsLog::open(&metrics_path)?
+    };
     let progress = TrainProgress::new(options.max_steps);
     let started = Instant::now();
     let first_step = trainer.step;
