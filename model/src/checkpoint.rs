@@ -305,7 +305,8 @@ impl CheckpointRecord {
 }
 
 /// Loads a checkpoint for inference: `path` is a run directory (its `best`), or a
-/// `.safetensors` / `.json` file of one checkpoint.
+/// `.safetensors` / `.json` file of one checkpoint. Weights whose SHA-256 is not the recorded one
+/// (a torn or foreign file) are refused, as by `restore`.
 pub fn load_for_inference(path: &Path, device: Device) -> Result<LoadedModel, CheckpointError> {
     let device = crate::runtime::usable_device(device)?;
     let paths = if path.is_dir() {
@@ -323,6 +324,9 @@ pub fn load_for_inference(path: &Path, device: Device) -> Result<LoadedModel, Ch
         });
     }
     let tokenizer = record.tokenizer_of(&paths.record)?;
+    if let Some(files) = &record.files {
+        check_file(&paths.weights, Some(&files.weights))?;
+    }
     let vs = nn::VarStore::new(device);
     let net = Mapper::new(&vs.root(), &record.model.network, &VocabLayout::of(&tokenizer));
     load_weights(&vs, &paths.weights)?;
@@ -507,6 +511,12 @@ mod tests {
             matches!(&error, CheckpointError::Incomplete { path } if path == &last.weights.display().to_string()),
             "{error}"
         );
+        // Loading for inference checks the weights against the record too.
+        match load_for_inference(&last.record, Device::Cpu) {
+            Err(CheckpointError::Incomplete { path }) => assert_eq!(path, last.weights.display().to_string()),
+            Err(other) => panic!("another error: {other}"),
+            Ok(_) => panic!("weights of another save were loaded for inference"),
+        }
         let record = restore_latest(dir.path(), &mut resumed).unwrap();
         assert_eq!((record.step, resumed.step), (2, 2));
         assert_eq!(means(&resumed.vs), moved);
