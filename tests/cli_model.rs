@@ -194,6 +194,20 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
             .arg(&resumed),
     );
     assert!(err.contains("last") && err.contains("made with tokenizer") && err.contains("network"), "{err}");
+    // An unreadable best.json stops the resume (it would let the next validation replace `best`).
+    let best = std::fs::read(resumed.join("best.json")).unwrap();
+    std::fs::write(resumed.join("best.json"), "{ torn").unwrap();
+    let err = run_err(
+        mapflow()
+            .args(["train", "--resume", "--max-steps", "6", "--train-split", song.split, "--data"])
+            .arg(&song.data)
+            .arg("--model")
+            .arg(overfit_preset())
+            .arg("-o")
+            .arg(&resumed),
+    );
+    assert!(err.contains("best.json") && err.contains("unreadable"), "{err}");
+    std::fs::write(resumed.join("best.json"), best).unwrap();
     train(&song, &resumed, 6, &["--resume"]);
     for file in ["last.safetensors", "last.optim.safetensors"] {
         assert!(

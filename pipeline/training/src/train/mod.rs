@@ -244,9 +244,22 @@ fn start_trainer(options: &TrainOptions, data: &DataSet) -> anyhow::Result<(Trai
     if restored.step != saved.step {
         log::warn!("{}: torn by a kill while it was saved; resumed from step {}", last.record.display(), restored.step);
     }
-    let best =
-        CheckpointPaths::new(&options.run, "best").record().ok().and_then(|r| r.val_loss).unwrap_or(f64::INFINITY);
-    Ok((trainer, best))
+    // No `best` yet: the next validation makes one. An unreadable one is refused, not replaced by
+    // whatever the next validation scores.
+    let best = CheckpointPaths::new(&options.run, "best");
+    let best_loss = if best.record.exists() {
+        let record = best.record().with_context(|| {
+            format!(
+                "--resume: {} is unreadable, so the best validation loss so far is unknown; restore it, or \
+                 remove it to let the next validation replace `best`",
+                best.record.display()
+            )
+        })?;
+        record.val_loss.unwrap_or(f64::INFINITY)
+    } else {
+        f64::INFINITY
+    };
+    Ok((trainer, best_loss))
 }
 
 /// Trains until `max_steps` or `max_minutes` (or, following a producer, until it fails).
