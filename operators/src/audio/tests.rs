@@ -183,4 +183,9 @@ fn truncated_mp3_decodes_what_it_can_or_names_the_file() {
     let half = whole[..whole.len() / 2].to_vec();
     let decoded = decode_bytes("half.flac", half, &DecodeOptions::default()).unwrap();
     assert!(decoded.audio.seconds() > 0.5 && decoded.audio.seconds() < 1.9, "{}", decoded.audio.seconds());
+    assert!(
+        decoded.warnings.iter().any(|w| w.starts_with("half.flac:") && w.contains("truncated")),
+        "the cut is said, naming the file: {:?}",
+        decoded.warnings
+    );
 }
