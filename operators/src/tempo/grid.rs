@@ -65,7 +65,7 @@ pub(super) fn fit(
     frame_seconds: f64,
     config: &TempoConfig,
 ) -> BeatFit {
-    let lobe = 60.0 / (events[events.len() - 1].time_s - events[0].time_s).max(1.0);
+    let lobe = lobe_bpm(events);
     let scanned: Vec<(f64, f64, f64)> = candidates
         .iter()
         .map(|c| {
@@ -78,9 +78,7 @@ pub(super) fn fit(
         .into_iter()
         .filter(|s| s.1 >= MIN_RELATIVE_COHERENCE * most_coherent)
         .fold((candidates[0].bpm, 0.0, f64::NEG_INFINITY), |best, x| if x.2 > best.2 { x } else { best });
-    // The fourth harmonic's lobes are 4× narrower: a quarter of one per step, then 1/80.
-    let (mid, _) = best_tempo(events, rough, lobe / 4.0, lobe / 16.0);
-    let (bpm, _) = best_tempo(events, mid, lobe / 16.0, lobe / 320.0);
+    let bpm = refine(events, rough, lobe);
     place(events, bpm.clamp(config.min_bpm, config.max_bpm), envelope, frame_seconds)
 }
 
@@ -155,6 +153,19 @@ pub(super) fn accented_phase(
 
 /// Where around a beat its envelope peak is looked for (s, from the beat).
 const PEAK_WINDOW_SECONDS: (f64, f64) = (-0.010, 0.060);
+
+/// Width (BPM) of a coherence lobe over the span of `events` (at least one; spans under a
+/// second count as one): coarse scans step a quarter of it.
+pub(super) fn lobe_bpm(events: &[OnsetEvent]) -> f64 {
+    60.0 / (events[events.len() - 1].time_s - events[0].time_s).max(1.0)
+}
+
+/// `rough` refined by two finer scans: the fourth harmonic's lobes are 4× narrower than `lobe`,
+/// so a quarter of one per step, then 1/80.
+pub(super) fn refine(events: &[OnsetEvent], rough: f64, lobe: f64) -> f64 {
+    let (mid, _) = best_tempo(events, rough, lobe / 4.0, lobe / 16.0);
+    best_tempo(events, mid, lobe / 16.0, lobe / 320.0).0
+}
 
 /// The most coherent tempo within `center ± half_width` on a grid of `step` BPM (refined by a
 /// parabola), and its coherence.

@@ -214,8 +214,8 @@ pub fn estimate_tempo(input: &TempoInput<'_>, config: &TempoConfig) -> Result<Te
     for s in &found[1..] {
         red_lines.push(TempoSection { time_ms: (s.start_s - lead) * 1000.0, bpm: s.grid.bpm });
     }
-    Ok(TempoEstimate {
-        bpm: main_bpm(&red_lines, seconds * 1000.0),
+    let mut estimate = TempoEstimate {
+        bpm: first.bpm,
         offset_ms: offset_s * 1000.0,
         sections: red_lines,
         confidence: beat.confidence,
@@ -223,14 +223,9 @@ pub fn estimate_tempo(input: &TempoInput<'_>, config: &TempoConfig) -> Result<Te
         drift_ms: beat.drift_ms,
         downbeat_confidence: downbeat.confidence,
         low_confidence: beat.confidence < config.min_confidence || beat.drift_ms > config.max_drift_ms,
-    })
-}
-
-/// The BPM of the section that lasts longest up to `end_ms` (osu!'s main BPM).
-fn main_bpm(sections: &[TempoSection], end_ms: f64) -> f64 {
-    let length = |i: usize| sections.get(i + 1).map_or(end_ms, |next| next.time_ms) - sections[i].time_ms;
-    let longest = (0..sections.len()).fold(0, |best, i| if length(i) > length(best) { i } else { best });
-    sections[longest].bpm
+    };
+    estimate.bpm = estimate.timing().main_bpm(estimate.offset_ms, seconds * 1000.0);
+    Ok(estimate)
 }
 
 /// Highest frequency of the bands whose power flux marks beats (kick drum, bass notes): above it,

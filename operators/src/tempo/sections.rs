@@ -17,7 +17,7 @@
 //! A song whose blocks all line up stays one section whatever its score.
 
 use super::TempoConfig;
-use super::grid::{Blocks, accented_phase, best_tempo, block_lags, residual};
+use super::grid::{Blocks, accented_phase, best_tempo, block_lags, lobe_bpm, refine, residual};
 use super::onsets::OnsetEvent;
 use super::salience::candidates;
 
@@ -169,7 +169,7 @@ fn steady(events: &[OnsetEvent], grid: Grid) -> bool {
 /// envelope accents.
 fn refit(onsets: &Onsets<'_>, events: &[OnsetEvent], parent: Grid) -> Grid {
     let (first, last) = (events[0].time_s, events[events.len() - 1].time_s);
-    let lobe = 60.0 / (last - first).max(1.0);
+    let lobe = lobe_bpm(events);
     let frames = |t: f64| ((t / onsets.frame_seconds).max(0.0) as usize).min(onsets.envelope.len());
     let envelope = &onsets.envelope[frames(first)..frames(last)];
     let others = candidates(envelope, onsets.frame_seconds, onsets.config).unwrap_or_default();
@@ -180,8 +180,7 @@ fn refit(onsets: &Onsets<'_>, events: &[OnsetEvent], parent: Grid) -> Grid {
         }))
         .map(|center| best_tempo(events, center, SPAN * center, lobe / 4.0))
         .fold((parent.bpm, f64::NEG_INFINITY), |best, x| if x.1 > best.1 { x } else { best });
-    let (mid, _) = best_tempo(events, rough, lobe / 4.0, lobe / 16.0);
-    let (bpm, _) = best_tempo(events, mid, lobe / 16.0, lobe / 320.0);
+    let bpm = refine(events, rough, lobe);
     let phase_s = accented_phase(events, 60.0 / bpm, onsets.envelope, onsets.frame_seconds, first..last);
     Grid { bpm, phase_s }
 }
