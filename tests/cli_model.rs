@@ -233,17 +233,17 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
             .arg("-o")
             .arg(&unvalidated),
     );
-    let out = mapflow()
-        .arg("generate")
-        .arg(&song.audio)
-        .arg("--checkpoint")
-        .arg(&unvalidated)
-        .arg("-o")
-        .arg(dir.path().join("u.osu"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() || stderr.contains("placed no objects"), "{stderr}");
+    // Loaded and run: eval scores the song's map with it (what it places, if anything, is not
+    // the point after one step).
+    let eval: serde_json::Value = serde_json::from_str(&run_ok(
+        mapflow()
+            .args(["eval", "--split", song.split, "--json", "--checkpoint"])
+            .arg(&unvalidated)
+            .arg("--data")
+            .arg(&song.data),
+    ))
+    .unwrap();
+    assert!(eval["maps"] == 1 && eval["windows"].as_u64().unwrap() > 0, "{eval}");
 
     // A split without the song: no windows to train on or beatmaps to score.
     let no_windows = run_err(

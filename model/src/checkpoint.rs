@@ -391,7 +391,7 @@ mod tests {
     fn loading_onto_a_cuda_device_that_is_not_there_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let past = Device::Cuda(tch::Cuda::device_count() as usize);
-        let error = load_for_inference(dir.path(), past).err().expect("no such device");
+        let Err(error) = load_for_inference(dir.path(), past) else { panic!("loaded onto no such device") };
         assert!(matches!(error, CheckpointError::Device(_)), "{error}");
         assert!(error.to_string().contains("CUDA"), "{error}");
     }
@@ -437,7 +437,7 @@ mod tests {
         config.training.ema_decay = Some(0.9);
         let tokenizer = Tokenizer::new(TokenizerConfig::default()).unwrap();
         let vocab = VocabLayout::of(&tokenizer);
-        let trainer = Trainer::new(config.clone(), &vocab, Device::Cpu);
+        let trainer = Trainer::new(config.clone(), &vocab, Device::Cpu).unwrap();
         let initial = means(&trainer.vs);
         // The live weights move away from the average (which stays at the initialisation).
         tch::no_grad(|| {
@@ -456,7 +456,7 @@ mod tests {
 
         let inference = load_for_inference(&paths.weights, Device::Cpu).unwrap();
         assert_eq!(means(&inference.vs), initial, "generation loads the average");
-        let mut resumed = Trainer::new(config, &vocab, Device::Cpu);
+        let mut resumed = Trainer::new(config, &vocab, Device::Cpu).unwrap();
         paths.restore(&mut resumed).unwrap();
         assert_eq!(means(&resumed.vs), live, "training resumes from the live weights");
         assert_eq!(resumed.with_averaged_weights(|t| means(&t.vs)), initial, "with the average restored beside them");
@@ -471,7 +471,7 @@ mod tests {
         let mut edited = paths.record().unwrap();
         edited.files.as_mut().unwrap().optimizer = Some(optimizer);
         std::fs::write(&paths.record, serde_json::to_vec(&edited).unwrap()).unwrap();
-        let mut refused = Trainer::new(crate::trainer::tests::small_config(), &vocab, Device::Cpu);
+        let mut refused = Trainer::new(crate::trainer::tests::small_config(), &vocab, Device::Cpu).unwrap();
         let error = paths.restore(&mut refused).expect_err("a wrong-shaped live tensor").to_string();
         assert!(error.starts_with(&paths.optimizer.display().to_string()), "{error}");
         assert!(error.contains(&format!("live weights {name} are [3, 7]")), "{error}");
@@ -482,7 +482,7 @@ mod tests {
         let config = crate::trainer::tests::small_config();
         let tokenizer = Tokenizer::new(TokenizerConfig::default()).unwrap();
         let vocab = VocabLayout::of(&tokenizer);
-        let trainer = Trainer::new(config.clone(), &vocab, Device::Cpu);
+        let trainer = Trainer::new(config.clone(), &vocab, Device::Cpu).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let at = |step| {
             record(|r| {
@@ -505,7 +505,7 @@ mod tests {
         step2.save(&trainer, &at(2), true).unwrap();
         std::fs::copy(&step2.weights, &last.weights).unwrap();
 
-        let mut resumed = Trainer::new(config.clone(), &vocab, Device::Cpu);
+        let mut resumed = Trainer::new(config.clone(), &vocab, Device::Cpu).unwrap();
         let error = last.restore(&mut resumed).expect_err("weights of another save");
         assert!(
             matches!(&error, CheckpointError::Incomplete { path } if path == &last.weights.display().to_string()),

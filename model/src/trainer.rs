@@ -16,7 +16,7 @@ use crate::batch::{DeviceBatch, PAD};
 use crate::config::{ModelConfig, TrainingConfig};
 use crate::network::{Mapper, VocabLayout};
 use crate::optim::{AdamW, learning_rate};
-use crate::runtime::Autocast;
+use crate::runtime::{Autocast, AutocastError};
 
 /// The parts of a batch's loss.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,9 +44,27 @@ pub struct StepOutcome {
     pub skipped: Option<String>,
 }
 
+/// The device whose forward passes will run under bf16 autocast (`None`: float32), checked by
+/// turning autocast on once. Autocast asked for (`training.autocast_bf16 = true`) that libtorch
+/// refuses is an error; the default (on for CUDA) falls back to float32 and says so once.
+fn checked_autocast(config: &TrainingConfig, device: Device) -> Result<Option<Device>, AutocastError> {
+    if !config.bf16_autocast(device.is_cuda()) {
+        return Ok(None);
+    }
+    match Autocast::bf16(device) {
+        Ok(_on_and_back_off) => Ok(Some(device)),
+        Err(e) if config.autocast_bf16 == Some(true) => Err(e),
+        Err(e) => {
+            log::warn!("bf16 autocast is unavailable on {device:?} ({e}): training runs in float32");
+            Ok(None)
+        }
+    }
+}
+
 /// The loss tensor and its parts for `batch` (dropout as given); the forward pass runs under
-/// bf16 autocast on `autocast`'s device when given (on a device the shim does not cover, in
-/// float32). The losses are taken in float32.
+/// bf16 autocast on `autocast`'s device when given (checked by [`checked_autocast`]: should
+/// libtorch refuse it later all the same, the pass runs in float32 and that is logged, once).
+/// The losses are taken in float32.
 fn loss_of(
     net: &Mapper,
     batch: &DeviceBatch,
@@ -54,7 +72,12 @@ fn loss_of(
     dropout: f64,
     autocast: Option<Device>,
 ) -> (Tensor, Tensor, Tensor) {
-    let guard = autocast.and_then(|device| Autocast::bf16(device).ok());
+    static REFUSED: std::sync::Once = std::sync::Once::new();
+    let guard = autocast.and_then(|device| {
+        Autocast::bf16(device)
+            .inspect_err(|e| REFUSED.call_once(|| log::error!("bf16 autocast refused on {device:?}: {e}; float32")))
+            .ok()
+    });
     let memory = net.memory(&batch.audio, &batch.conditioning, dropout);
     let (logits, residuals) = net.decoder.forward(&batch.inputs, &memory, dropout);
     let onsets = batch.onsets.as_ref().map(|_| net.onset_logits(&memory));
@@ -118,17 +141,21 @@ pub struct Trainer {
     pub step: u64,
     /// The moving average of the weights (`training.ema_decay`), if kept.
     pub average: Option<WeightAverage>,
+    /// The device whose forward passes run under bf16 autocast, if they do.
+    autocast: Option<Device>,
 }
 
 impl Trainer {
-    /// A freshly initialised network on `device` for the vocabulary `vocab`.
-    pub fn new(config: ModelConfig, vocab: &VocabLayout, device: Device) -> Self {
+    /// A freshly initialised network on `device` for the vocabulary `vocab`; an error when the
+    /// config asks for bf16 autocast (`training.autocast_bf16 = true`) that `device` cannot run.
+    pub fn new(config: ModelConfig, vocab: &VocabLayout, device: Device) -> Result<Self, AutocastError> {
+        let autocast = checked_autocast(&config.training, device)?;
         tch::manual_seed(config.training.seed as i64);
         let vs = nn::VarStore::new(device);
         let net = Mapper::new(&vs.root(), &config.network, vocab);
         let optimizer = AdamW::new(&vs, &config.training);
         let average = config.training.ema_decay.map(|decay| WeightAverage::new(&vs, decay));
-        Self { vs, net, optimizer, config, step: 0, average }
+        Ok(Self { vs, net, optimizer, config, step: 0, average, autocast })
     }
 
     /// Runs `f` with the averaged weights in the network (the live ones without an average),
@@ -142,10 +169,9 @@ impl Trainer {
     }
 
     /// The device whose forward passes run under bf16 autocast, if they do
-    /// (`training.autocast_bf16`; default: CUDA only).
+    /// (`training.autocast_bf16`; default: CUDA only, where libtorch can).
     pub fn autocast(&self) -> Option<Device> {
-        let device = self.vs.device();
-        self.config.training.bf16_autocast(device.is_cuda()).then_some(device)
+        self.autocast
     }
 
     /// One optimisation step on `batch`.
@@ -225,13 +251,19 @@ pub(crate) mod tests {
         let tokenizer = Tokenizer::new(Default::default()).unwrap();
         let vocab = VocabLayout::of(&tokenizer);
         let batch = batch(&tokenizer);
-        assert_eq!(Trainer::new(small_config(), &vocab, Device::Cpu).autocast(), None, "off on the CPU by default");
+        assert_eq!(
+            Trainer::new(small_config(), &vocab, Device::Cpu).unwrap().autocast(),
+            None,
+            "off on the CPU by default"
+        );
 
         let mut config = small_config();
         config.training.autocast_bf16 = Some(true);
-        let mut trainer = Trainer::new(config, &vocab, Device::Cpu);
-        assert_eq!(trainer.autocast(), Some(Device::Cpu));
+        // Trainer::new checks autocast by turning it on once: it leaves it off again.
         let before = autocast_state(Device::Cpu).unwrap();
+        let mut trainer = Trainer::new(config, &vocab, Device::Cpu).unwrap();
+        assert_eq!(trainer.autocast(), Some(Device::Cpu));
+        assert_eq!(autocast_state(Device::Cpu).unwrap(), before, "the check at construction");
         for _ in 0..2 {
             let outcome = trainer.train_step(&batch);
             assert!(
@@ -246,12 +278,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn autocast_asked_for_where_libtorch_cannot_run_it_is_an_error_not_float32() {
+        let vocab = VocabLayout::of(&Tokenizer::new(Default::default()).unwrap());
+        let mut config = small_config();
+        config.training.autocast_bf16 = Some(true);
+        // The shim covers the CPU and CUDA only: MPS is refused before any weight is made.
+        let error = Trainer::new(config, &vocab, Device::Mps).unwrap_err();
+        assert_eq!(error, AutocastError::Device(Device::Mps));
+        assert!(error.to_string().contains("not available on Mps"), "{error}");
+    }
+
+    #[test]
     fn the_weight_average_trails_the_live_weights() {
         let tokenizer = Tokenizer::new(Default::default()).unwrap();
         let batch = batch(&tokenizer);
         let mut config = small_config();
         config.training.ema_decay = Some(0.99);
-        let mut trainer = Trainer::new(config, &VocabLayout::of(&tokenizer), Device::Cpu);
+        let mut trainer = Trainer::new(config, &VocabLayout::of(&tokenizer), Device::Cpu).unwrap();
         for _ in 0..3 {
             assert!(trainer.train_step(&batch).skipped.is_none());
         }

@@ -220,7 +220,8 @@ pub fn check_run_directory(options: &TrainOptions) -> anyhow::Result<()> {
 /// Sets up a trainer: fresh (the caller sets its feature statistics) or resumed from `RUN/last`.
 fn start_trainer(options: &TrainOptions, data: &DataSet) -> anyhow::Result<(Trainer, f64)> {
     let last = CheckpointPaths::new(&options.run, "last");
-    let mut trainer = Trainer::new(options.model.clone(), &VocabLayout::of(data.tokenizer()), options.device);
+    let mut trainer = Trainer::new(options.model.clone(), &VocabLayout::of(data.tokenizer()), options.device)
+        .context("training.autocast_bf16 = true")?;
     if !options.resume {
         return Ok((trainer, f64::INFINITY));
     }

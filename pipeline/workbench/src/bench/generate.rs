@@ -42,7 +42,7 @@ fn untrained_run(preset: &str, run: &Path) -> anyhow::Result<()> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/model").join(preset);
     let config = ModelConfig::from_toml_file(&path)?;
     let tokenizer = Tokenizer::new(TokenizerConfig::default()).map_err(anyhow::Error::msg)?;
-    let trainer = Trainer::new(config.clone(), &VocabLayout::of(&tokenizer), tch::Device::Cpu);
+    let trainer = Trainer::new(config.clone(), &VocabLayout::of(&tokenizer), tch::Device::Cpu)?;
     std::fs::create_dir_all(run)?;
     let record = CheckpointRecord {
         step: 0,
