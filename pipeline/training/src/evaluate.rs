@@ -6,6 +6,7 @@
 //!                                                                   └► teacher-forced argmax
 //! per map: decoded windows ─► merged predict regions ─► metrics vs the true objects
 //!          (hit F1, rhythm F1, timing MAE, slider IoU, stars), token edit distance per window
+//!          ─► pooled counters; the map's windows are dropped before the next map is read
 //! ```
 //! The beat grid of each window is the map's own (oracle timing), so these numbers measure the
 //! model. The BPM error is the tempo estimator's on each map's track, from the stored features
@@ -15,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use model::batch::WindowExample;
-use model::checkpoint::load_for_inference;
+use model::checkpoint::{LoadedModel, load_for_inference};
 use model::generate::{DecodedWindow, SamplingOptions, generate, teacher_forced};
 use operators::beatmap::write::to_osu_string;
 use operators::beatmap::{Beatmap, Difficulty, HitObject, Metadata, star_rating};
@@ -139,43 +140,99 @@ fn stars_of(objects: &[HitObject], row: &TokenRow) -> anyhow::Result<f64> {
     Ok(star_rating(&map.name, &to_osu_string(&map, "")?)?)
 }
 
-fn score_mode(
-    tokenizer: &Tokenizer,
-    maps: &[MapWindows],
-    decoded: &[DecodedWindow],
-    scores: &mut ModeScores,
-) -> Vec<Vec<HitObject>> {
-    let mut at = 0;
-    let mut predicted_maps = Vec::with_capacity(maps.len());
-    let (mut mae, mut iou, mut edit, mut windows) = (0.0, 0.0, 0.0, 0usize);
-    for map in maps {
-        let n = map.rows.len();
+/// One decoding mode's pooled counters and sums, map by map.
+#[derive(Default)]
+struct ModeTally {
+    scores: ModeScores,
+    timing_mae_sum: f64,
+    slider_iou_sum: f64,
+    edit_sum: f64,
+    windows: usize,
+    maps: usize,
+}
+
+impl ModeTally {
+    /// Scores one map's decoded windows against its true ones; the predicted objects.
+    fn add(
+        &mut self,
+        tokenizer: &Tokenizer,
+        map: &MapWindows,
+        truth: &[HitObject],
+        decoded: &[DecodedWindow],
+    ) -> Vec<HitObject> {
+        let predicted = map_objects(tokenizer, &map.rows, decoded);
+        for (d, e) in decoded.iter().zip(&map.examples) {
+            self.edit_sum += token_edit_distance(&d.tokens, &e.tokens);
+            self.windows += 1;
+        }
+        let s = score_map(&predicted, truth);
+        let (p, t) = (predicted.len(), truth.len());
+        let scores = &mut self.scores;
+        scores.hit_f1.add(s.hit_f1, p, t);
+        scores.rhythm_f1_50ms.add(s.rhythm_f1_50ms, p, t);
+        scores.rhythm_f1_10ms.add(s.rhythm_f1_10ms, p, t);
+        self.timing_mae_sum += s.timing_mae_ms;
+        self.slider_iou_sum += s.slider_iou;
+        self.maps += 1;
+        predicted
+    }
+
+    /// The scores: pooled F1s, means over maps and windows.
+    fn finish(self) -> ModeScores {
+        let maps = self.maps.max(1) as f64;
+        ModeScores {
+            timing_mae_ms: self.timing_mae_sum / maps,
+            slider_iou: self.slider_iou_sum / maps,
+            edit_distance: self.edit_sum / self.windows.max(1) as f64,
+            ..self.scores
+        }
+    }
+}
+
+/// Every counter of the report, map by map: a map's windows are decoded, scored and dropped
+/// before the next is read, so memory does not grow with the split.
+#[derive(Default)]
+struct Tally {
+    free_running: ModeTally,
+    teacher_forced: ModeTally,
+    tokens_right: usize,
+    tokens: usize,
+    star_error_sum: f64,
+    bpm_errors: Vec<f64>,
+    maps: usize,
+    windows: usize,
+}
+
+impl Tally {
+    /// Decodes one map both ways and scores it.
+    fn add(&mut self, loaded: &LoadedModel, map: &MapWindows, device: Device) -> anyhow::Result<()> {
+        let tokenizer = &loaded.tokenizer;
+        let max_tokens = loaded.record.model.network.max_tokens as usize;
+        // The window index seeds sampling: numbered over the split, as one call over it would.
+        let free =
+            generate(&loaded.net, tokenizer, &map.examples, self.windows as u64, &SamplingOptions::default(), device);
+        let forced = teacher_forced(&loaded.net, tokenizer, &map.examples, max_tokens, device);
         let truth_windows: Vec<DecodedWindow> = map
             .examples
             .iter()
             .map(|e| DecodedWindow { tokens: e.tokens.clone(), residuals: e.residuals.clone() })
             .collect();
         let truth = map_objects(tokenizer, &map.rows, &truth_windows);
-        let predicted = map_objects(tokenizer, &map.rows, &decoded[at..at + n]);
-        for (d, t) in decoded[at..at + n].iter().zip(&truth_windows) {
-            edit += token_edit_distance(&d.tokens, &t.tokens);
-            windows += 1;
+        let predicted = self.free_running.add(tokenizer, map, &truth, &free);
+        self.teacher_forced.add(tokenizer, map, &truth, &forced);
+        for (d, e) in forced.iter().zip(&map.examples) {
+            for (p, t) in d.tokens.iter().zip(&e.tokens).skip(1) {
+                self.tokens_right += usize::from(p == t);
+                self.tokens += 1;
+            }
         }
-        let s = score_map(&predicted, &truth);
-        let (p, t) = (predicted.len(), truth.len());
-        scores.hit_f1.add(s.hit_f1, p, t);
-        scores.rhythm_f1_50ms.add(s.rhythm_f1_50ms, p, t);
-        scores.rhythm_f1_10ms.add(s.rhythm_f1_10ms, p, t);
-        mae += s.timing_mae_ms;
-        iou += s.slider_iou;
-        predicted_maps.push(predicted);
-        at += n;
+        let stars = if predicted.is_empty() { 0.0 } else { stars_of(&predicted, &map.rows[0])? };
+        self.star_error_sum += star_rating_error(stars, f64::from(map.rows[0].stars));
+        self.bpm_errors.extend(map.estimated_bpm.map(|bpm| (bpm - f64::from(map.rows[0].bpm)).abs()));
+        self.maps += 1;
+        self.windows += map.examples.len();
+        Ok(())
     }
-    let maps_n = maps.len().max(1) as f64;
-    scores.timing_mae_ms = mae / maps_n;
-    scores.slider_iou = iou / maps_n;
-    scores.edit_distance = edit / windows.max(1) as f64;
-    predicted_maps
 }
 
 /// Runs the evaluation.
@@ -183,7 +240,6 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
     let started = std::time::Instant::now();
     // The features are read from the shards, not extracted: they must be the model's.
     let loaded = load_for_inference(&options.checkpoint, options.device)?;
-    let tokenizer = &loaded.tokenizer;
     let data = DataSet::open(&options.data, Some(&loaded.record.tokenizer_hash))?;
     if data.feature_config_hash() != loaded.record.feature_config {
         anyhow::bail!(
@@ -194,7 +250,7 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
             data.feature_config_hash()
         );
     }
-    let mut maps: Vec<MapWindows> = Vec::new();
+    let mut tally = Tally::default();
     'chunks: for chunk in data.chunks()? {
         let rows: Vec<TokenRow> = read_token_rows(&chunk.tokens)?
             .into_iter()
@@ -210,51 +266,30 @@ pub fn run(options: &EvalOptions) -> anyhow::Result<EvalReport> {
             by_map.entry((row.track_id.clone(), row.beatmap_id)).or_default().push(row);
         }
         for ((track_id, _), mut rows) in by_map {
-            if options.max_maps.is_some_and(|m| maps.len() >= m) {
+            if options.max_maps.is_some_and(|m| tally.maps >= m) {
                 break 'chunks;
             }
             let Some(track) = tracks.iter().find(|t| t.track_id == track_id) else { continue };
             rows.sort_by(|a, b| a.window_start_ms.total_cmp(&b.window_start_ms));
             let examples = rows.iter().map(|r| data.example(track, r, false)).collect();
             let estimated_bpm = *bpm_of.entry(track_id).or_insert_with(|| estimate_bpm(track, data.feature_config()));
-            maps.push(MapWindows { rows, examples, estimated_bpm });
+            tally.add(&loaded, &MapWindows { rows, examples, estimated_bpm }, options.device)?;
         }
     }
-    if maps.is_empty() {
+    if tally.maps == 0 {
         anyhow::bail!("{}: no {} beatmaps to evaluate", options.data.display(), split_name(options.split));
     }
-    let examples: Vec<WindowExample> = maps.iter().flat_map(|m| m.examples.iter().cloned()).collect();
-    let max_tokens = loaded.record.model.network.max_tokens as usize;
-    let free = generate(&loaded.net, tokenizer, &examples, 0, &SamplingOptions::default(), options.device);
-    let forced = teacher_forced(&loaded.net, tokenizer, &examples, max_tokens, options.device);
-    let mut free_running = ModeScores::default();
-    let predicted = score_mode(tokenizer, &maps, &free, &mut free_running);
-    let mut teacher = ModeScores::default();
-    score_mode(tokenizer, &maps, &forced, &mut teacher);
-    let (mut right, mut total) = (0usize, 0usize);
-    for (d, e) in forced.iter().zip(&examples) {
-        for (p, t) in d.tokens.iter().zip(&e.tokens).skip(1) {
-            right += usize::from(p == t);
-            total += 1;
-        }
-    }
-    let mut star_error = 0.0;
-    for (map, objects) in maps.iter().zip(&predicted) {
-        let stars = if objects.is_empty() { 0.0 } else { stars_of(objects, &map.rows[0])? };
-        star_error += star_rating_error(stars, f64::from(map.rows[0].stars));
-    }
-    let bpm_errors: Vec<f64> =
-        maps.iter().filter_map(|m| m.estimated_bpm.map(|bpm| (bpm - f64::from(m.rows[0].bpm)).abs())).collect();
+    let bpm_errors = &tally.bpm_errors;
     Ok(EvalReport {
         split: options.split,
-        maps: maps.len(),
-        windows: examples.len(),
-        free_running,
-        teacher_forced: teacher,
-        teacher_forced_token_accuracy: right as f64 / total.max(1) as f64,
-        star_rating_error: star_error / maps.len() as f64,
+        maps: tally.maps,
+        windows: tally.windows,
+        teacher_forced_token_accuracy: tally.tokens_right as f64 / tally.tokens.max(1) as f64,
+        star_rating_error: tally.star_error_sum / tally.maps as f64,
         bpm_error: bpm_errors.iter().sum::<f64>() / bpm_errors.len().max(1) as f64,
-        bpm_within_half: bpm_errors.iter().filter(|&&e| e <= 0.5).count() as f64 / maps.len() as f64,
+        bpm_within_half: bpm_errors.iter().filter(|&&e| e <= 0.5).count() as f64 / tally.maps as f64,
+        free_running: tally.free_running.finish(),
+        teacher_forced: tally.teacher_forced.finish(),
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -8,7 +8,7 @@
 //!    ─► commits/<chunk>.json (one atomic rewrite) ─► ShardChange* (to worker 0, for the summary)
 //! ```
 //! Round 0 is the state already on disk (the manifest's configs over the committed chunks): it
-//! is arranged, never written. A shard whose commit record already lists it is skipped, so a
+//! is arranged, never written, and its updates are dropped as they arrive. A shard whose commit record already lists it is skipped, so a
 //! killed run resumes where it stopped. One worker owns each chunk, so commit records are
 //! never written concurrently.
 
@@ -216,16 +216,15 @@ pub fn apply_changes<'scope>(
             let mut rounds: BTreeMap<u64, Round> = BTreeMap::new();
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
-                    for (shard, time, diff) in data.drain(..) {
+                    // What is on disk is never applied: it is dropped as it arrives, so only
+                    // the change is held (not every config × chunk of the output).
+                    for (shard, time, diff) in data.drain(..).filter(|(_, time, _)| *time != ON_DISK) {
                         rounds.entry(time).or_insert_with(|| (cap.delayed(&time, 0), Vec::new())).1.push((shard, diff));
                     }
                 });
                 let complete: Vec<u64> = rounds.keys().copied().filter(|t| !frontier.less_equal(t)).collect();
                 for time in complete {
                     let (cap, mut updates) = rounds.remove(&time).expect("listed above");
-                    if time == ON_DISK {
-                        continue;
-                    }
                     consolidate(&mut updates);
                     let mut per_chunk: BTreeMap<String, ChunkChanges> = BTreeMap::new();
                     for ((config, job), diff) in updates {
