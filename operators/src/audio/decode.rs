@@ -182,6 +182,7 @@ fn decode_source(name: String, source: Box<dyn MediaSource>, opts: &DecodeOption
     let mut warnings = Vec::new();
     let mut channels = source_channels;
     let mut first_error: Option<String> = None;
+    let mut corrupt = 0usize;
     loop {
         let mut packet = match format.next_packet() {
             Ok(Some(packet)) => packet,
@@ -226,7 +227,9 @@ fn decode_source(name: String, source: Box<dyn MediaSource>, opts: &DecodeOption
         }
         interleaved.resize(buffer.samples_interleaved(), 0.0);
         buffer.copy_to_slice_interleaved(&mut interleaved[..]);
+        let start = mono.len();
         downmix_into(&interleaved, ch, &mut mono);
+        corrupt += silence_corrupt(&mut mono[start..]);
         if mono.len() as u64 > max_frames {
             return Err(too_long(mono.len() as u64, rate));
         }
@@ -236,6 +239,11 @@ fn decode_source(name: String, source: Box<dyn MediaSource>, opts: &DecodeOption
             input: name,
             reason: first_error.unwrap_or_else(|| "the stream holds no samples".into()),
         });
+    }
+    if corrupt > 0 {
+        warnings.push(format!(
+            "{name}: {corrupt} samples were not finite or beyond ±{MAX_SAMPLE_MAGNITUDE} (corrupt float PCM); made silent"
+        ));
     }
     if warnings.len() > 8 {
         let more = warnings.len() - 8;
@@ -253,6 +261,22 @@ fn decode_source(name: String, source: Box<dyn MediaSource>, opts: &DecodeOption
         codec,
         warnings,
     })
+}
+
+/// Largest sample magnitude kept (+36 dBFS): far above what any codec's overshoot reaches, far
+/// below what overflows the resampler's FFT (a float WAV sample of 1e38 made rubato panic) or
+/// the mel power.
+pub const MAX_SAMPLE_MAGNITUDE: f32 = 64.0;
+
+/// Sets the samples of `samples` that are NaN, infinite or beyond [`MAX_SAMPLE_MAGNITUDE`] to
+/// silence (float PCM holds any bit pattern), so no later stage sees them; returns how many.
+fn silence_corrupt(samples: &mut [f32]) -> usize {
+    let mut count = 0;
+    for s in samples.iter_mut().filter(|s| s.is_nan() || s.abs() > MAX_SAMPLE_MAGNITUDE) {
+        *s = 0.0;
+        count += 1;
+    }
+    count
 }
 
 /// Appends the mean of each interleaved frame's `channels` samples to `out`.

@@ -17,7 +17,7 @@ mod tags;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{DecodeOptions, DecodedAudio, decode_bytes, decode_count, decode_file};
+pub use decode::{DecodeOptions, DecodedAudio, MAX_SAMPLE_MAGNITUDE, decode_bytes, decode_count, decode_file};
 pub use error::AudioError;
 pub use resample::resample;
 pub use tags::{SongTags, read_tags};

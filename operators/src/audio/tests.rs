@@ -168,6 +168,34 @@ fn bad_inputs_give_typed_errors_naming_the_input() {
     assert!(missing.to_string().contains("/nonexistent/song.mp3"));
 }
 
+/// A mono 48 kHz float WAV (format 3, 32 bit) of `samples`.
+fn float_wav(samples: &[f32]) -> Vec<u8> {
+    let mut wav = wav_header(3, 1, (samples.len() * 4) as u32);
+    wav[28..32].copy_from_slice(&(48_000u32 * 4).to_le_bytes());
+    wav[32..34].copy_from_slice(&4u16.to_le_bytes());
+    wav[34..36].copy_from_slice(&32u16.to_le_bytes());
+    wav.extend(samples.iter().flat_map(|s| s.to_le_bytes()));
+    wav
+}
+
+#[test]
+fn corrupt_float_samples_decode_as_silence_with_a_warning() {
+    // Found by operators/tests/fuzz.rs: bit flips in a float WAV gave NaN features, and a sample
+    // of 1e38 made the resampler's FFT overflow and rubato panic.
+    let samples = [0.5f32, f32::NAN, -0.25, f32::INFINITY, f32::NEG_INFINITY, 0.125, 1e30, -3e38, 1.5];
+    let decoded = decode_bytes("corrupt.wav", float_wav(&samples), &DecodeOptions::default()).unwrap();
+    assert_eq!(decoded.audio.samples, vec![0.5, 0.0, -0.25, 0.0, 0.0, 0.125, 0.0, 0.0, 1.5]);
+    assert!(
+        decoded.warnings.iter().any(|w| w.starts_with("corrupt.wav:") && w.contains("5 samples were not finite")),
+        "{:?}",
+        decoded.warnings
+    );
+    let mut second: Vec<f32> = (0..48_000).map(|i| (i as f32 * 0.05).sin() * 0.5).collect();
+    second[1000] = 1e38;
+    let resampled = load_bytes("loud.wav", float_wav(&second), 22_050, &DecodeOptions::default()).unwrap();
+    assert!(resampled.samples.iter().all(|s| s.abs() <= 2.0), "resampled without overflow");
+}
+
 #[test]
 fn truncated_mp3_decodes_what_it_can_or_names_the_file() {
     let path = testdata::path("audio/test-sample-cut.mp3");

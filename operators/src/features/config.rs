@@ -259,6 +259,9 @@ mod tests {
         assert!(msg.contains("bad.toml") && msg.contains("hop_length"), "{msg}");
     }
 
+    /// A field's name and a change that takes it out of bounds.
+    type Case = (&'static str, fn(&mut FeatureConfig));
+
     #[test]
     fn every_numeric_field_is_bounded_and_the_refusal_names_it() {
         let with = |change: fn(&mut FeatureConfig)| {
@@ -266,7 +269,7 @@ mod tests {
             change(&mut c);
             c.validate()
         };
-        let cases: [(&str, fn(&mut FeatureConfig)); 16] = [
+        let cases: [Case; 16] = [
             ("sample_rate", |c| c.sample_rate = 999),
             ("sample_rate", |c| c.sample_rate = MAX_SAMPLE_RATE + 1),
             ("sample_rate", |c| c.sample_rate = u32::MAX),

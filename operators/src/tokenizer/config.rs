@@ -39,8 +39,14 @@ pub const MAX_REPEAT_BINS: u32 = 1_024;
 pub const MAX_LENGTH_BINS: u32 = 4_096;
 /// Widest slider-length bin ([`TokenizerConfig::length_step_px`], osu!px): the playfield's width.
 pub const MAX_LENGTH_STEP_PX: f32 = 512.0;
+/// Narrowest slider-length bin (osu!px): one pixel. Narrower bins only add `LENGTH_MORE` tokens
+/// (at 1e-9 px one slider took billions of them).
+pub const MIN_LENGTH_STEP_PX: f32 = 1.0;
 /// Longest window ([`WindowConfig::window_ms`]): two minutes of audio context.
 pub const MAX_WINDOW_MS: f64 = 120_000.0;
+/// Shortest predict region ([`WindowConfig::stride_ms`]): five 20 ms feature frames. Shorter
+/// strides only multiply the windows (at 1e-9 ms a two-minute song had billions, without end).
+pub const MIN_STRIDE_MS: f64 = 100.0;
 
 /// How a song is cut into windows (all times in ms).
 ///
@@ -53,7 +59,7 @@ pub struct WindowConfig {
     /// Audio context per window (default 6000): in (0, [`MAX_WINDOW_MS`]].
     pub window_ms: f64,
     /// Distance between windows = length of each predict region (default 3000): in
-    /// (0, `window_ms`].
+    /// [[`MIN_STRIDE_MS`], `window_ms`].
     pub stride_ms: f64,
     /// `true`: the first predict region starts at 0 ms (its window at −(window − stride)/2, the
     /// audio before 0 being silence) and windows go on until the song and every object are
@@ -85,7 +91,8 @@ pub struct TokenizerConfig {
     /// 1..=[`MAX_BEAT_DIVISOR`].
     pub beat_divisor: u32,
     /// Time bins (default 768 = 16 beats); longer spans use `LONG_GAP` (mapflow) or are clamped
-    /// (reference): 1..=[`MAX_BEAT_BINS`].
+    /// (reference): `beat_divisor`..=[`MAX_BEAT_BINS`] (at least one beat, so a `LONG_GAP`
+    /// stands for a beat or more).
     pub beat_bins: u32,
     /// Reference layout only: curve points kept per slider (the reference keeps 8):
     /// 0..=[`MAX_CONTROL_POINTS`].
@@ -94,7 +101,7 @@ pub struct TokenizerConfig {
     /// 1..=[`MAX_REPEAT_BINS`].
     pub repeat_bins: u32,
     /// Mapflow layout only: slider-length bin width in osu!px (default 8): in
-    /// (0, [`MAX_LENGTH_STEP_PX`]].
+    /// [[`MIN_LENGTH_STEP_PX`], [`MAX_LENGTH_STEP_PX`]].
     pub length_step_px: f32,
     /// Mapflow layout only: slider-length bins (default 64 → 512 px); longer use `LENGTH_MORE`:
     /// 1..=[`MAX_LENGTH_BINS`].
@@ -142,19 +149,22 @@ impl TokenizerConfig {
         count("grid_x", self.grid_x, 1, 512)?;
         count("grid_y", self.grid_y, 1, 384)?;
         count("beat_divisor", self.beat_divisor, 1, MAX_BEAT_DIVISOR)?;
-        count("beat_bins", self.beat_bins, 1, MAX_BEAT_BINS)?;
+        count("beat_bins", self.beat_bins, self.beat_divisor, MAX_BEAT_BINS)?;
         count("max_control_points", self.max_control_points, 0, MAX_CONTROL_POINTS)?;
         count("repeat_bins", self.repeat_bins, 1, MAX_REPEAT_BINS)?;
         count("length_bins", self.length_bins, 1, MAX_LENGTH_BINS)?;
-        if !(self.length_step_px > 0.0 && self.length_step_px <= MAX_LENGTH_STEP_PX) {
-            return Err(format!("length_step_px {} must be in (0, {MAX_LENGTH_STEP_PX}]", self.length_step_px));
+        if !(MIN_LENGTH_STEP_PX..=MAX_LENGTH_STEP_PX).contains(&self.length_step_px) {
+            return Err(format!(
+                "length_step_px {} must be in [{MIN_LENGTH_STEP_PX}, {MAX_LENGTH_STEP_PX}]",
+                self.length_step_px
+            ));
         }
         let w = &self.windows;
         if !(w.window_ms > 0.0 && w.window_ms <= MAX_WINDOW_MS) {
             return Err(format!("windows.window_ms {} must be in (0, {MAX_WINDOW_MS}]", w.window_ms));
         }
-        if !(w.stride_ms > 0.0 && w.stride_ms <= w.window_ms) {
-            return Err(format!("need 0 < stride_ms ({}) <= window_ms ({})", w.stride_ms, w.window_ms));
+        if !(w.stride_ms >= MIN_STRIDE_MS && w.stride_ms <= w.window_ms) {
+            return Err(format!("need {MIN_STRIDE_MS} <= stride_ms ({}) <= window_ms ({})", w.stride_ms, w.window_ms));
         }
         Ok(())
     }
@@ -189,9 +199,12 @@ mod tests {
         assert_ne!(wider.hash(), TokenizerConfig::default().hash());
     }
 
+    /// A field's name and a change that takes it out of bounds.
+    type Case = (&'static str, fn(&mut TokenizerConfig));
+
     #[test]
     fn every_numeric_field_is_bounded_and_the_refusal_names_it() {
-        let cases: [(&str, fn(&mut TokenizerConfig)); 16] = [
+        let cases: [Case; 20] = [
             ("grid_x", |c| c.grid_x = 513),
             ("grid_y", |c| c.grid_y = 0),
             ("beat_divisor", |c| c.beat_divisor = MAX_BEAT_DIVISOR + 1),
@@ -209,6 +222,12 @@ mod tests {
             ("window_ms", |c| c.windows.window_ms = MAX_WINDOW_MS * 2.0),
             ("stride_ms", |c| c.windows.stride_ms = f64::NAN),
             ("stride_ms", |c| c.windows.stride_ms = 0.0),
+            // These three made windows or tokens without bound (found by operators/tests/fuzz.rs):
+            // a two-minute song in billions of windows, one slider or gap in billions of tokens.
+            ("stride_ms", |c| c.windows.stride_ms = 1e-9),
+            ("stride_ms", |c| c.windows.stride_ms = MIN_STRIDE_MS / 2.0),
+            ("length_step_px", |c| c.length_step_px = 1e-9),
+            ("beat_bins", |c| (c.beat_divisor, c.beat_bins) = (1024, 1)),
         ];
         for (field, change) in cases {
             let mut config = TokenizerConfig::default();
