@@ -1,16 +1,22 @@
 //! The model side as a user runs it: `synth` → `preprocess` → `train` → `generate` / `eval`.
 //! Learnability: the tiny model overfits one song until free-running generation reproduces its
-//! rhythm; `--resume` continues exactly; bad inputs to `generate` get clear errors.
+//! rhythm; `--resume` continues exactly, also after `kill -9` at random points; bad inputs to `generate` get clear errors.
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/kill.rs"]
+mod kill;
+#[path = "support/snapshot.rs"]
+mod snapshot;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use cli::{mapflow, run_err, run_ok};
 use operators::beatmap::{HitObject, parse_beatmap, star_rating};
 use operators::metrics::rhythm_f1;
 use shards::read::read_tracks;
+use snapshot::{assert_same, snapshot};
 
 fn overfit_preset() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/model/overfit-tiny.toml")
@@ -57,20 +63,32 @@ fn one_song(dir: &Path) -> OneSong {
     OneSong { data, audio: audio.unwrap(), truth: truth.unwrap(), split, empty_split }
 }
 
-/// Trains on the song's split and validates on it.
+/// `train` on the song's split, validating on it, with the model config `preset`.
+fn train_command(song: &OneSong, run: &Path, steps: u32, preset: &Path, extra: &[&str]) -> Command {
+    let mut cmd = mapflow();
+    cmd.args(["train", "--json", "--device", "cpu", "--max-steps", &steps.to_string()])
+        .args(["--train-split", song.split, "--val-split", song.split, "--data"])
+        .arg(&song.data)
+        .arg("--model")
+        .arg(preset)
+        .arg("-o")
+        .arg(run)
+        .args(extra);
+    cmd
+}
+
+/// Trains on the song's split and validates on it, with the overfitting recipe.
 fn train(song: &OneSong, run: &Path, steps: u32, extra: &[&str]) -> serde_json::Value {
-    let out = run_ok(
-        mapflow()
-            .args(["train", "--json", "--device", "cpu", "--max-steps", &steps.to_string()])
-            .args(["--train-split", song.split, "--val-split", song.split, "--data"])
-            .arg(&song.data)
-            .arg("--model")
-            .arg(overfit_preset())
-            .arg("-o")
-            .arg(run)
-            .args(extra),
-    );
-    serde_json::from_str(&out).unwrap()
+    serde_json::from_str(&run_ok(&mut train_command(song, run, steps, &overfit_preset(), extra))).unwrap()
+}
+
+/// The steps `metrics.jsonl` in `run` logs, in order.
+fn logged_steps(run: &Path) -> Vec<u64> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?.get("step")?.as_u64())
+        .collect()
 }
 
 fn objects_before(text: &str, end_ms: f64) -> Vec<HitObject> {
@@ -215,11 +233,7 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
             "{file} differs after resume"
         );
     }
-    let steps: Vec<u64> = std::fs::read_to_string(resumed.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?.get("step")?.as_u64())
-        .collect();
+    let steps = logged_steps(&resumed);
     assert!(steps.windows(2).all(|w| w[0] < w[1]) && steps.last() == Some(&6), "steps logged once each: {steps:?}");
 
     // A run without validation windows still leaves a loadable best checkpoint.
@@ -313,6 +327,39 @@ fn resume_continues_exactly_and_generate_rejects_bad_inputs() {
         mapflow().arg("eval").arg("--checkpoint").arg(dir.path().join("other-features")).arg("--data").arg(&song.data),
     );
     assert!(err.contains("trained on features 0000") && err.contains("holds features"), "{err}");
+}
+
+#[test]
+fn train_killed_at_random_points_resumes_to_the_same_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let song = one_song(dir.path());
+    // A checkpoint every 2 steps, so kills land before, between and inside checkpoints.
+    let preset = dir.path().join("often.toml");
+    let recipe = std::fs::read_to_string(overfit_preset()).unwrap();
+    assert!(recipe.contains("validate_every = 30"), "the recipe changed: {recipe}");
+    std::fs::write(&preset, recipe.replace("validate_every = 30", "validate_every = 2")).unwrap();
+    const STEPS: u32 = 6;
+    let straight = dir.path().join("straight");
+    let (span, _) = kill::timed(&mut train_command(&song, &straight, STEPS, &preset, &[]));
+
+    // What a user does after a kill: `--resume` when a checkpoint was saved, else start again.
+    let killed = dir.path().join("killed");
+    let again = || {
+        let resume: &[&str] = if killed.join("last.json").exists() { &["--resume"] } else { &[] };
+        train_command(&song, &killed, STEPS, &preset, resume)
+    };
+    let mut points = kill::KillPoints::new("train");
+    let delays = points.kill_repeatedly(3, span, again);
+    run_ok(&mut again());
+    let what = format!("train resumed after kill -9 at {delays:?} (MAPFLOW_KILL_SEED={})", points.seed());
+    let checkpoints = |run: &Path| {
+        let mut files = snapshot(run);
+        files.remove("metrics.jsonl"); // timings
+        files
+    };
+    assert_same(&checkpoints(&killed), &checkpoints(&straight), &what);
+    let steps = logged_steps(&killed);
+    assert!(steps.windows(2).all(|w| w[0] < w[1]) && steps.last() == Some(&u64::from(STEPS)), "{what}: {steps:?}");
 }
 
 /// A mono 16-bit 22,050 Hz WAV file.

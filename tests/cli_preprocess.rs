@@ -1,10 +1,12 @@
 //! `mapflow synth` + `mapflow preprocess` as a user runs them: identical shards with 1 and 2
-//! workers and with 2 processes on 127.0.0.1; resume after `kill -9`; every bad-input kind in
+//! workers and with 2 processes on 127.0.0.1; resume after `kill -9` at random points; every bad-input kind in
 //! `rejects.jsonl`; the hub path against a mock hub; choosing the beatmaps (`--status`, `--years`,
 //! `--stars`, `--modes`).
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/kill.rs"]
+mod kill;
 #[path = "support/mock_hub.rs"]
 mod mock_hub;
 #[path = "support/snapshot.rs"]
@@ -48,7 +50,8 @@ fn workers_processes_and_resume_give_identical_shards() {
     let source = root.to_str().unwrap();
 
     let one = dir.path().join("one");
-    let summary: serde_json::Value = serde_json::from_str(&run_ok(&mut preprocess(source, &one, &[]))).unwrap();
+    let (span, summary) = kill::timed(&mut preprocess(source, &one, &[]));
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
     assert_eq!(summary["tracks"], 6, "{summary}");
     // The taiko map is left out by the default `--modes 0`: filtered, not a reject.
     assert_eq!(summary["filtered"]["modes"], 1, "{summary}");
@@ -112,9 +115,14 @@ fn workers_processes_and_resume_give_identical_shards() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    // Then at random points of the resumed runs (one track in flight: a kill lands between
+    // commits, in a write, or in the start-up and clearing of stale files).
+    let mut points = kill::KillPoints::new("preprocess");
+    let delays = points.kill_repeatedly(4, span * 2, || preprocess(source, &killed, &["--max-in-flight", "1"]));
     let resumed: serde_json::Value = serde_json::from_str(&run_ok(&mut preprocess(source, &killed, &[]))).unwrap();
     assert!(resumed["tracks_resumed"].as_u64().unwrap() >= 2, "{resumed}");
-    assert_same(&snapshot(&killed), &reference, "resumed after kill -9");
+    let what = format!("resumed after kill -9 at {delays:?} (MAPFLOW_KILL_SEED={})", points.seed());
+    assert_same(&snapshot(&killed), &reference, &what);
 
     // A chunk that cannot be written (a directory is in the way) fails the run, naming the
     // chunk; the others are committed.

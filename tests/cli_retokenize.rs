@@ -2,10 +2,13 @@
 //! corpus changes, every config's token shards equal those of a fresh `preprocess` with that
 //! config alone, file for file and byte for byte (so the manifest's sha256 agree too); no
 //! audio is decoded (the source is moved away and the decode counter reads 0); a corpus that
-//! grows decodes only its new tracks; an interrupted run resumes.
+//! grows decodes only its new tracks; a run interrupted (by a simulated crash, and by `kill -9` at
+//! random points) resumes and ends identical.
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/kill.rs"]
+mod kill;
 
 #[path = "support/snapshot.rs"]
 mod snapshot;
@@ -46,7 +49,7 @@ fn preprocess(source: &Path, out: &Path, tokenizers: &[&Path]) -> serde_json::Va
     run_json(&mut cmd)
 }
 
-fn retokenize(out: &Path, add: &[&Path], drop: &[&str], extra: &[&str]) -> serde_json::Value {
+fn retokenize_command(out: &Path, add: &[&Path], drop: &[&str], extra: &[&str]) -> Command {
     let mut cmd = mapflow();
     cmd.args(["retokenize", "--json", "-o"]).arg(out).args(extra);
     for t in add {
@@ -55,7 +58,11 @@ fn retokenize(out: &Path, add: &[&Path], drop: &[&str], extra: &[&str]) -> serde
     for d in drop {
         cmd.args(["--drop", d]);
     }
-    run_json(&mut cmd)
+    cmd
+}
+
+fn retokenize(out: &Path, add: &[&Path], drop: &[&str], extra: &[&str]) -> serde_json::Value {
+    run_json(&mut retokenize_command(out, add, drop, extra))
 }
 
 fn preset(name: &str) -> PathBuf {
@@ -192,7 +199,8 @@ fn an_interrupted_retokenize_resumes_and_ends_identical() {
     copy_dir(&out, &before);
 
     let reference = preset("reference");
-    let done = retokenize(&out, &[&reference], &[], &[]);
+    let (span, done) = kill::timed(&mut retokenize_command(&out, &[&reference], &[], &[]));
+    let done: serde_json::Value = serde_json::from_str(&done).unwrap();
     let hash = done["added"][0].as_str().unwrap().to_owned();
     let complete = tree(&out, "");
 
@@ -211,6 +219,15 @@ fn an_interrupted_retokenize_resumes_and_ends_identical() {
         "{resumed}"
     );
     assert_same(&tree(&out, ""), &complete, "resumed retokenize");
+
+    // Killed for real (SIGKILL) at random points of the same run and of its resumed runs.
+    std::fs::remove_dir_all(&out).unwrap();
+    copy_dir(&before, &out);
+    let mut points = kill::KillPoints::new("retokenize");
+    let delays = points.kill_repeatedly(4, span * 2, || retokenize_command(&out, &[&reference], &[], &[]));
+    retokenize(&out, &[&reference], &[], &[]);
+    let what = format!("retokenize resumed after kill -9 at {delays:?} (MAPFLOW_KILL_SEED={})", points.seed());
+    assert_same(&tree(&out, ""), &complete, &what);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
