@@ -220,9 +220,10 @@ impl Hub {
                 let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
                 return Err(cannot(format!("HTTP {status} from {url}: {text}")));
             }
-            let entries: Vec<TreeEntry> = serde_json::from_slice(&body)
-                .map_err(|e| cannot(format!("the tree page {url} is not a listing: {e}")))?;
-            shards.extend(entries.into_iter().filter_map(|entry| entry.shard_under(&prefix)));
+            shards.extend(
+                tree_page_shards(&body, &prefix)
+                    .map_err(|e| cannot(format!("the tree page {url} is not a listing: {e}")))?,
+            );
             match next {
                 Some(next) => url = next,
                 None => return select(shards, spec, &prefix),
@@ -313,6 +314,13 @@ impl TreeEntry {
         };
         Some(ListedShard { path: self.path, size, sha256, oid: self.oid })
     }
+}
+
+/// The shards one page of the tree API lists directly under `prefix` (`compressed/`), in page
+/// order; an error saying why when the page is not a listing.
+pub fn tree_page_shards(body: &[u8], prefix: &str) -> Result<Vec<ListedShard>, String> {
+    let entries: Vec<TreeEntry> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    Ok(entries.into_iter().filter_map(|entry| entry.shard_under(prefix)).collect())
 }
 
 /// The URL of a `Link: <URL>; rel="next"` header, if the response has one.
