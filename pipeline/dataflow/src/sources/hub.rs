@@ -302,17 +302,26 @@ struct TreeLfs {
 }
 
 impl TreeEntry {
-    /// This entry as a shard, if it is a `.tar` file directly under `prefix`.
-    fn shard_under(self, prefix: &str) -> Option<ListedShard> {
+    /// This entry as a shard, if it is a `.tar` file directly under `prefix`; an error naming
+    /// it when its ids cannot be used: its `oid` (a cache blob's name) is not hex, or its
+    /// `lfs.oid` is not a SHA-256 (no download could match it).
+    fn shard_under(self, prefix: &str) -> Option<Result<ListedShard, String>> {
         let name = self.path.strip_prefix(prefix)?;
         if self.kind != "file" || name.contains('/') || !name.ends_with(".tar") {
             return None;
         }
+        let hex = |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex(&self.oid) {
+            return Some(Err(format!("{}: oid {:?} is not a hex object id", self.path, self.oid)));
+        }
         let (size, sha256) = match self.lfs {
+            Some(lfs) if lfs.oid.len() != 64 || !hex(&lfs.oid) => {
+                return Some(Err(format!("{}: lfs.oid {:?} is not a SHA-256", self.path, lfs.oid)));
+            }
             Some(lfs) => (lfs.size, Some(lfs.oid.to_ascii_lowercase())),
             None => (self.size, None),
         };
-        Some(ListedShard { path: self.path, size, sha256, oid: self.oid })
+        Some(Ok(ListedShard { path: self.path, size, sha256, oid: self.oid }))
     }
 }
 
@@ -320,7 +329,7 @@ impl TreeEntry {
 /// order; an error saying why when the page is not a listing.
 pub fn tree_page_shards(body: &[u8], prefix: &str) -> Result<Vec<ListedShard>, String> {
     let entries: Vec<TreeEntry> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    Ok(entries.into_iter().filter_map(|entry| entry.shard_under(prefix)).collect())
+    entries.into_iter().filter_map(|entry| entry.shard_under(prefix)).collect()
 }
 
 /// The URL of a `Link: <URL>; rel="next"` header, if the response has one.
@@ -710,30 +719,40 @@ mod tests {
 
     #[test]
     fn tree_entries_become_shards_under_the_config_only() {
-        let page: Vec<TreeEntry> = serde_json::from_str(
-            r#"[{"type":"directory","oid":"d","size":0,"path":"compressed"},
-                {"type":"file","oid":"aa","size":134,"path":"compressed/data-000001.tar",
-                 "lfs":{"oid":"ABCDEF","size":1070000000,"pointerSize":134},"xetHash":"x"},
-                {"type":"file","oid":"bb","size":12,"path":"compressed/data-000000.tar"},
-                {"type":"file","oid":"cc","size":9,"path":"compressed/sub/data-000002.tar"},
-                {"type":"file","oid":"dd","size":9,"path":"compressed/README.md"}]"#,
-        )
-        .unwrap();
-        let shards: Vec<ListedShard> = page.into_iter().filter_map(|e| e.shard_under("compressed/")).collect();
+        let digest = "ABCDEF".repeat(10) + "ABCD";
+        let page = format!(
+            r#"[{{"type":"directory","oid":"d","size":0,"path":"compressed"}},
+                {{"type":"file","oid":"aa","size":134,"path":"compressed/data-000001.tar",
+                 "lfs":{{"oid":"{digest}","size":1070000000,"pointerSize":134}},"xetHash":"x"}},
+                {{"type":"file","oid":"bb","size":12,"path":"compressed/data-000000.tar"}},
+                {{"type":"file","oid":"cc","size":9,"path":"compressed/sub/data-000002.tar"}},
+                {{"type":"file","oid":"dd","size":9,"path":"compressed/README.md"}}]"#
+        );
+        let shards = tree_page_shards(page.as_bytes(), "compressed/").unwrap();
+        let lower = digest.to_ascii_lowercase();
         assert_eq!(
             shards,
             [
                 ListedShard {
                     path: "compressed/data-000001.tar".into(),
                     size: 1_070_000_000,
-                    sha256: Some("abcdef".into()),
+                    sha256: Some(lower.clone()),
                     oid: "aa".into()
                 },
                 ListedShard { path: "compressed/data-000000.tar".into(), size: 12, sha256: None, oid: "bb".into() },
             ]
         );
-        assert_eq!(shards[0].blob_name(), "abcdef");
+        assert_eq!(shards[0].blob_name(), lower);
         assert_eq!(shards[1].blob_name(), "bb");
+        // Ids a cache blob cannot be named by, or a download cannot match: the page is refused,
+        // naming the shard.
+        for (oid, lfs) in [("", None), ("../x", None), ("aa", Some("ABCDEF")), ("aa", Some("../../etc"))] {
+            let lfs = lfs.map_or(String::new(), |o| format!(r#","lfs":{{"oid":"{o}","size":9,"pointerSize":134}}"#));
+            let page =
+                format!(r#"[{{"type":"file","oid":"{oid}","size":9,"path":"compressed/data-000003.tar"{lfs}}}]"#);
+            let error = tree_page_shards(page.as_bytes(), "compressed/").unwrap_err();
+            assert!(error.starts_with("compressed/data-000003.tar: "), "{error}");
+        }
     }
 
     #[test]
