@@ -14,7 +14,10 @@ mod onset;
 mod stft;
 mod stored;
 
-pub use config::{ConfigError, FEATURES_VERSION, FeatureConfig, MelNorm, MelScale, OnsetConfig, Padding, read_toml};
+pub use config::{
+    ConfigError, FEATURES_VERSION, FeatureConfig, MAX_N_FFT, MAX_N_MELS, MAX_ONSET_LAG, MAX_SAMPLE_RATE, MAX_TOP_DB,
+    MelNorm, MelScale, OnsetConfig, Padding, read_toml,
+};
 pub use mel::{MelFilterbank, hz_to_mel, mel_edges_hz, mel_to_hz};
 pub use onset::{onset_delay_frames, onset_strength, power_to_db_in_place};
 pub use stft::{Stft, periodic_hann};

@@ -32,7 +32,10 @@ use crate::beatmap::{
     Slider, TimingModel,
 };
 
-pub use config::{Layout, TokenizerConfig, WindowConfig};
+pub use config::{
+    Layout, MAX_BEAT_BINS, MAX_BEAT_DIVISOR, MAX_CONTROL_POINTS, MAX_LENGTH_BINS, MAX_LENGTH_STEP_PX, MAX_REPEAT_BINS,
+    MAX_WINDOW_MS, MIN_LENGTH_STEP_PX, MIN_STRIDE_MS, TokenizerConfig, WindowConfig,
+};
 pub use vocab::{CURVE_OFFSET, POSITION_OFFSET, Token, Vocabulary};
 pub use windows::Window;
 

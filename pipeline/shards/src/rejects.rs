@@ -36,8 +36,8 @@ impl Reject {
         Self { origin: origin.into(), stage: stage.to_owned(), kind: kind.to_owned(), reason: reason.into() }
     }
 
-    /// Whether a later run may read the input ([`RETRYABLE_KINDS`]): such a reject is not
-    /// committed with its chunk, which a rerun then redoes.
+    /// Whether a later run may read the input (its kind is `download_failed` or `io`): such a
+    /// reject is not committed with its chunk, which a rerun then redoes.
     pub fn is_retryable(&self) -> bool {
         RETRYABLE_KINDS.contains(&self.kind.as_str())
     }
